@@ -231,3 +231,24 @@ def test_a_folder_prepared_with_images_as_stored_is_not_reused(tmp_path, monkeyp
         assert _to_sample(old["challenging"][0]).image.shape == (20, 40, 3)
     now = build("faces300w", man, tmp_path / "tfds")
     assert _to_sample(now["challenging"][0]).image.shape == (40, 20, 3)
+
+
+def test_an_id_twice_is_one_input_error_naming_it(tmp_path, no_network):
+    """Two people of one image without a person index: tfds failed late with "No module named 'tensorflow'". The same
+    people in train.h5 and valid.h5: the example was in both splits without a word."""
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.data.tfds_builders import build
+
+    rng = np.random.default_rng(3)
+    man = tmp_path / "manual"
+    _img(man / "images" / "a.jpg", 40, 30, 0)
+    two = [dataclasses.replace(_kp(MPII_JOINTS, rng, "person"), image_path="a.jpg",
+                               extras={"head_box": np.array([5, 5, 15, 17.0])}) for _ in range(2)]
+    write_mpii_h5(man / "annot" / "train.h5", two)
+    with pytest.raises(InputError, match="manual.*'id'.*'a_0' twice in train"):
+        build("mpii", man, tmp_path / "tfds")
+    write_mpii_h5(man / "annot" / "train.h5", two[:1])
+    write_mpii_h5(man / "annot" / "valid.h5", two[:1])
+    with pytest.raises(InputError, match="'a_0' in both train and validation"):
+        build("mpii", man, tmp_path / "tfds")
+    assert not list((tmp_path / "tfds").rglob("dataset_info.json"))  # nothing prepared

@@ -18,7 +18,8 @@ Builders (manual_dir layouts, all in the real formats, so the synthetic sets bui
   `PF-dataset/` / `PF-dataset-WILLOW/` folder; one split, test (the benchmark has no training set).
 The synthetic sets (`convcorr_jax.data.synthetic.write_dataset`) build with these: objects -> voc_keypoints,
 people -> mpii or flic, faces -> faces300w. A split without examples (a FLIC folder of train frames only) is left out;
-a missing or empty manual_dir, or one without any example, is one InputError naming the folder and the files expected.
+a missing or empty manual_dir, or one without any example, is one InputError naming the folder and the files expected;
+so is an id that occurs twice (the ids are the TFDS keys), in one split or in two.
 Images are stored as `load_image` reads them (upright by their EXIF orientation, 16-bit greyscale scaled to 0-255):
 version 1.1.0 of every builder; a 1.0.0 folder prepared before holds the images as stored.
 """
@@ -94,6 +95,7 @@ class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         splits = {split: samples for split, samples in self._splits(root).items() if samples}
         if not splits:
             raise InputError(root, "manual_dir", f"a folder holding {self.MANUAL_LAYOUT}", "no example found")
+        _check_ids(root, splits)
         return {split: self._generate_examples(samples) for split, samples in splits.items()}
 
     def _splits(self, root: Path) -> dict[str, list[KeypointSample]]:
@@ -108,6 +110,29 @@ class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             yield s.id, {"image": s.image, "points": s.points.astype(np.float32), "visible": s.visible.astype(bool),
                          "bbox": np.asarray(s.bbox, np.float32), "names": ",".join(s.names),
                          "category": s.category, "id": s.id, "image_path": s.image_path or "", **self._extras(s)}
+
+
+def _check_ids(root: Path, splits: dict[str, list[KeypointSample]]) -> None:
+    """InputError naming `root` unless every example's id occurs once over all the splits.
+
+    The ids are the examples' TFDS keys (a repeated one failed deep inside tfds), and an example in two splits would
+    be trained and tested on.
+
+    Args:
+        root: the manual_dir, named in the error.
+        splits: {split: samples} about to be written.
+
+    Returns:
+        None.
+    """
+    seen: dict[str, str] = {}
+    for split, samples in splits.items():
+        for s in samples:
+            if s.id in seen:
+                where = f"twice in {split}" if seen[s.id] == split else f"in both {seen[s.id]} and {split}"
+                raise InputError(root, "id", "each example once, in one split (ids are the TFDS keys)",
+                                 f"{s.id!r} {where}")
+            seen[s.id] = split
 
 
 class ConvcorrVocKeypoints(_KeypointBuilder):
