@@ -20,8 +20,10 @@ The synthetic sets (`convcorr_jax.data.synthetic.write_dataset`) build with thes
 people -> mpii or flic, faces -> faces300w. A split without examples (a FLIC folder of train frames only) is left out;
 a missing or empty manual_dir, or one without any example, is one InputError naming the folder and the files expected;
 so is an id that occurs twice (the ids are the TFDS keys), in one split or in two.
-Images are stored as `load_image` reads them (upright by their EXIF orientation, 16-bit greyscale scaled to 0-255):
-version 1.1.0 of every builder; a 1.0.0 folder prepared before holds the images as stored.
+Images are stored as `load_image` reads them (upright by their EXIF orientation, 16-bit greyscale scaled to 0-255),
+since version 1.1.0 of every builder; a 1.0.0 folder prepared before holds the images as stored.
+Each split's records are in its loader's order (tfds' shuffling by key is off), since version 1.2.0: a split reads
+back as the loader's list, record i its sample i; a 1.1.0 folder prepared before holds them shuffled by id.
 """
 
 from __future__ import annotations
@@ -51,14 +53,16 @@ _SPLIT_ALIASES = {"val": "validation", "valid": "validation", "validation": "val
 
 _UPRIGHT = ("Images as load_image reads them: turned upright by their EXIF orientation, 16-bit greyscale scaled "
             "to 0-255 (1.0.0 stored the pixels as the file holds them).")
+_IN_ORDER = ("Each split's records in its loader's order (1.1.0 and before: shuffled by a hash of the id), so record i "
+             "is the loader's sample i.")
 
 
 class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Shared schema: the `KeypointSample` fields plus per-dataset scalar/array extras."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {"1.0.0": "First version: KeypointSample schema, 0-based (x, y) points.",
-                     "1.1.0": _UPRIGHT}
+                     "1.1.0": _UPRIGHT, "1.2.0": _IN_ORDER}
     MANUAL_LAYOUT = "the dataset's files"  # what manual_dir holds, for the InputError of a missing/empty folder
     MANUAL_DOWNLOAD_INSTRUCTIONS = "Place the dataset files in manual_dir (see convcorr_jax.data.tfds_builders)."
     EXTRA_FEATURES: dict = {}
@@ -87,7 +91,7 @@ class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         }
         feats.update({k: tfds.features.Tensor(shape=shape, dtype=dt) for k, (shape, dt) in self.EXTRA_FEATURES.items()})
         feats.update({k: tfds.features.Text() for k in self.EXTRA_TEXT})
-        return tfds.core.DatasetInfo(builder=self, description=self.__doc__,
+        return tfds.core.DatasetInfo(builder=self, description=self.__doc__, disable_shuffling=True,
                                      features=tfds.features.FeaturesDict(feats))
 
     def _split_generators(self, dl_manager):
@@ -206,7 +210,7 @@ class ConvcorrFaces300w(_KeypointBuilder):
 class ConvcorrFlic(_KeypointBuilder):
     """FLIC / FLIC-full from `examples.mat` and `images/` (the 11 labelled joints, 0-based)."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {**_KeypointBuilder.RELEASE_NOTES,
                      "1.1.0": "moviename (text): each frame's film, for the by-film validation split. " + _UPRIGHT}
     EXTRA_FEATURES = {"torso_box": ((4,), np.float32), "torso_size": ((), np.float32)}
@@ -257,7 +261,8 @@ def build(name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike)
         data_dir: where the prepared array_record files go.
 
     Returns:
-        {split: data source} (random access, numpy records; `_to_sample` turns one into a `KeypointSample`).
+        {split: data source} (random access, numpy records in the loader's order; `_to_sample` turns one into a
+        `KeypointSample`).
 
     Raises:
         InputError: for an unknown name, a missing or empty `manual_dir` (when not yet prepared), a `manual_dir`
