@@ -8,10 +8,13 @@ zlib-compressed uint8 `Tensor`; `tf.data` (`as_dataset`) is not used. GCS look-u
 
 Builders (manual_dir layouts, all in the real formats, so the synthetic sets build the same way):
 * `convcorr_voc_keypoints`: `annotations/<class>/*.xml` + a VOC2011 folder (`JPEGImages`, `Annotations`,
-  `ImageSets/Main/{train,val,test}.txt`) in manual_dir itself or in `VOC2011/`; splits train / validation / test.
-* `convcorr_mpii`: `annot/{train,valid}.h5` (or the .h5 files directly) + `images/`; splits train / validation.
+  `ImageSets/Main/{train,val,test}.txt`) in manual_dir itself or in `VOC2011/`; splits train / validation / test,
+  one per image set there (without any, every object is in train).
+* `convcorr_mpii`: `annot/{train,valid}.h5` (or the .h5 files directly) + `images/`; splits train / validation,
+  and test from a `test.h5` beside them.
 * `convcorr_faces300w`: a 300-W folder of images + `.pts`; splits train / common / challenging (300-W
-  protocol) or the first folder name when it is train(set) / test(set) / validation.
+  protocol) and private (`300W/`, the 300-W competition's test set), or the first folder name when it is
+  train(set) / test(set) / validation; any other file (300-VW, a flat folder) is in train.
 * `convcorr_flic`: FLIC `examples.mat` + `images/`; splits train / test (istrain / istest); extras torso_box,
   torso_size and moviename (version 1.1.0).
 * `convcorr_pf_willow`: PF-WILLOW sub-class folders (`<sub-class>/*.png` + `.mat`) in manual_dir or in its
