@@ -239,3 +239,17 @@ def test_table3_without_any_feature_is_one_line():
     """No conv role and no SIFT radius ran nothing and returned an empty table (the experiment then failed in max())."""
     with pytest.raises(InputError, match=r"run_table3: field 'roles'.*at least one conv role.*radii"):
         cls.run_table3([], [], None, None, roles=(), radii=())
+
+
+@pytest.mark.parametrize("cv_Cs", [[0.0, 1e-3], [float("nan")], [], 1e-3, ["a"]])
+def test_bad_cv_Cs_are_refused_not_replaced_by_the_fixed_C(cv_Cs):
+    """The per-category fallback for a CV that cannot run (a one-sample class) caught every InputError, so a C of 0, a
+    NaN or an empty grid was a warning per category and the fixed C used in its place, the table reading as
+    cross-validated. Refused once, naming cv_Cs; run_table3 refuses before computing any feature."""
+    samples = _toy(8, 7)
+    kps = cls._collect_keypoints(samples)
+    X = np.random.default_rng(0).normal(size=(len(kps), 6))
+    with pytest.raises(InputError, match="classify: field 'cv_Cs'"):
+        cls.classify(X, kps, X, kps, cv_Cs=cv_Cs, n_folds=2)
+    with pytest.raises(InputError, match="run_table3: field 'cv_Cs'"):
+        cls.run_table3([], [], None, None, cv_Cs=cv_Cs)

@@ -75,12 +75,13 @@ def check_classes(labels, classes, n: int) -> tuple[np.ndarray, np.ndarray]:
     return labels, classes
 
 
-def check_Cs(Cs, source: str) -> np.ndarray:
+def check_Cs(Cs, source: str, field: str = "Cs") -> np.ndarray:
     """`cross_validate`'s grid of C values.
 
     Args:
       Cs: the C values to compare, [nC >= 1].
       source: the name errors give to the data.
+      field: the argument's name in the errors.
 
     Returns:
       float32 [nC].
@@ -88,9 +89,9 @@ def check_Cs(Cs, source: str) -> np.ndarray:
     Raises:
       InputError: Cs not a non-empty 1-D list of finite numbers > 0.
     """
-    check_shape(Cs, "nC>=1", source, "Cs", dtype="int | float", note="(at least one C to cross-validate, a list)")
+    check_shape(Cs, "nC>=1", source, field, dtype="int | float", note="(at least one C to cross-validate, a list)")
     Cs = np.asarray(Cs, np.float32)
-    check(bool(np.all(np.isfinite(Cs) & (Cs > 0))), source, "Cs", "finite C values > 0", Cs)
+    check(bool(np.all(np.isfinite(Cs) & (Cs > 0))), source, field, "finite C values > 0", Cs)
     return Cs
 
 

@@ -22,6 +22,7 @@ from convcorr_jax.core.errors import InputError, check, check_shape, is_int
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import columns_at_points, extract_grids
 from convcorr_jax.linear import svm
+from convcorr_jax.linear.svm_checks import check_Cs
 from convcorr_jax.core.progress import bar as progress_bar
 
 ROLES = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -153,12 +154,11 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
 
     Raises:
       InputError: features not one row per keypoint (of one width D), a test category without training keypoints, or
-        with cv_Cs an n_folds that is not an int >= 2.
+        with cv_Cs an n_folds that is not an int >= 2 or cv_Cs not a list of finite values > 0.
     """
     d = check_shape(train_X, "M D", "classify", "train_X", {"M": len(train)}, note="(one row per training keypoint)")
     check_shape(test_X, "M D", "classify", "test_X", {"M": len(test), "D": d["D"]}, note="(one row per test keypoint)")
-    if cv_Cs is not None:  # refused here, once: per category it would only warn and keep C
-        check(is_int(n_folds, 2), "classify", "n_folds", "an int >= 2 (the CV folds that choose C)", n_folds)
+    _check_cv(cv_Cs, n_folds, "classify")
     acc, used, cvs = {}, {}, {}
     for cat in sorted(set(test.category.tolist())):
         tr, te = train.category == cat, test.category == cat
@@ -184,6 +184,14 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
             "cv": cvs}
 
 
+def _check_cv(cv_Cs, n_folds, source: str) -> None:
+    """InputError unless cv_Cs is None or a list of finite Cs > 0 with n_folds an int >= 2: refused once, as
+    `classify` only warns and keeps its fixed C for a category whose CV fails."""
+    if cv_Cs is not None:
+        check(is_int(n_folds, 2), source, "n_folds", "an int >= 2 (the CV folds that choose C)", n_folds)
+        check_Cs(cv_Cs, source, "cv_Cs")
+
+
 def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radii: Sequence[int] = SIFT_RADII,
                C: float | dict = 1e-6, cv_Cs: Sequence[float] | None = None, n_folds: int = 5, progress: bool = False,
                **svm_kw) -> dict:
@@ -202,10 +210,11 @@ def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radi
       (keypoints)}.
 
     Raises:
-      InputError: no usable keypoint in train or test, no role and no radius.
+      InputError: no usable keypoint in train or test, no role and no radius, bad cv_Cs or n_folds (`classify`).
     """
     check(len(roles) + len(radii) > 0, "run_table3", "roles", "at least one conv role, or a SIFT radius in radii",
           "none")
+    _check_cv(cv_Cs, n_folds, "run_table3")
     ktr, kte = _collect_keypoints(train), _collect_keypoints(test)
     check(len(ktr) > 0 and len(kte) > 0, "samples", "keypoints", "visible keypoints inside the images", 0)
     feats_tr, feats_te = {}, {}
