@@ -253,3 +253,18 @@ def test_bad_cv_Cs_are_refused_not_replaced_by_the_fixed_C(cv_Cs):
         cls.classify(X, kps, X, kps, cv_Cs=cv_Cs, n_folds=2)
     with pytest.raises(InputError, match="run_table3: field 'cv_Cs'"):
         cls.run_table3([], [], None, None, cv_Cs=cv_Cs)
+
+
+def test_non_finite_features_are_refused_not_scored():
+    """A NaN in a test keypoint's features made every class score NaN, whose arg-max is the first class: the keypoint
+    was classified as type 0 and scored without a word (a NaN training row of a one-type category was never read)."""
+    samples = _toy(8, 7)
+    kps = cls._collect_keypoints(samples)
+    X = np.random.default_rng(0).normal(size=(len(kps), 6))
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(InputError, match=r"classify: field 'test_X'.*finite.*got 1 non-finite"):
+        cls.classify(X, kps, bad, kps)
+    bad[3, 2] = np.inf
+    with pytest.raises(InputError, match=r"classify: field 'train_X'.*finite"):
+        cls.classify(bad, kps, X, kps)

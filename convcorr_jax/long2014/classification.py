@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.core.errors import InputError, check, check_shape, is_int
+from convcorr_jax.core.errors import InputError, check, check_finite_entries, check_shape, is_int
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import columns_at_points, extract_grids
 from convcorr_jax.linear import svm
@@ -153,11 +153,13 @@ def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 
       "cv": {category: cv dict}}.
 
     Raises:
-      InputError: features not one row per keypoint (of one width D), a test category without training keypoints, or
-        with cv_Cs an n_folds that is not an int >= 2 or cv_Cs not a list of finite values > 0.
+      InputError: features not one row per keypoint (of one width D) or not finite, a test category without training
+        keypoints, or with cv_Cs an n_folds that is not an int >= 2 or cv_Cs not a list of finite values > 0.
     """
     d = check_shape(train_X, "M D", "classify", "train_X", {"M": len(train)}, note="(one row per training keypoint)")
     check_shape(test_X, "M D", "classify", "test_X", {"M": len(test), "D": d["D"]}, note="(one row per test keypoint)")
+    for field, X in (("train_X", train_X), ("test_X", test_X)):  # a NaN score's arg-max is the first class
+        check_finite_entries(X, "classify", field, "finite features (no NaN/inf)")
     _check_cv(cv_Cs, n_folds, "classify")
     acc, used, cvs = {}, {}, {}
     for cat in sorted(set(test.category.tolist())):
