@@ -313,3 +313,14 @@ def test_a_validation_split_without_fit_or_validation_instances_names_val_fracti
     cfg = dataclasses.replace(table4.Config(), val_Cs=(1e-3,), sift=False)
     with pytest.raises(InputError, match=rf"long2014\.table4: field 'val_fraction'.*validation of {len(cats)}"):
         table4.select_C(samples, None, None, cfg, None)
+
+
+def test_run_category_refuses_an_unknown_feature_kind():
+    """Any kind but "conv" was trained with the dense SIFT rule (positives within 2 SIFT bins, negatives 4 bins away)
+    without a word: kind="CONV" or "hog" ran the wrong protocol on conv features."""
+    cfg = point_prediction.PredictionConfig(box_size=32, n_positives=1, C=1e-1, initial_negatives=50, max_rounds=1)
+    tr_s, tr_x, centres = _toy_instances(4, 0)
+    f = point_prediction.instance_features(tr_s, tr_x, centres, tr_x.reshape(4, -1), cfg)
+    for kind in ("CONV", "hog"):
+        with pytest.raises(InputError, match=r"run_category: field 'kind'.*\"conv\" or \"sift\".*got " + kind):
+            point_prediction.run_category(f, f, tr_s, kind, cfg, neg_half=6.0)

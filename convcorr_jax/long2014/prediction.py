@@ -225,7 +225,12 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
     Returns:
       {"hits", "hits_prior": [n, K] (`evaluate`), "pred", "pred_prior": [n, K, 2] box pixels (NaN, a miss, for the
       types in info['missing']), "info" (the detectors'), "neighbour": [n] first prior neighbours}.
+
+    Raises:
+      InputError: a kind other than "conv" and "sift".
     """
+    check(kind in ("conv", "sift"), "run_category", "kind", '"conv" or "sift" (the rule that picks positives and '
+          'negatives)', kind)
     model, info = _train_detectors(ftr, kind, cfg, neg_half, key)
     mu, nn = _prior_means(ftr, fte)
     p0, p1 = _predict_keypoints(model, fte, None, cfg), _predict_keypoints(model, fte, mu, cfg)
