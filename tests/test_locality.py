@@ -205,3 +205,14 @@ def test_neighbour_counts_below_one_and_fractional_seeds_are_one_line(tmp_path):
     for field, kw in (("ks1", {"ks1": (0,)}), ("ks2", {"ks2": (0, 5)})):
         with pytest.raises(InputError, match=rf"run_locality: field '{field}'.*integers >= 1"):
             locality.run_locality({"conv3": d}, [], None, None, **{"ks1": (1,), "n_seeds": 1, **kw})
+
+
+@pytest.mark.parametrize("kw,field", [({"names": ("chelsea", "no_such_photo")}, "names"),
+                                      ({"names": "chelsea"}, "names"), ({"names": (3,)}, "names"),
+                                      ({"size": 0}, "size"), ({"size": 96.5}, "size")])
+def test_query_images_refuses_unknown_names_and_sizes_in_one_line(kw, field):
+    """An unknown name (the locality experiment's `queries` field) was an AttributeError traceback from skimage.data,
+    a str its letters read as names, a size of 0 a ValueError from PIL."""
+    pytest.importorskip("skimage")
+    with pytest.raises(InputError, match=rf"query_images: field '{field}'"):
+        locality.query_images(**kw)

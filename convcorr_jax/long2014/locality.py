@@ -360,12 +360,22 @@ def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut"
 
     Returns:
       A list of uint8 RGB [size, size, 3] images.
+
+    Raises:
+      InputError: size not an integer >= 1, names a str or holding a name that is not a bundled image.
     """
+    check(is_int(size, 1), "query_images", "size", "an integer >= 1 (pixels)", size)
+    check(not isinstance(names, str), "query_images", "names", "a list of image names (one name: a list of one)",
+          repr(names))
     data = require("skimage.data", "report", "query_images (scikit-image's bundled photographs)")
 
     out = []
     for name in names:
-        im = getattr(data, name)()
+        load = getattr(data, name, None) if isinstance(name, str) and not name.startswith("_") else None
+        im = load() if callable(load) else None
+        check(isinstance(im, np.ndarray) and (im.ndim == 2 or (im.ndim == 3 and im.shape[-1] in (3, 4))),
+              "query_images", "names", "names of scikit-image's bundled photographs (skimage.data: chelsea, "
+              "astronaut, coffee, rocket, ...)", repr(name))
         if im.ndim == 2:
             im = np.stack([im] * 3, -1)
         im = im[..., :3]
