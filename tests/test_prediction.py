@@ -324,3 +324,14 @@ def test_run_category_refuses_an_unknown_feature_kind():
     for kind in ("CONV", "hog"):
         with pytest.raises(InputError, match=r"run_category: field 'kind'.*\"conv\" or \"sift\".*got " + kind):
             point_prediction.run_category(f, f, tr_s, kind, cfg, neg_half=6.0)
+
+
+def test_box_helpers_refuse_no_samples_and_mixed_keypoint_counts():
+    """An empty sample list was numpy's "need at least one array to stack" and samples of two categories (K 1 and 2)
+    "all input arrays must have the same shape", tracebacks from box_maps / box_crops / box_keypoints."""
+    for f in (point_prediction.box_maps, point_prediction.box_crops, point_prediction.box_keypoints):
+        with pytest.raises(InputError, match=r"box_maps: field 'samples'.*at least one sample"):
+            f([], 32)
+    mixed = [_sample([[1, 1]], [0, 0, 9, 9]), _sample([[1, 1], [2, 2]], [0, 0, 9, 9], category="other")]
+    with pytest.raises(InputError, match=r"box_keypoints: field 'samples'.*one keypoint count.*\[1, 2\]"):
+        point_prediction.box_keypoints(mixed, 32)

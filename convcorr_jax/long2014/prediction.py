@@ -57,8 +57,9 @@ def box_maps(samples, size: int) -> np.ndarray:
       [n, 2, 3] affines, image pixels -> box pixels.
 
     Raises:
-      InputError: a box that is not finite with x1 > x0 and y1 > y0.
+      InputError: no sample, or a box that is not finite with x1 > x0 and y1 > y0.
     """
+    check(len(samples) > 0, "box_maps", "samples", "at least one sample", 0)
     for s in samples:
         b = np.asarray(s.bbox, np.float64)
         check(bool(np.all(np.isfinite(b))) and b[2] > b[0] and b[3] > b[1], s.image_path or s.id, "bbox",
@@ -96,9 +97,14 @@ def box_keypoints(samples, size: int):
     Returns:
       (keypoints float64 [n, K, 2] (x, y) box pixels, visible bool [n, K] (and finite), trainable bool [n, K]
       (visible and inside the box)).
+
+    Raises:
+      InputError: samples of different keypoint counts, or `box_maps`' refusals.
     """
-    kp = geometry.transform_points(np.stack([np.asarray(s.points, np.float64) for s in samples]),
-                                   box_maps(samples, size))
+    M = box_maps(samples, size)
+    check(len(ks := sorted({s.num_keypoints for s in samples})) == 1, "box_keypoints", "samples",
+          "one keypoint count (K) for all samples (one category's)", ks)
+    kp = geometry.transform_points(np.stack([np.asarray(s.points, np.float64) for s in samples]), M)
     vis = np.stack([np.asarray(s.visible, bool) for s in samples]) & np.all(np.isfinite(kp), -1)
     inside = (kp[..., 0] >= -0.5) & (kp[..., 0] <= size - 0.5) & (kp[..., 1] >= -0.5) & (kp[..., 1] <= size - 0.5)
     return kp, vis, vis & inside
