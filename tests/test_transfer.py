@@ -288,3 +288,15 @@ def test_interleave_of_no_sample_is_empty():
     with pytest.raises(InputError, match="non-empty train and test sets"):
         retrieval_transfer.table2(s, retrieval_transfer.interleave([]), None, None,
                                   retrieval_transfer.RetrievalTransferConfig())
+
+
+def test_evaluate_refuses_predictions_not_one_row_per_sample():
+    """Fewer prediction rows than samples was an IndexError traceback; more were read against the samples by position
+    without a word (predictions of another list of targets). Too few keypoint slots named pck's 'pred', not pred_box."""
+    cfg = retrieval_transfer.RetrievalTransferConfig(box=50)
+    samples = [_sample((0, 0, 49, 49), [[10, 10], [30, 30]]) for _ in range(2)]
+    for rows in (1, 3):
+        with pytest.raises(InputError, match=r"evaluate: field 'pred_box\['m'\]'.*\[Q=2, K, 2\]"):
+            retrieval_transfer.evaluate({"m": np.zeros((rows, 2, 2))}, samples, cfg)
+    with pytest.raises(InputError, match=r"evaluate: field 'pred_box\['m'\]'.*2 keypoints, got 1 slots"):
+        retrieval_transfer.evaluate({"m": np.zeros((2, 1, 2))}, samples, cfg)

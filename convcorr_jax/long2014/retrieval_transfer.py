@@ -279,10 +279,19 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: RetrievalTr
     Returns:
       {method: {alpha: {category: PCK % (NaN: no visible target keypoint), "mean": mean over the categories
       scored}}} for alpha in `ALPHAS`.
+
+    Raises:
+      InputError: a method's predictions not [Q, K, 2] with one row per sample and K >= each sample's keypoints.
     """
     cats = sorted({s.category for s in samples})
     out = {}
     for m, pred in pred_box.items():
+        check_shape(pred, "Q K 2", "evaluate", f"pred_box[{m!r}]", {"Q": len(samples)},
+                    note="(one row per target sample, box pixels)")
+        pred = np.asarray(pred)
+        kmax = max((s.num_keypoints for s in samples), default=0)
+        check(pred.shape[1] >= kmax, "evaluate", f"pred_box[{m!r}]", f"a slot for each of the samples' {kmax} "
+              "keypoints", f"{pred.shape[1]} slots")
         res = {a: {} for a in ALPHAS}
         for c in cats:
             idx = [i for i, s in enumerate(samples) if s.category == c]
