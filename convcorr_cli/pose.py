@@ -23,7 +23,8 @@ and 30.7 / 29.0 letterboxed (bench/pose_no_box.py, bench/RESULTS_pose.md); other
 statistics) take the whole image letterboxed. The printed summary and the JSON's "input" say which ran.
 `--spatial` on/off: the model's spatial model on crops (FLIC models; default: as the model's validated read-out
 says, off for the shipped models; always on in two passes). `--flip`, `--scales` and `--merge` are test-time flip,
-crop scales and how the scales' points are merged (off, 1 and mean unless given; for FLIC person crops
+crop scales and how the scales' points are merged (unless given: the model's own flip and scales, as
+`--list-models` names them, e.g. `person`'s flip and crop scale 0.9, else off and 1; mean; for FLIC person crops
 `convcorr_jax.pose.estimation.CROP_TEST_TIME`, `--flip --scales 0.7,0.8,0.9,1,1.1,1.2 --merge median`, was chosen on
 the validation movies). `--two-pass` (FLIC models trained on person crops): whole frames in two passes
 (`convcorr_jax.pose.estimate(..., two_pass=True)` with `FRAME_TEST_TIME`), the spatial model conditioned on `--torso`

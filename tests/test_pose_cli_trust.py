@@ -349,6 +349,22 @@ def test_whole_frames_say_how_many_passes_the_model_makes(model, passes):
     assert plan["input"] == f"whole frames in {passes} passes from each frame's centre (no box given)"
 
 
+
+def test_without_flip_or_scales_the_command_uses_the_models_own_as_its_help_says():
+    """`convcorr pose` without --flip / --scales reads with the model's own test-time flip and scales (`person`'s:
+    flip on, crop scale 0.9; `flic`'s: off and 1), and the command's documentation says so, not "off and 1"."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    pose_cli.add_arguments(parser)
+    for model in ("person", "flic"):
+        r = load(model)
+        plan = pose_flags.make_plan(parser.parse_args(["img.png", "--person-box", "0,0,9,9", "--json", "j"]), r)
+        assert (plan["flip"], tuple(plan["scales"]), plan["merge"]) == (*r.test_time, "mean")
+    assert load("person").test_time == (True, (0.9,))
+    doc = " ".join(pose_cli.__doc__.split())
+    assert "unless given: the model's own flip and scales" in doc and "(off, 1 and mean unless given" not in doc
+
 def test_the_json_names_the_model_by_its_digest(no_box_run):
     res = no_box_run[0]
     params = shipped.MODELS / "flic" / shipped.PARAMS_FILE
