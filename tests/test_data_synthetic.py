@@ -401,6 +401,22 @@ def test_example_grids_write_pngs(tmp_path):
             assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
 
 
+def test_object_mean_layout_pck_is_measured_as_long_table4_rows():
+    """By hand: five boxes (0, 0, 9, 9), 10 px with inclusive sides, so alpha 0.1 allows 1 px. Type 0 sits at x 0,
+    0, 0, 0, 4 and is visible in the first image only, whose leave-one-out mean is 1 px off: a hit (a 9 px side
+    would allow 0.9). Type 1 at x 0, 0, 0, 0, 2 is visible everywhere: the first four means are 0.5 px off, the
+    fifth 2 px: 4 of 5. The mean over types is (1 + 4/5) / 2 = 0.9; pooling the six keypoints would give 5/6."""
+    from types import SimpleNamespace
+
+    from convcorr_eval.long2014.data_figures import object_mean_shape_pck
+
+    xs = [(0.0, 0.0)] * 4 + [(4.0, 2.0)]
+    samples = [SimpleNamespace(category="bird", bbox=np.array([0.0, 0.0, 9.0, 9.0]),
+                               points=np.array([[x0, 5.0], [x1, 5.0]]), visible=np.array([i == 0, True]))
+               for i, (x0, x1) in enumerate(xs)]
+    assert object_mean_shape_pck(samples) == pytest.approx({"bird": 0.9})
+
+
 def test_bad_arguments_raise_input_error():
     from convcorr_jax.core.errors import InputError
 
