@@ -47,8 +47,13 @@ or of the target's object box (SPair-71k), mean over pairs, with each category's
 
 `pckh`: MPII PCKh (official toolkit definition) at 0.5 and 0.1, and the AUC. `pck` reads `preds` [N, K, 2] from
 an .npz/.npy/.h5 file and ground truth from an .npz with `points` [N, K, 2], `visible` [N, K] and `norm` [N]
-(e.g. torso size for FLIC); it prints PCK per joint at alpha and the curve (`convcorr_eval.pck`). Both print the
-run header (`runinfo.header`: config, versions, devices) above their tables and the wall time below; a NaN or
+(e.g. torso size for FLIC); it prints PCK per joint at alpha and the curve (`convcorr_eval.pck`). Both match by
+row order: row i of a prediction file is scored against person (instance) i of the ground truth, and a file of
+another number of rows is refused; they print and write to the JSON what was scored (pckh: "people", "joints", the
+annotated joints its Total pools; pck: "instances", "keypoints", the visible ones). Points are (x, y) compared as
+stored, in the ground truth's frame: for pckh MPII's 1-based pixels, as annot/valid.h5 and the published MATLAB
+files hold them (`convcorr eval mpii` writes its 0-based predictions + 1), for pck the ground truth's own. Both
+print the run header (`runinfo.header`: config, versions, devices) above their tables and the wall time below; a NaN or
 infinite prediction is a miss, counted in a warning line on stderr; a NaN ground-truth point marked visible is
 refused (its file, field and index); `--reference` names on stderr each published file it does not find; in the
 JSON a score with nothing to average is null. `flic`: a
@@ -107,13 +112,15 @@ _RUN_FOLDER = ("Writes the run folder OUT/NAME (--out, default runs; NAME: --nam
 HELP: dict[str, tuple[str, ...]] = {
     "pckh": ("Read MPII prediction files (`preds`, .mat or .h5) and the ground truth annot/valid.h5, or with "
              "--reference the published files in MPII_FOLDER/reference_preds/, and print PCKh at 0.5 and 0.1 per "
-             "joint group and the AUC (the official toolkit's definition). Writes only --json (percent) and "
-             "--figure (PNG of the PCKh-total curves).",
+             "joint group and the AUC (the official toolkit's definition). Row i of a file is scored against person i "
+             "of --annot (another number of rows refused), (x, y) in its 1-based MPII pixels. Writes only --json "
+             "(percent; with the people and joints scored) and --figure (PNG of the PCKh-total curves).",
              "convcorr eval pckh --preds preds.h5 --annot annot/valid.h5 --json pckh.json --figure pckh.png",
              "convcorr eval pckh --reference MPII_FOLDER"),
     "pck": ("Read predictions `preds` [N, K, 2] (.npz, .npy or .h5) and ground truth (.npz: points [N, K, 2], "
-            "visible [N, K], norm [N], e.g. FLIC's torso size) and print PCK per joint at --alpha and the curve. "
-            "Writes only --json.",
+            "visible [N, K], norm [N], e.g. FLIC's torso size) and print PCK per joint at --alpha and the curve. Row i "
+            "of --preds is scored against row i of --gt, (x, y) in its frame. Writes only --json (with the "
+            "instances and keypoints scored).",
             "convcorr eval pck --preds P.npz --gt G.npz --alpha 0.05 --json pck.json",
             "convcorr eval pck --preds P.npz --gt G.npz --json - | jq .mean"),
     "mpii": ("Run a pose model trained on MPII (--model) on the people of --annot (images from --images), write its "

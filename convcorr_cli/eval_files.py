@@ -74,7 +74,8 @@ def score_pckh(args: argparse.Namespace) -> int:
     for t in ("0.5", "0.1"):
         print(pckh.format_table(results, t))
     for name, r in results.items():
-        print(f"{name}: PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f}")
+        print(f"{name}: PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f}; {r['people']} people "
+              f"(row i against person i of the ground truth), {r['joints']} annotated joints scored")
     print(f"wall time {wall['seconds']:.1f} s")
     out = pckh.json_tables(next(iter(results.values()))) if len(results) == 1 else {
         n: pckh.json_tables(r) for n, r in results.items()}
@@ -104,8 +105,11 @@ def score_pck(args: argparse.Namespace) -> int:
     print(f"PCK@{args.alpha:g} (%) mean of the {scored} joints scored: {cell(r['mean'])}; pooled over every visible "
           f"keypoint: {cell(r['pooled'])}")
     print("curve (pooled): " + " ".join(f"{a}:{cell(c)}" for a, c in r["curve"].items()))
+    print(f"scored: {r['keypoints']} visible keypoints of {r['instances']} instances (row i of --preds against row i "
+          "of --gt)")
     print(f"wall time {wall['seconds']:.1f} s")
-    write_outputs(args.json, {**{k: r[k] for k in ("alpha", "per_joint", "mean", "curve", "nonfinite")},
+    write_outputs(args.json, {**{k: r[k] for k in ("alpha", "per_joint", "mean", "pooled", "curve", "instances",
+                                                    "keypoints", "nonfinite")},
                               "about": score_about("the ground truth's norm (FLIC: torso)", args.alpha, "percent"),
                               **scoring_run(config, wall["seconds"])})
     return 0

@@ -71,10 +71,12 @@ def _numeric(a: np.ndarray, path, key: str, shape: str) -> np.ndarray:
 
 def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     """{"alpha", "per_joint" (percent per keypoint), "mean" (of the per_joint values scored), "pooled" (percent over
-    all visible keypoints), "curve" ({alpha: pooled percent} for alpha 0, 0.01, ..., 0.2), "nonfinite" (evaluated
-    keypoints whose prediction is NaN/inf, scored as misses), "warning" (one line saying so, or None)}. InputError
-    naming the file and field for a file that cannot be read as one, and for a NaN or inf ground-truth point marked
-    visible (its index). A keypoint type never evaluated has NaN in per_joint (null in the command's JSON)."""
+    all visible keypoints), "curve" ({alpha: pooled percent} for alpha 0, 0.01, ..., 0.2), "instances" (those with
+    a visible keypoint; row i of `preds` is scored against row i of `gt`), "keypoints" (the visible keypoints
+    scored), "nonfinite" (evaluated keypoints whose prediction is NaN/inf, scored as misses), "warning" (one line
+    saying so, or None)}. InputError naming the file and field for a file that cannot be read as one, and for a NaN
+    or inf ground-truth point marked visible (its index). A keypoint type never evaluated has NaN in per_joint (null
+    in the command's JSON)."""
     check(0 < alpha <= 1, "--alpha", "alpha", "a value in (0, 1]", alpha)
     pred = _numeric(read_array(preds, "preds"), preds, "preds", "[N, K, 2]")
     points = _numeric(read_array(gt, "points"), gt, "points", "[N, K, 2]")
@@ -101,4 +103,5 @@ def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     return {"alpha": alpha, "per_joint": per.tolist(), "mean": metrics.mean_scored(per),
             "pooled": 100 * metrics.pck(pred, points, vis, norm, alpha),
             "curve": {f"{a:g}": 100 * metrics.pck(pred, points, vis, norm, a) for a in ALPHAS},
-            "nonfinite": nonfinite, "warning": nonfinite_warning(nonfinite, total, preds)}
+            "instances": int(np.sum(used)), "keypoints": total, "nonfinite": nonfinite,
+            "warning": nonfinite_warning(nonfinite, total, preds)}

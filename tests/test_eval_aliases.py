@@ -169,7 +169,8 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
     n = json.loads((people / "synthetic.json").read_text())["test"]  # the people of valid.h5
     assert mpii_eval_files.read_preds(preds).shape == (n, 16, 2) and saved["metrics"]["people"] == n
     tables = json.loads(js.read_text())
-    assert set(_ran(tables, saved)) == {"0.5", "0.1", "about"}
+    assert set(_ran(tables, saved)) == {"0.5", "0.1", "about", "people", "joints", "nonfinite"}
+    assert tables["people"] == n
     assert tables["0.5"]["Total"] == pytest.approx(saved["metrics"]["0.5"]["Total"], abs=1e-4)
 
 

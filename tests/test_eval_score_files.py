@@ -146,12 +146,42 @@ def test_nan_predictions_are_misses_with_a_warning(tmp_path, capsys):
     preds[2, 10, 0] = np.inf
     write_preds(tmp_path / "p.h5", preds)
     r = pckh.evaluate_file(tmp_path / "p.h5", annot)
-    assert r["nonfinite"] == 2 and "2 of 64" in r["warning"] and "scored as misses" in r["warning"]
+    assert r["nonfinite"] == 2 and "2 of 56" in r["warning"] and "scored as misses" in r["warning"]
     assert r["0.5"]["Total"] < 100 and r["0.5"]["Hip"] == 87.5 and r["0.5"]["Wrist"] == 87.5  # misses, not dropped
     write_preds(tmp_path / "q.h5", part)
     assert pckh.evaluate_file(tmp_path / "q.h5", annot)["warning"] is None
     code, _, err = cli(capsys, "eval", "pckh", "--preds", tmp_path / "p.h5", "--annot", annot)
-    assert code == 0 and len(err) == 1 and "2 of 64" in err[0] and "p.h5" in err[0], err
+    assert code == 0 and len(err) == 1 and "2 of 56" in err[0] and "p.h5" in err[0], err
+
+
+def test_what_was_scored_is_counted_in_the_output_and_the_json(tmp_path, capsys):
+    """pckh and pck print and write how many were scored, row by row: pckh the people and the annotated joints its
+    Total pools (pelvis and thorax count nowhere, nor do their NaN predictions), pck the instances with a visible
+    keypoint and the visible keypoints (and the pooled score it prints)."""
+    part = np.random.default_rng(0).uniform(10, 300, (N, 16, 2))
+    part[0, [0, 6]] = 0  # person 0: right ankle and pelvis not annotated
+    write_annot(tmp_path / "valid.h5", part=part)
+    preds = part.copy()
+    preds[1, 6] = np.nan  # pelvis: not scored, not a miss
+    preds[2, 15] = np.nan  # left wrist: a miss
+    write_preds(tmp_path / "p.h5", preds)
+    code, out, err = cli(capsys, "eval", "pckh", "--preds", tmp_path / "p.h5", "--annot", tmp_path / "valid.h5",
+                         "--json", tmp_path / "pckh.json")
+    data = strict_json(tmp_path / "pckh.json")
+    assert code == 0 and (data["people"], data["joints"], data["nonfinite"]) == (N, N * 14 - 1, 1)
+    assert f"{N} people" in out and f"{N * 14 - 1} annotated joints scored" in out and "1 of 55" in err[0], (out, err)
+    assert data["0.5"]["Total"] == pytest.approx(100 * (N * 14 - 2) / (N * 14 - 1), abs=1e-3)
+    visible = np.ones((N, 3))
+    visible[0] = 0  # instance 0 not scored at all
+    visible[1, 2] = 0
+    np.savez(tmp_path / "gt.npz", points=part[:, :3], visible=visible, norm=np.full(N, 50.0))
+    np.savez(tmp_path / "preds.npz", preds=part[:, :3] + [[[0, 0], [0, 0], [100, 0]]])
+    code, out, _ = cli(capsys, "eval", "pck", "--preds", tmp_path / "preds.npz", "--gt", tmp_path / "gt.npz",
+                       "--json", tmp_path / "pck.json")
+    data = strict_json(tmp_path / "pck.json")
+    assert code == 0 and (data["instances"], data["keypoints"]) == (N - 1, 3 * (N - 1) - 1)
+    assert data["pooled"] == pytest.approx(100 * 6 / 8, abs=1e-3)
+    assert f"scored: {3 * (N - 1) - 1} visible keypoints of {N - 1} instances" in out, out
 
 
 # ------------------------------------------------------------------------- 4: NaN ground truth marked visible

@@ -204,8 +204,9 @@ def test_cli_eval_pck(tmp_path, capsys):
             "every visible keypoint: 60.0\ncurve (pooled): 0:0.0 0.01:") in text
     assert " 0.2:80.0\n" in text
     saved = json.loads(out.read_text())
-    assert set(saved) == {"alpha", "per_joint", "mean", "curve", "nonfinite", "about", "config", "versions",
-                          "seconds"} and saved["mean"] == 50.0
+    assert set(saved) == {"alpha", "per_joint", "mean", "pooled", "curve", "instances", "keypoints", "nonfinite",
+                          "about", "config", "versions", "seconds"} and saved["mean"] == 50.0
+    assert (saved["pooled"], saved["instances"], saved["keypoints"]) == (60.0, 2, 5)
     assert saved["about"]["unit"] == "percent" and "torso" in saved["about"]["normaliser"]
     assert saved["nonfinite"] == 0
     assert saved["per_joint"] == [100.0, 50.0, 0.0] and len(saved["curve"]) == 21 and saved["curve"]["0.2"] == 80.0

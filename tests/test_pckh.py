@@ -200,7 +200,9 @@ def test_cli_json(mpii, tmp_path):
                "--annot", str(mpii / "hg_annot" / "valid.h5"), "--json", str(out)])
     assert rc == 0
     data = json.loads(out.read_text())
-    assert set(data) == {"0.5", "0.1", "about", "config", "versions", "seconds"}  # the scores, and what ran
+    # the scores, what was scored and what ran
+    assert set(data) == {"0.5", "0.1", "about", "people", "joints", "nonfinite", "config", "versions", "seconds"}
+    assert (data["people"], data["joints"], data["nonfinite"]) == (2958, 38430, 0)
     assert data["about"] == {"unit": "percent", "normaliser": "head segment", "alphas": [0.5, 0.1]}
     assert set(data["0.5"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"}
     assert data["0.5"]["Total"] > data["0.1"]["Total"]

@@ -36,27 +36,33 @@ def evaluate_file(preds: str | Path, annot: str | Path, thresholds=(0.5, 0.1)) -
 
     Returns:
       {"0.5": {...}, "0.1": {...} (percent per group, "UBody", "Total"), "auc": float, "curve": [51] Total,
-      "nonfinite": the annotated joints whose prediction is NaN or inf (scored as misses), "warning": a line
-      saying so, or None}.
+      "people": the people scored (row i of the file against person i of `annot`), "joints": the annotated joints
+      Total pools (the toolkit's 14 joints of each person), "nonfinite": those whose prediction is NaN or inf
+      (scored as misses), "warning": a line saying so, or None}.
     """
     gt = read_eval_h5(annot)
     pred = read_preds(preds, num=gt.part.shape[0])
-    nonfinite = metrics.count_nonfinite(pred, gt.part)
+    pooled = list(metrics.MPII_TOOLKIT_JOINTS)  # pelvis and thorax count in no column
+    nonfinite = metrics.count_nonfinite(pred[:, pooled], gt.part[:, pooled])
     out = metrics.pckh_table(pred, gt.part, gt.head, gt.missing, thresholds)
     curve = metrics.pckh_curves(metrics.pckh_distances(pred, gt.part, gt.head, gt.missing))["Total"]
     out["auc"] = metrics.pckh_auc(curve)
     out["curve"] = [float(v) for v in curve]
+    out["people"] = int(pred.shape[0])
+    out["joints"] = int(np.sum(metrics.evaluated(gt.part[:, pooled])))
     out["nonfinite"] = nonfinite
-    out["warning"] = nonfinite_warning(nonfinite, int(np.sum(metrics.evaluated(gt.part))), preds)
+    out["warning"] = nonfinite_warning(nonfinite, out["joints"], preds)
     return out
 
 
 def json_tables(result: dict, thresholds=("0.5", "0.1")) -> dict:
-    """The CLI's JSON: {"0.5": {"Head": .., ..., "Ankle": .., "Total": ..}, "0.1": {...}} in percent, and "about"
-    (`report.score_about`: percent, normaliser "head segment", the thresholds as alphas)."""
+    """The CLI's JSON: {"0.5": {"Head": .., ..., "Ankle": .., "Total": ..}, "0.1": {...}} in percent, "about"
+    (`report.score_about`: percent, normaliser "head segment", the thresholds as alphas), and what was scored:
+    "people", "joints" and "nonfinite" (`evaluate_file`), where the result has them."""
     keep = [c for c in COLUMNS if c != "UBody"]
     tables = {t: {c: round(result[t][c], 4) for c in keep} for t in thresholds if t in result}
-    return dict(tables, about=score_about("head segment", [float(t) for t in tables], "percent"))
+    counts = {k: result[k] for k in ("people", "joints", "nonfinite") if k in result}
+    return dict(tables, **counts, about=score_about("head segment", [float(t) for t in tables], "percent"))
 
 
 def format_table(rows: dict[str, dict], threshold: str = "0.5", markdown: bool = False) -> str:
