@@ -82,7 +82,8 @@ def pck_files(preds: str | Path, gt: str | Path, alpha: float = 0.05) -> dict:
     points = _numeric(read_array(gt, "points"), gt, "points", "[N, K, 2]")
     vis = read_array(gt, "visible")
     norm = _numeric(read_array(gt, "norm"), gt, "norm", "[N]")
-    check(points.ndim == 3 and points.shape[-1] == 2, gt, "points", "shape [N, K, 2]", points.shape)
+    check(points.ndim == 3 and points.shape[-1] == 2 and points.size > 0, gt, "points",
+          "shape [N, K, 2], N and K >= 1 (at least one instance and keypoint)", points.shape)
     check(pred.shape == points.shape, preds, "preds", f"shape {points.shape} like the ground truth", pred.shape)
     check(vis.shape == points.shape[:2], gt, "visible", f"shape {points.shape[:2]} ([N, K])", vis.shape)
     vis = _numeric(vis, gt, "visible", "[N, K]")

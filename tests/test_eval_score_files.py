@@ -263,6 +263,16 @@ def test_pck_files_refuses_a_negative_or_nan_visible(tmp_path, odd):
     assert pck_files(tmp_path / "preds.npz", tmp_path / "gt.npz")["pooled"] == 0.0
 
 
+@pytest.mark.parametrize("n, k", [(0, 3), (2, 0)])
+def test_pck_refuses_an_empty_ground_truth(tmp_path, capsys, n, k):
+    """A ground truth with no instance or no keypoint is one error naming the file and `points`, not a run that
+    exits 0 with nothing scored."""
+    np.savez(tmp_path / "gt.npz", points=np.zeros((n, k, 2)), visible=np.ones((n, k)), norm=np.ones(n))
+    np.savez(tmp_path / "preds.npz", preds=np.zeros((n, k, 2)))
+    code, out, err = cli(capsys, "eval", "pck", "--preds", tmp_path / "preds.npz", "--gt", tmp_path / "gt.npz")
+    assert code == 2 and len(err) == 1 and "gt.npz" in err[0] and "points" in err[0] and "N and K >= 1" in err[0], err
+
+
 def test_pck_files_names_the_instance_of_a_nan_norm(tmp_path):
     """A NaN norm of an instance with visible keypoints is refused naming the instance and its value (the message
     gave the least finite norm, a valid value, as what was wrong)."""
