@@ -409,3 +409,22 @@ def test_a_file_given_as_the_model_names_the_file_and_its_folder(tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [err] and err.endswith("got a file") and "field 'model'" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_file_model_json_does_not_record_is_refused_not_read_unchecked(tiny_run, models, tmp_path):
+    """A read-out or spatial model in a model folder that model.json does not record (another model's files copied
+    over it) was read without any sha256 check: the copied read-out, flip, crop scale and warning threshold were
+    used without a word. It is one line naming the file."""
+    real = Path(shipped.__file__).resolve().parent / "models"
+    _ship(*tiny_run, models)  # no read-out: model.json records params.npz and the spatial model
+    folder = tmp_path / "tiny"
+    shutil.copytree(models / "tiny", folder)
+    assert loaded_model.load(folder).readout is None
+    shutil.copy(real / "person" / "readout.json", folder / "readout.json")
+    with pytest.raises(InputError, match=r"readout\.json: field 'files\.readout\.json': .*does not record"):
+        loaded_model.load(folder)
+    person = tmp_path / "person"  # records params.npz and readout.json alone
+    shutil.copytree(real / "person", person)
+    shutil.copy(real / "flic" / spatial.CONFIG_FILE, person / spatial.CONFIG_FILE)
+    with pytest.raises(InputError, match=r"spatial\.json: field 'files\.spatial\.json': .*does not record"):
+        loaded_model.load(person)

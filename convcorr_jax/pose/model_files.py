@@ -91,6 +91,36 @@ def read_record(folder: str | Path) -> dict:
         raise InputError(path, MODEL_FILE, "a model folder's JSON record", str(e)) from None
 
 
+def recorded(folder: str | Path, record: dict, rels: tuple[str, ...]) -> bool:
+    """Whether the files `rels` (e.g. spatial.json and its priors) are part of the model folder's record.
+
+    Args:
+        folder: the model folder.
+        record: its model.json, whose "files" the reader has checked against their sha256.
+        rels: the files, as paths relative to folder, that make one part of the model together.
+
+    Returns:
+        True where "files" records each of them; False where it records none and none is in the folder.
+
+    Raises:
+        InputError: naming a file that is in the folder but not recorded (another model's file, or one written
+            after the model: it would be read unchecked), or naming model.json when it records only some of them.
+    """
+    files = record.get("files") if isinstance(record, dict) else None
+    listed = [isinstance(files, dict) and rel in files for rel in rels]
+    if all(listed):
+        return True
+    for rel, known in zip(rels, listed):
+        if not known and (Path(folder) / rel).exists():
+            raise InputError(Path(folder) / rel, f"files.{rel}", "a file model.json records with its sha256 (this "
+                             "one is another model's or was written after the model: remove it, or write the model "
+                             "again)", "a file model.json does not record")
+    if any(listed):
+        raise InputError(Path(folder) / MODEL_FILE, "files", f"all of {list(rels)} or none of them",
+                         f"only {[r for r, known in zip(rels, listed) if known]}")
+    return False
+
+
 def read_params(folder: str | Path, record: dict | None = None) -> dict:
     """The parameters of the model folder `folder` (params.npz), checked against its sha256 in model.json.
 
@@ -146,4 +176,4 @@ def _shapes(tree: dict) -> dict[str, tuple]:
 
 
 __all__ = ["FRAMES", "MODEL_FILE", "MODEL_FOLDER", "PARAMS_FILE", "check_file", "check_param_shapes", "read_params",
-           "read_record"]
+           "read_record", "recorded"]

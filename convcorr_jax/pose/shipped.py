@@ -48,7 +48,7 @@ from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose import spatial
 from convcorr_jax.pose.model_files import (FRAMES, MODEL_FILE, MODEL_FOLDER, PARAMS_FILE, check_file,
-                                           check_param_shapes, read_params, read_record)
+                                           check_param_shapes, read_params, read_record, recorded)
 from convcorr_jax.pose.training.config import TrainConfig
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -296,7 +296,8 @@ def read_folder(folder: str | Path, record: dict | None = None, shapes: bool = T
 
     Raises:
         InputError: naming the file for an unreadable model.json or a damaged or missing file, a config out of its
-            range, parameters of other shapes than its model's, or a skeleton of another number of joints.
+            range, parameters of other shapes than its model's, a skeleton of another number of joints, or a
+            read-out or spatial model file in the folder that model.json does not record (`model_files.recorded`).
     """
     folder = Path(folder)
     record = read_record(folder) if record is None else record
@@ -307,7 +308,8 @@ def read_folder(folder: str | Path, record: dict | None = None, shapes: bool = T
     fs = record.get("frame_statistics")
     frames = None
     if fs:
-        saved = spatial.load_spatial_model(folder / fs["folder"])
+        rels = tuple(f"{fs['folder']}/{f}" for f in (spatial.CONFIG_FILE, spatial.PRIORS_FILE))
+        saved = spatial.load_spatial_model(folder / fs["folder"]) if recorded(folder, record, rels) else None
         if saved is None:
             raise InputError(folder / fs["folder"] / spatial.CONFIG_FILE, spatial.CONFIG_FILE,
                              "the frame statistics' spatial model", "missing file")
@@ -322,8 +324,9 @@ def read_folder(folder: str | Path, record: dict | None = None, shapes: bool = T
     if sk is not None and len(sk.names) != cfg.model.num_joints:
         raise InputError(folder / MODEL_FILE, "skeleton.names", f"{cfg.model.num_joints} joints (config.model."
                          "num_joints)", f"{len(sk.names)}")
-    chosen = pose_readout.load_readout(folder)
-    return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder), frames, sk,
+    chosen = pose_readout.load_readout(folder) if recorded(folder, record, (pose_readout.FILE,)) else None
+    own = recorded(folder, record, (spatial.CONFIG_FILE, spatial.PRIORS_FILE))  # each read file: checked
+    return ShippedModel(folder, record, cfg, params, spatial.load_spatial_model(folder) if own else None, frames, sk,
                         None if chosen is None else chosen[0], _crop_from(record, folder / MODEL_FILE))
 
 
