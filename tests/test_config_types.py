@@ -82,3 +82,13 @@ def test_a_tuple_of_pairs_is_named_as_one(field, value, expected):
     cfg = TrainConfig(data="person", datasets=(DataPart("flic", **{field: value}),))
     with pytest.raises(InputError, match=rf"'datasets\[0\]\.{field}': expected {re.escape(expected)}, got"):
         cfg.check()
+
+
+@pytest.mark.parametrize("record, field", [({"model": {"kernal": 3}}, "model.kernal"),
+                                           ({"model": {"kernel": "abc"}}, "model.kernel"),
+                                           ({"augment": {"nosuch": 1}}, "augment.nosuch")])
+def test_a_nested_config_field_is_named_by_its_dotted_path(record, field):
+    """A field of a nested config (a model.json's or config.json's "model": {...}) is named as `--set` names it."""
+    with pytest.raises(InputError) as e:
+        config.from_dict(TrainConfig, record)
+    assert e.value.field == field

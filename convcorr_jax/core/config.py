@@ -77,7 +77,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise InputError("config", where, f"a mapping for {tp.__name__} (set its fields one by one)", value)
-        return from_dict(tp, value)
+        return _from_dict(tp, value, f"{where}.")
     if tp is Any:
         return value
     if tp is bool:
@@ -121,13 +121,18 @@ def from_dict(cls: type[T], d: Mapping[str, Any]) -> T:
     Raises:
       InputError: an unknown key or a value that does not fit its annotation.
     """
+    return _from_dict(cls, d, "")
+
+
+def _from_dict(cls: type[T], d: Mapping[str, Any], prefix: str) -> T:
+    """`from_dict`, its errors naming a nested config's fields by their dotted path (`prefix`: "model." or "")."""
     hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
-        raise unknown_name("config", unknown[0], unknown[0], sorted(names),
+        raise unknown_name("config", prefix + unknown[0], unknown[0], sorted(names),
                            f"a field of {cls.__name__} ({', '.join(sorted(names))})", show_got=False)
-    return cls(**{k: _convert(v, hints[k], k) for k, v in d.items()})
+    return cls(**{k: _convert(v, hints[k], prefix + k) for k, v in d.items()})
 
 
 def _values(value: Any) -> list:
