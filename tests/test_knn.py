@@ -210,6 +210,33 @@ def test_sharded_over_eight_devices_matches_brute_force():
     assert "OK" in out.stdout
 
 
+def test_sharded_search_compiles_nothing_on_a_second_call_with_the_same_shapes():
+    """Over two devices, a second search with the same shapes (and another query count within the same power of
+    two) compiles nothing and gives the first one's neighbours bit for bit: the sharded program was a new closure
+    jitted on every call, traced and compiled again each time."""
+    code = textwrap.dedent("""
+        import numpy as np, jax
+        from convcorr_jax.core import knn
+        assert len(jax.devices()) == 2
+        n = [0]
+        jax.monitoring.register_event_duration_secs_listener(
+            lambda event, secs, **kw: n.__setitem__(0, n[0] + (event == "/jax/core/compile/backend_compile_duration")))
+        rng = np.random.default_rng(3)
+        db = rng.normal(size=(200, 8)).astype(np.float32)
+        q = rng.normal(size=(13, 8)).astype(np.float32)
+        first = [np.asarray(a) for a in knn.topk_cosine(q, db, 3, block=40)]
+        n[0] = 0
+        again = [np.asarray(a) for a in knn.topk_cosine(q, db, 3, block=40)]
+        knn.topk_cosine(q[:11], db, 3, block=40)
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
+        print("COMPILES", n[0])
+    """)
+    env = dict(os.environ, XLA_FLAGS=xla_flags(2), JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "COMPILES 0" in out.stdout, out.stdout
+
+
 def test_real_mobilenet_features_match_brute_force():
     """Columns of real ImageNet MobileNetV2 features (conv3 role) of scikit-image's photographs."""
     from convcorr_jax.long2014.locality import query_images

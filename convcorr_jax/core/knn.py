@@ -226,21 +226,11 @@ def _trim(s: jax.Array, i: jax.Array, q_n: int, metric: str) -> tuple[jax.Array,
 
 def _topk_sharded(qpad, blocks, valid, offset, k, metric, qblock, devices):
     """Database blocks split over a 1-D device mesh; each device keeps its own top-k, then one merge."""
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from jax.sharding import NamedSharding, PartitionSpec as P
 
-    mesh = Mesh(np.array(devices), ("db",))
     ndev = len(devices)
     nb, bsz, _ = blocks.shape
-    per = nb // ndev
-
-    def local(q, blk, ok):
-        dev = jax.lax.axis_index("db")
-        off = jnp.int32(offset) + dev.astype(jnp.int32) * per * bsz
-        s, i = _topk_local(q, blk, ok, off, k, metric, qblock)
-        return s[None], i[None]
-
-    fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P("db"), P("db")), out_specs=(P("db"), P("db")),
-                                 check_vma=False))
+    mesh, fn = _sharded_program(tuple(devices), nb // ndev, bsz, int(offset), k, metric, qblock)
     blocks = jax.device_put(blocks, NamedSharding(mesh, P("db")))
     valid = jax.device_put(valid, NamedSharding(mesh, P("db")))
     s_all, i_all = fn(qpad, blocks, valid)  # [ndev, Qp, k]
@@ -248,6 +238,25 @@ def _topk_sharded(qpad, blocks, valid, offset, k, metric, qblock, devices):
     for d in range(1, ndev):
         s, i = _merge_jit(s, i, s_all[d], i_all[d], k)
     return s, i
+
+
+@functools.lru_cache(maxsize=64)
+def _sharded_program(devices: tuple, per: int, bsz: int, offset: int, k: int, metric: str, qblock: int):
+    """(the mesh of `devices`, the jitted shard_map of `_topk_local` over it): made once per setting, so that a
+    second call with the same shapes runs the program already compiled (a new closure each call was traced and
+    compiled again every time)."""
+    from jax.sharding import Mesh, PartitionSpec as P
+
+    mesh = Mesh(np.array(devices), ("db",))
+
+    def local(q, blk, ok):
+        dev = jax.lax.axis_index("db")
+        off = jnp.int32(offset) + dev.astype(jnp.int32) * per * bsz
+        s, i = _topk_local(q, blk, ok, off, k, metric, qblock)
+        return s[None], i[None]
+
+    return mesh, jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P("db"), P("db")),
+                                       out_specs=(P("db"), P("db")), check_vma=False))
 
 
 _merge_jit = jax.jit(_merge, static_argnames=("k",))
