@@ -11,7 +11,8 @@ points move by the image-to-image scaling of the frames. Points are given and re
 mapped into frame i by M[i], moved, and mapped back to image j's pixels by the inverse of M[j].
 
 Batches: BP runs `cfg.batch` pairs per vmapped call and the matchers `cfg.match_batch`; when there are more pairs
-than one batch, the last batch is padded, so any number of pairs compiles one batch shape.
+than one batch, the last batch is padded, so any number of pairs above one batch compiles one batch shape (fewer
+pairs run as one batch of their own count, a compiled shape per count).
 """
 
 from __future__ import annotations

@@ -136,9 +136,11 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
 
     Args:
       image_a, image_b: uint8 RGB [H, W, 3] images, any sizes. Or, for many pairs at once, lists of P images each
-        (or arrays [P, H, W, 3]): the pairs are matched in fixed-size batches (the last one padded), so any number
-        of pairs compiles one batch shape; an image given as the same array object in several pairs has its
-        features computed once.
+        (or arrays [P, H, W, 3]): the pairs are matched in batches of `match_batch` pairs (BP flow: `batch`);
+        more pairs than one batch run in full batches, the last one padded, so the matcher compiles one batch
+        shape for any such P, while fewer pairs run as one batch of P (compiled once per P). The steps that read
+        every frame at once (the CAM prior, picking each batch's features) compile once per number of distinct
+        images. An image given as the same array object in several pairs has its features computed once.
       points_a: [K, 2] (x, y) pixels of image a, 0-based, pixel centres at integers; for pairs, a list of P arrays
         [K_p, 2] (or [P, K, 2]), point sets of different sizes padded with NaN to the largest K.
       method, backbone: override `config`'s (a method of `point_config.METHODS`, a backbone of
