@@ -75,6 +75,20 @@ def test_keypoint_names_table():
 
 
 # ------------------------------------------------------------------------------------------ 300-W / 300-VW
+def test_300w_mirror_pairs_on_real_faces(real_data):
+    """On real frontal faces each of 300-W's mirror pairs (`skeletons.FACE68`) has its left point (the subject's)
+    at the larger image x, and a mirrored face with its points swapped by the pairs lies on the face."""
+    from convcorr_jax.data.skeletons import FACE68
+
+    faces = load_300w(_need(real_data, "300w/lfpw_samples"))
+    pts = np.stack([f.points for f in faces]).astype(np.float64)
+    assert all((pts[:, a, 0] > pts[:, b, 0]).all() for a, b in FACE68.flip_pairs)
+    mirrored = (pts * [-1.0, 1.0])[:, list(FACE68.flip)]
+    centred = [p - p.mean(axis=1, keepdims=True) for p in (pts, mirrored)]
+    interocular = np.array([f.extras["interocular"] for f in faces])
+    assert np.median(np.linalg.norm(centred[0] - centred[1], axis=-1) / interocular[:, None]) < 0.15
+
+
 def test_300vw_pts_files(real_data):
     root = _need(real_data, "300w/mmpose_300vw")
     faces = load_300w(root, require_images=True)

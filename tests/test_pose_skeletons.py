@@ -53,7 +53,7 @@ def write_coco(root: Path, split: str = "train", n: int = 3, cat: dict | None = 
 
 
 def test_registry_entries_and_flic_mpii_lsp_joint_sets_unchanged():
-    assert set(skeletons.SKELETONS) == {"flic", "mpii", "lsp", "coco17", "person"}
+    assert set(skeletons.SKELETONS) == {"flic", "mpii", "lsp", "coco17", "person", "face68"}
     for sk in skeletons.SKELETONS.values():
         assert sk.validate(sk.name) is sk
         assert sorted(sk.flip) == list(range(sk.num_joints)) and all(sk.flip[sk.flip[j]] == j for j in sk.flip)
@@ -366,11 +366,32 @@ def test_coco_loader_on_a_real_coco_format_file(real_data, tmp_path):
 
 
 def test_names_pair_the_registered_skeletons_as_their_declared_flip_pairs():
-    """Names alone give every registered skeleton its declared flip pairs, and MODEC's 29 FLIC slots their 8."""
+    """Names alone give every registered skeleton of body joints its declared flip pairs, and MODEC's 29 FLIC slots
+    their 8 (300-W's 68 point names do not give its mirror pairs: `test_300w_names_get_the_300w_mirror_pairs`)."""
     for sk in skeletons.SKELETONS.values():
-        assert skeletons._name_flip_pairs(sk.names) == sk.flip_pairs, sk.name
+        if sk is not skeletons.FACE68:
+            assert skeletons._name_flip_pairs(sk.names) == sk.flip_pairs, sk.name
     assert skeletons._name_flip_pairs(skeletons.FLIC_JOINTS) == (
         (0, 3), (1, 4), (2, 5), (6, 9), (7, 10), (8, 11), (12, 13), (14, 15))
+
+
+def test_300w_names_get_the_300w_mirror_pairs():
+    """A COCO-format file with the 68 iBUG point names (`faces300w.IBUG_68_NAMES`) gets 300-W's mirror pairs (jaw
+    i and 16 - i, brow 17 and 26, outer eye corners 36 and 45, mouth corners 48 and 54, ...). Its names alone paired
+    right_eye_0 (the outer corner) with left_eye_0 (an inner one) and right_brow_0 with left_brow_0, and left the jaw
+    and lips unpaired: a flipped face taught the wrong points."""
+    from convcorr_jax.data.faces300w import IBUG_68_NAMES
+
+    sk = from_coco_category({"id": 1, "name": "face", "keypoints": list(IBUG_68_NAMES)}, "f.json")
+    flip = sk.flip
+    assert all(flip[flip[j]] == j for j in range(68))
+    assert [flip[j] for j in (0, 7, 17, 21, 31, 32, 36, 39, 40, 41, 48, 50, 55, 56, 60, 61, 65)] == [
+        16, 9, 26, 22, 35, 34, 45, 42, 47, 46, 54, 52, 59, 58, 64, 63, 67]
+    assert [j for j in range(68) if flip[j] == j] == [8, 27, 28, 29, 30, 33, 51, 57, 62, 66]
+    assert all(sk.names[b].startswith(("jaw", "right", "nose", "outer", "inner")) for _, b in sk.flip_pairs)
+    assert sk.left[:8] == (9, 10, 11, 12, 13, 14, 15, 16) and 45 in sk.left and 36 not in sk.left  # subject's left
+    with_sigmas = from_coco_category({"id": 1, "keypoints": list(IBUG_68_NAMES), "sigmas": [0.1] * 68}, "f.json")
+    assert with_sigmas.flip == flip and with_sigmas.sigmas[0] == 0.1
 
 
 @pytest.mark.parametrize("name, key", [

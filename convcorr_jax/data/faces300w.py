@@ -16,20 +16,12 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.data._common import Loaded, check_coco_triples, collect, points_bbox
+# the 68 iBUG point names live with every dataset's joint names (`data.skeletons`: FACE68, their mirror pairs)
+from convcorr_jax.data.skeletons import IBUG_68_NAMES
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import write_text
 
-
-def _names68() -> tuple[str, ...]:
-    groups = [("jaw", 17), ("right_brow", 5), ("left_brow", 5), ("nose_bridge", 4), ("nose_base", 5),
-              ("right_eye", 6), ("left_eye", 6), ("outer_lip", 12), ("inner_lip", 8)]
-    return tuple(f"{g}_{i}" for g, n in groups for i in range(n))
-
-
-IBUG_68_NAMES: tuple[str, ...] = _names68()
-"""68 iBUG point names, 0-based order: jaw 0-16, right brow 17-21, left brow 22-26, nose bridge 27-30, nose base
-31-35, right eye 36-41, left eye 42-47, outer lips 48-59, inner lips 60-67 (right/left = the subject's)."""
 
 HELEN_194_NAMES: tuple[str, ...] = tuple(
     f"{g}_{i}" for g, n in [("jaw", 41), ("nose", 17), ("upper_lip", 14), ("lower_lip", 14), ("teeth", 28),

@@ -1,7 +1,8 @@
 """Skeletons as data: keypoint names, flip pairs, links, joint groups, the PCK normaliser and OKS sigmas, in one
-registry (FLIC, MPII, LSP, COCO-17), and the skeleton a COCO-format keypoint file declares (no code for a new one).
-The joint names of FLIC, MPII and LSP live here (`data.flic`, `data.mpii` and `data.lsp` read their files in this
-order).
+registry (FLIC, MPII, LSP, COCO-17, 300-W's 68 face points), and the skeleton a COCO-format keypoint file declares
+(no code for a new one). The joint names of FLIC, MPII, LSP and 300-W live here (`data.flic`, `data.mpii`,
+`data.lsp` and `data.faces300w` read their files in this order); a COCO-format file with the names of a registered
+skeleton gets its flip pairs (300-W's mirror pairs, which its point names do not give).
 
     sk = get("lsp")                                   # a registered skeleton
     sk.names, sk.edges, sk.flip, sk.groups            # K names, bones (i, j), mirror permutation, table columns
@@ -56,6 +57,11 @@ FLIC_JOINTS: tuple[str, ...] = (
 )
 FLIC_LABELLED: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16)  # the 11 slots FLIC labels
 FLIC_LABELLED_NAMES: tuple[str, ...] = tuple(FLIC_JOINTS[i] for i in FLIC_LABELLED)
+# iBUG / 300-W's 68 face points, 0-based order (right / left: the subject's): jaw 0-16, right brow 17-21, left brow
+# 22-26, nose bridge 27-30, nose base 31-35, right eye 36-41, left eye 42-47, outer lips 48-59, inner lips 60-67
+IBUG_68_NAMES: tuple[str, ...] = tuple(f"{g}_{i}" for g, n in (
+    ("jaw", 17), ("right_brow", 5), ("left_brow", 5), ("nose_bridge", 4), ("nose_base", 5), ("right_eye", 6),
+    ("left_eye", 6), ("outer_lip", 12), ("inner_lip", 8)) for i in range(n))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,15 +311,21 @@ PERSON = Skeleton(
      "Knee": (11, 12), "Ankle": (13, 14)},
     "torso", torso=(0, 7), head=(15, 16), title="person",
 )
+# 300-W's 68 face points; their mirror pairs (left, right) are the 300-W layout's (mmpose's 300w swap): jaw i and
+# 16 - i, brows 17..21 and 26..22, eyes 36..41 and 45, 44, 43, 42, 47, 46, ...; the names alone would pair brow or
+# eye points by their number (right_eye_0, the outer corner, with left_eye_0, the inner one) and no jaw or lip point
+FACE68 = Skeleton("face68", IBUG_68_NAMES, (), tuple((16 - i, i) for i in range(8)) + tuple(
+    (26 - i, 17 + i) for i in range(5)) + _pairs(((35, 31), (34, 32), (45, 36), (44, 37), (43, 38), (42, 39), (47, 40),
+    (46, 41), (54, 48), (53, 49), (52, 50), (55, 59), (56, 58), (64, 60), (63, 61), (65, 67))), title="300-W")
 SKELETONS: Registry[Skeleton] = Registry("skeletons", {"flic": FLIC, "mpii": MPII, "lsp": LSP, "coco17": COCO17,
-                                                       "person": PERSON})
+                                                       "person": PERSON, "face68": FACE68})
 
 
 def get(name: str) -> Skeleton:
     """The registered skeleton `name` (`SKELETONS`).
 
     Args:
-        name: "flic", "mpii", "lsp" or "coco17".
+        name: "flic", "mpii", "lsp", "coco17", "person" or "face68".
 
     Returns:
         the Skeleton; InputError for another name.
@@ -402,7 +414,8 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
         return tuple((joint(a, field), joint(b, field)) for a, b in value)
 
     links = pairs("skeleton", [])
-    flip = pairs("flip_pairs", None) if "flip_pairs" in cat else _name_flip_pairs(names)
+    known = [reg.flip_pairs for reg in SKELETONS.values() if reg.names == names]  # 300-W's: not from its names
+    flip = pairs("flip_pairs", None) if "flip_pairs" in cat else known[0] if known else _name_flip_pairs(names)
     for f in ("torso", "head"):
         if f in cat and (not isinstance(cat[f], list) or len(cat[f]) != 2):
             raise InputError(source, f"categories[].{f}", "two keypoints [a, b]", cat[f])
