@@ -430,3 +430,20 @@ def test_an_mpii_file_without_people_is_one_line_naming_it(tmp_path):
     (tmp_path / "images").mkdir()
     with pytest.raises(InputError, match=r"valid\.h5.*at least one person"):
         pose_sets.load_people("mpii", tmp_path, "val")
+
+
+def test_training_warns_when_flip_augmentation_swaps_no_point():
+    """`convcorr train pose`'s warning: flip augmentation with a skeleton that swaps no point (points named without
+    sides, no flip_pairs: the file's 68 "p1".. points) keeps every label in place on mirrored images."""
+    import dataclasses
+
+    from convcorr_jax.pose.training.config import TrainConfig
+    from convcorr_train.pose import flip_warning
+
+    unnamed = from_coco_category({"keypoints": [f"p{i + 1}" for i in range(68)], "skeleton": []}, "val.json")
+    assert unnamed.flip == tuple(range(68))
+    cfg = TrainConfig(data="coco")
+    cfg = dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, flip_perm=unnamed.flip))
+    assert "swaps no left/right points" in flip_warning(cfg)
+    assert flip_warning(dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, flip=False))) is None
+    assert flip_warning(TrainConfig()) is None  # MPII's 16 joints: pairs swapped

@@ -92,6 +92,17 @@ def group_table(cfg: TrainConfig, ev: dict) -> str:
     return "\n".join(lines)
 
 
+def flip_warning(cfg: TrainConfig) -> str | None:
+    """The warning for flip augmentation with a skeleton that swaps no point (a COCO-format file whose point names
+    carry no side and that gives no flip_pairs): mirrored images keep every label where it was, which is right only
+    for points without a side. None when flip is off, the skeleton swaps a pair, or it has one point."""
+    perm = tuple(cfg.augment.flip_perm)
+    if not cfg.augment.flip or len(perm) < 2 or perm != tuple(range(len(perm))):
+        return None
+    return (f"warning: the {cfg.data} skeleton swaps no left/right points, so flip augmentation mirrors images without "
+            "swapping any label; give the file's flip_pairs if its points have sides, or --set augment.flip=false")
+
+
 def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
     """Train `cfg` (named `name` in the header) and print its read-out; the exit code (3: training diverged)."""
     parallel.initialize_distributed()
@@ -99,6 +110,8 @@ def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
     is_main = parallel.is_main_process()  # every process trains; only process 0 reports
     if is_main:
         print(runinfo.header(f"train pose ({name})", cfg, cfg.seed), flush=True)
+        if (warning := flip_warning(cfg)) is not None:
+            print(warning, flush=True)
         if cfg.event_dir() is not None:
             print(f"event files: {cfg.event_dir()} (tensorboard --logdir {cfg.event_dir()})", flush=True)
     with runinfo.timed() as wall:
