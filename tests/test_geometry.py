@@ -95,6 +95,37 @@ def test_crop_each_buckets_image_sizes_without_changing_crops():
     np.testing.assert_array_equal(refl[1], geometry.crop(imgs[1][None], Ms[1][None], 32, border="reflect")[0])
 
 
+def test_crop_each_crops_one_image_given_for_several_maps_once(monkeypatch, count_compiles):
+    """One array given for several maps (several people in one photo: `pose.estimate` with P boxes) is cropped with
+    the image shared: no crop program gets it once per map (an argument of P images), also past CROP_CHUNK maps
+    and beside other images, and the crops are those of separate copies of the image, bit for bit; a new image
+    size compiles the crop's one program only."""
+    rng = np.random.default_rng(7)
+    with count_compiles() as n:
+        geometry.crop_each([np.zeros((200, 300, 3), np.uint8)] * 3, np.tile(np.eye(2, 3), (3, 1, 1)), 9)
+    assert n[0] == 1
+    img, other = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8), rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    seen = []
+    real = geometry._crop
+
+    def spy(images, *args, **kwargs):
+        seen.append(images.shape)
+        return real(images, *args, **kwargs)
+
+    monkeypatch.setattr(geometry, "_crop", spy)
+    for p, dtype, border in ((3, np.uint8, "constant"), (geometry.CROP_CHUNK + 3, np.float32, "edge")):
+        im = img.astype(dtype)
+        M = geometry.box_to_affine(np.array([[-5 + 4 * i, 3 * i, 40 + 2 * i, 60 + i] for i in range(p)], float), 16)
+        seen.clear()
+        shared = geometry.crop_each([im] * p, M, 16, border)
+        assert max(int(np.prod(s)) for s in seen) == 128 * 128 * 3  # one image (padded to BUCKET), never p of them
+        np.testing.assert_array_equal(shared, geometry.crop_each([im.copy() for _ in range(p)], M, 16, border))
+        assert shared.dtype == dtype
+    M = geometry.box_to_affine(np.array([[0, 0, 30, 30], [5, 5, 39, 49], [10, 20, 80, 69]], float), 16)
+    mixed = geometry.crop_each([img, other, img], M, 16)
+    np.testing.assert_array_equal(mixed, geometry.crop_each([img, other, img.copy()], M, 16))
+
+
 def test_bad_input_is_named():
     with pytest.raises(InputError, match="border"):
         geometry.crop(np.zeros((1, 4, 4, 3)), np.eye(2, 3)[None], 4, border="nope")

@@ -20,7 +20,7 @@ from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import predict
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.training import run_folder
-from convcorr_jax.pose.estimation import BATCH, estimate, load, spatial_model
+from convcorr_jax.pose.estimation import BATCH, CROP_TEST_TIME, estimate, load, spatial_model
 from convcorr_train import pose_configs
 
 
@@ -240,6 +240,33 @@ def test_one_image_with_several_boxes_is_one_person_per_box(synthetic_run):
     with pytest.raises(InputError) as e:  # fewer boxes than images: no such hint
         estimate([img, img], synthetic_run, person_boxes=boxes[:1])
     assert "several people" not in str(e.value)
+
+
+@pytest.mark.parametrize("model, boxes, settings", [
+    ("person", "person_boxes", {}),
+    ("flic", "person_boxes", {"flip": True, "scales": CROP_TEST_TIME["scales"][::4]}),  # the torso found first
+])
+def test_one_photo_of_several_people_is_cropped_without_copying_it(monkeypatch, model, boxes, settings):
+    """One photo with P boxes: no crop program gets the photo P times ([P, H, W, 3]: the photo once per person), and
+    the poses are those of P separate copies of it, bit for bit (points, confidence, torso boxes; FLIC: the torso
+    found inside each person box first, `pose.person_boxes`, then test-time flip and crop scales)."""
+    from convcorr_jax.core import geometry
+
+    img = np.random.default_rng(3).integers(0, 256, (190, 250, 3), np.uint8)
+    people = [(10, 5, 90, 180), (80, 20, 170, 185), (150, 0, 240, 150)]
+    seen = []
+    real = geometry._crop
+
+    def spy(images, *args, **kwargs):
+        seen.append(images.shape)
+        return real(images, *args, **kwargs)
+
+    monkeypatch.setattr(geometry, "_crop", spy)
+    one = estimate(img, model, **{boxes: people}, **settings)
+    assert seen and all(s == (192, 256, 3) for s in seen)  # the photo once (padded to geometry.BUCKET)
+    copies = estimate([img.copy() for _ in people], model, **{boxes: people}, **settings)
+    for field in ("points", "confidence", "torso_boxes"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(copies, field))
 
 
 def test_naming_the_models_own_readout_changes_nothing():

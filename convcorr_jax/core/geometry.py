@@ -264,10 +264,12 @@ def transform_points(points, M):
     return xp.einsum("...ij,...kj->...ki", M[..., :2], p) + M[..., None, :, 2]
 
 
-@functools.partial(jax.jit, static_argnames=("size", "mode", "cval"))
-def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, cval: float) -> jax.Array:
-    """float32 crops [N, h, w, C] of images [N, H, W, C]; uint8 images give uint8 crops (rounded, clipped), cast
-    in this one program (no per-shape programs for the casts)."""
+@functools.partial(jax.jit, static_argnames=("size", "mode", "cval", "shared"))
+def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, cval: float,
+          shared: bool = False) -> jax.Array:
+    """float32 crops [N, h, w, C] of images [N, H, W, C], or with `shared` of ONE image [H, W, C] under the N maps
+    (the image not repeated per map); uint8 images give uint8 crops (rounded, clipped), cast in this one program
+    (no per-shape programs for the casts)."""
     h, w = size
     to_uint8 = images.dtype == jnp.uint8
     images = images.astype(jnp.float32)
@@ -279,7 +281,7 @@ def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, 
         sample = lambda ch: jax.scipy.ndimage.map_coordinates(ch, [sy, sx], order=1, mode=mode, cval=cval)  # noqa: E731
         return jax.vmap(sample, in_axes=-1, out_axes=-1)(image)
 
-    out = jax.vmap(one)(images, Minv)
+    out = jax.vmap(one, in_axes=(None if shared else 0, 0))(images, Minv)
     return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8) if to_uint8 else out
 
 
@@ -314,10 +316,13 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
               cval: float = 0.0) -> np.ndarray:
     """`crop` for a list of images of different sizes; images of one shape (and dtype) are cropped together in
     batched calls of `CROP_CHUNK` images at most, a call's count padded up to a power of two by repeating its last
-    image (crops not returned). With the constant and the edge border, images are first padded at the bottom and
-    right up to multiples of `BUCKET` pixels, with cval or copies of the last row / column (the same crops, bit for
-    bit: a bilinear sample outside the image reads cval, or the clamped edge pixel, either way), so that datasets
-    of many image sizes and calls with any number of images compile a few shapes only.
+    image (crops not returned). One array given for several maps (the same object in several places of `images`:
+    several people in one photo) is cropped under all its maps with the image shared (`CROP_CHUNK` maps a call,
+    padded likewise): it is put on the device once, not once per map, and gives the same crops, bit for bit. With
+    the constant and the edge border, images are first padded at the bottom and right up to multiples of `BUCKET`
+    pixels, with cval or copies of the last row / column (the same crops, bit for bit: a bilinear sample outside
+    the image reads cval, or the clamped edge pixel, either way), so that datasets of many image sizes and calls
+    with any number of images compile a few shapes only.
 
     Args:
       images: N arrays [H_i, W_i, C] (uint8 or float).
@@ -329,20 +334,50 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
     M = np.asarray(M, np.float64).reshape(-1, 2, 3)
     if len(M) != len(images):
         raise InputError("crop_each", "M", f"shape [{len(images)}, 2, 3] (one map per image)", M.shape)
-    images = [np.asarray(im) for im in images]
-    if border == "edge" or (border == "constant" and all(_padding_exact(im.dtype, cval) for im in images)):
-        images = [_pad_to_bucket(im, cval, border) for im in images]
+    if border not in BORDERS:
+        raise InputError("crop_each", "border", f"one of {list(BORDERS)}", border)
+    first: dict[int, int] = {}  # id of an array given -> its position in `distinct` (each array padded once)
+    distinct: list[np.ndarray] = []
+    for im in images:
+        if first.setdefault(id(im), len(distinct)) == len(distinct):
+            distinct.append(np.asarray(im))
+    which = np.array([first[id(im)] for im in images], np.int64)
+    if border == "edge" or (border == "constant" and all(_padding_exact(im.dtype, cval) for im in distinct)):
+        distinct = [_pad_to_bucket(im, cval, border) for im in distinct]
+    uses = np.bincount(which, minlength=len(distinct))
     by_shape: dict[tuple, list[int]] = {}
-    for i, im in enumerate(images):
-        by_shape.setdefault(im.shape + (im.dtype.str,), []).append(i)
+    for i, k in enumerate(which):
+        if uses[k] == 1:
+            by_shape.setdefault(distinct[k].shape + (distinct[k].dtype.str,), []).append(i)
     out = [None] * len(images)
     for group in by_shape.values():
         for s in range(0, len(group), CROP_CHUNK):
             idx = group[s:s + CROP_CHUNK]
             rows = pad_rows(np.asarray(idx), pow2_ceil(len(idx)))[0]  # padded with the last image
-            for i, c in zip(idx, crop(np.stack([images[i] for i in rows]), M[rows], size, border, cval)):
+            for i, c in zip(idx, crop(np.stack([distinct[which[i]] for i in rows]), M[rows], size, border, cval)):
                 out[i] = c
+    for k in np.flatnonzero(uses > 1):
+        idx = np.flatnonzero(which == k)
+        for i, c in zip(idx, _crop_shared(distinct[k], M[idx], size, border, cval)):
+            out[i] = c
     return np.stack(out)
+
+
+def _crop_shared(image: np.ndarray, M: np.ndarray, size: int | Sequence[int], border: str,
+                 cval: float) -> np.ndarray:
+    """`crop` of ONE image [H, W, C] under P maps M [P, 2, 3] (image -> crop pixels): numpy [P, h, w, C], the image
+    put on the device once and shared by the maps (`_crop`'s `shared`), `CROP_CHUNK` maps a call, each call's
+    count padded up to a power of two by repeating its last map (crops not returned)."""
+    check_shape(image, "H W C", "crop_each", "images")
+    x = jax.device_put(image if image.dtype == np.uint8 else np.asarray(image, np.float32))  # once, no program
+    Minv = invert_affine(M).astype(np.float32)
+    parts = []
+    for s in range(0, len(M), CROP_CHUNK):
+        rows = np.arange(s, min(s + CROP_CHUNK, len(M)))
+        padded = pad_rows(rows, pow2_ceil(len(rows)))[0]
+        parts.append(np.asarray(_crop(x, Minv[padded], _hw(size), BORDERS[border], float(cval), shared=True))[
+            :len(rows)])
+    return np.concatenate(parts)
 
 
 BUCKET = 64  # crop_each: image sides rounded up to a multiple of this (constant and edge borders)
