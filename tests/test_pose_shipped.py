@@ -428,3 +428,53 @@ def test_a_file_model_json_does_not_record_is_refused_not_read_unchecked(tiny_ru
     shutil.copy(real / "flic" / spatial.CONFIG_FILE, person / spatial.CONFIG_FILE)
     with pytest.raises(InputError, match=r"spatial\.json: field 'files\.spatial\.json': .*does not record"):
         loaded_model.load(person)
+
+
+@pytest.fixture(scope="module")
+def stopped_runs(tiny_flic_module, tmp_path_factory):
+    """A flic_tiny run on `tiny_flic` (stages end at steps 2, 4 and 6; a checkpoint after every step) stopped after
+    step 1, copied (a run in its first stage), then resumed and stopped after step 3 (a run that is a model at its
+    first stage's end, with a newer checkpoint mid-stage): (FLIC folder, first-stage run, mid-stage run)."""
+    import signal
+
+    from convcorr_jax.core import interrupt
+    from convcorr_jax.pose.training import loop
+    from convcorr_train import pose
+
+    tmp = tmp_path_factory.mktemp("stopped_runs")
+    cfg = pose.config("flic_tiny", str(tmp / "runs"), [f"data_root={tiny_flic_module}", "steps=2,2,2",
+                                                        "checkpoint_every=1"])
+    for stop in (1, 3):
+        with pytest.raises(interrupt.Interrupted), interrupt.handling("test"):
+            loop.train(cfg, on_step=lambda n, stop=stop: n == stop and interrupt.request(signal.SIGTERM),
+                       on_stage=model_folder.write_stage)
+        if stop == 1:
+            first = Path(shutil.copytree(cfg.run_dir(), tmp / "first_stage"))
+    return tiny_flic_module, first, cfg.run_dir()
+
+
+def test_an_export_of_a_run_stopped_mid_stage_holds_the_parameters_its_readout_was_chosen_for(stopped_runs,
+                                                                                               tmp_path):
+    """The read-out in a run's readout.json was chosen for the parameters of its last stage's end (its params.npz);
+    `model_folder.export` paired it with the newest checkpoint's parameters, which a run stopped or still training
+    mid-stage has, without a word. The export holds the run's own model files, as `load(run)` reads the run."""
+    from convcorr_jax.pose.training import run_folder
+
+    root, _, run = stopped_runs
+    assert run_folder.saved_steps(run)[-1] == 3 and json.loads((run / "model.json").read_text())["made_by"]["step"] == 2
+    newest = shipped._flatten(run_folder.load_run(run)[1])
+    own = shipped._flatten(loaded_model.load(run).params)
+    assert any(not np.array_equal(newest[k], own[k]) for k in own)  # step 3 is not the read-out's parameters
+    record = model_folder.export(run, tmp_path / "model", root)
+    run_files = json.loads((run / "model.json").read_text())["files"]
+    assert record["files"]["params.npz"] == run_files["params.npz"]
+    assert record["files"]["readout.json"] == run_files["readout.json"]
+    exported = shipped._flatten(loaded_model.load(tmp_path / "model").params)
+    assert all(np.array_equal(exported[k], own[k]) for k in own)
+    other = Path(shutil.copytree(run, tmp_path / "other"))  # model files of other settings copied into the run
+    record = json.loads((other / "model.json").read_text())
+    record["config"]["seed"] += 1
+    (other / "model.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match=r"model\.json: field 'config': expected the run's settings"):
+        model_folder.export(other, tmp_path / "model2", root)
+

@@ -226,8 +226,11 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.Pa
            about: dict | None = None, name: str | None = None) -> dict:
     """Write the model folder `out` (`shipped.write`) of the training run in `run_dir`.
 
-    The folder holds the run's last parameters and the parts of `_write_run_model`, made from the data at `root` where
-    the run lacks them; a read-out the run already chose (readout.json) is kept.
+    The folder holds the parameters of the run's own model files (its last stage's end: those its read-out was
+    chosen for, each file checked against model.json's sha256), or for a run without them (one written before runs
+    were models) its last checkpoint's, and the parts of `_write_run_model`, made from the data at `root` where the
+    run lacks them; a read-out the run already chose (readout.json) is kept. A run stopped or still training
+    mid-stage exports its last stage's end, as `pose.load` reads the run, not its newer checkpoint.
 
     Args:
         run_dir: the training run's folder (config.json + checkpoints/).
@@ -240,10 +243,17 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, root: str | os.Pa
         The model.json record written.
 
     Raises:
-        InputError: naming --root when the run's data is needed and absent.
+        InputError: naming --root when the run's data is needed and absent; naming the file for a damaged model file
+            of the run, or a model.json of other settings than the run's config.json.
     """
     run_dir = Path(run_dir)
     cfg, params = run_folder.load_run(run_dir)
+    if (run_dir / shipped.MODEL_FILE).is_file():  # a run that is a model: the parameters its read-out was chosen for
+        own = shipped.read_folder(run_dir)
+        if own.config.settings_digest() != cfg.settings_digest():
+            raise InputError(run_dir / shipped.MODEL_FILE, "config", "the run's settings (config.json)",
+                             "another run's model files")
+        params = own.params
     if root is not None:
         cfg = dataclasses.replace(cfg, data_root=str(root))
     needs_data = bool(cfg.dataset().root_about or cfg.datasets)  # a folder, or the mixture's (not generated people)
