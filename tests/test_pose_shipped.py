@@ -478,3 +478,20 @@ def test_an_export_of_a_run_stopped_mid_stage_holds_the_parameters_its_readout_w
     with pytest.raises(InputError, match=r"model\.json: field 'config': expected the run's settings"):
         model_folder.export(other, tmp_path / "model2", root)
 
+
+def test_a_run_that_has_not_finished_its_first_stage_is_refused_in_one_line(stopped_runs, tiny_run):
+    """A run folder without model.json was loaded as a run written before runs were models: the parameters of a
+    run still in its first stage (or stopped there), the spatial cascade read-out, and nothing said the run had not
+    finished its first stage. It is one line naming the run and its step; a run at its last step without model.json
+    (an older run) still loads from its checkpoint."""
+    _, first, _ = stopped_runs
+    assert not (first / shipped.MODEL_FILE).exists()
+    with pytest.raises(InputError) as e:
+        loaded_model.load(first)
+    msg = str(e.value)
+    assert msg.splitlines() == [msg] and msg.startswith(f"{first.resolve()}: the run has not finished its first "
+                                                        "stage (step 1 of 2 saved)")
+    with pytest.raises(InputError, match="has not finished its first stage"):
+        estimation.estimate([np.zeros((64, 64, 3), np.uint8)], model=first)
+    run, _ = tiny_run
+    assert loaded_model.load(run).readout is None and not (run / shipped.MODEL_FILE).exists()

@@ -7,9 +7,10 @@
 statistics, skeleton and validated read-out, each file checked against its sha256), a model folder (the same files:
 a run's own folder once it has trained, or an export, `shipped.read_folder`), or, for a run written before runs were
 models, its config.json and the parameters of its last checkpoint (`run_folder.load_run`, cached per trained state)
-with the joints of its dataset kind (`joints.joint_set`) and the spatial model saved beside them. Nothing here reads
-a dataset or writes into the model's folder: what an older run lacks is made once by `EXPORT_COMMAND`, which the
-errors say. `Poses` is what every estimation call returns (`estimation.estimate`).
+with the joints of its dataset kind (`joints.joint_set`) and the spatial model saved beside them; a run without
+model.json that has not finished its first stage (still in it, or stopped there) is refused: it is no model yet.
+Nothing here reads a dataset or writes into the model's folder: what an older run lacks is made once by
+`EXPORT_COMMAND`, which the errors say. `Poses` is what every estimation call returns (`estimation.estimate`).
 
 What inference needs of the model's dataset kind is resolved here and kept with the model, never asked of the
 dataset: its joints and their left/right flip (the model's own skeleton), and its crop geometry (`PoseModel.crop`,
@@ -238,7 +239,9 @@ def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
         InputError: one line: naming the shipped models for a name that is neither one nor an existing folder;
             `run_folder.NotATrainingRun` for a folder without a run; naming the file (and its folder where that
             is a model or run folder) for a file given as the model; naming model.json and the folder for a model
-            folder without its model.json (params.npz alone); naming the file of a damaged shipped model.
+            folder without its model.json (params.npz alone); naming the file of a damaged shipped model; naming
+            the run and its saved step for a run folder without model.json that has not finished its first stage
+            (a run still in it, or stopped there: no read-out was chosen for any of its parameters).
     """
     if isinstance(model, PoseModel):
         return model
@@ -261,6 +264,12 @@ def load(model: str | os.PathLike | PoseModel = DEFAULT_MODEL) -> PoseModel:
             raise InputError(path, shipped.MODEL_FILE, f"the model folder's record beside its {shipped.PARAMS_FILE}"
                              " (copy the whole folder)", "no such file: a model folder copied in part?") from None
         raise
+    first, newest = base.config.steps[0], run_folder.saved_steps(path)[-1]
+    if newest < first:  # no model yet: nothing evaluated, no read-out chosen (a run writes model.json at stage ends)
+        raise InputError(path, shipped.MODEL_FILE, "a run that has finished its first stage", f"step {newest}",
+                         message=f"the run has not finished its first stage (step {newest} of {first} saved): it "
+                         f"has no model.json yet, which a run writes at each stage's end; train it on (rerun its "
+                         f"command) and load it after step {first}")
     saved = _saved_spatial(str(path), _stamp(path))
     chosen = pose_readout.load_readout(path)
     base = base if chosen is None else dataclasses.replace(base, readout=chosen[0])
