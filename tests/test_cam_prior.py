@@ -154,3 +154,16 @@ def test_bad_prior_input(mobilenet):
         cam_prior(caffenet[0], caffenet[1], images, _stride_rf(8), (8, 8))
     with pytest.raises(InputError, match="top_k"):
         cam_prior(mobilenet[0], mobilenet[1], images, _stride_rf(8), (8, 8), top_k=1001)
+
+
+@pytest.mark.parametrize("field,args", [("top_k", dict(top_k=True)), ("grid_hw", dict(grid_hw=(8,))),
+                                        ("grid_hw", dict(grid_hw=(8.5, 8))), ("grid_hw", dict(grid_hw=(0, 8))),
+                                        ("grid_rf", dict(grid_rf="conv4_1"))])
+def test_a_bad_grid_or_top_k_is_one_line_naming_it(mobilenet, field, args):
+    """A bool top_k was read as 1 class, a fractional node count truncated; a one-number grid_hw or a tap name as
+    grid_rf crashed with a traceback."""
+    call = dict(grid_rf=_stride_rf(8), grid_hw=(8, 8), top_k=2) | args
+    with pytest.raises(InputError, match=f"cam_prior: field '{field}'"):
+        cam_prior(mobilenet[0], mobilenet[1], np.zeros((1, 64, 64, 3), np.uint8), **call)
+    with pytest.raises(InputError, match="sizes"):
+        interpolation_matrix(RF(1, 2, 0.5), 4, _stride_rf(1), 7.0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF
-from convcorr_jax.core.errors import InputError, check, check_shape
+from convcorr_jax.core.errors import InputError, check, check_shape, is_int
 from convcorr_jax.features.extract import extract
 from convcorr_jax.features.hyperpixel import interpolation_matrix, resample
 
@@ -79,17 +79,21 @@ def cam_prior(backbone: Backbone, params, images, grid_rf: RF, grid_hw: tuple[in
       float32 [N, h, w] in [0, 1] (`_class_activation_maps`).
 
     Raises:
-      InputError naming the backbone or top_k when the backbone has no pooled classifier here or top_k is out of
-      range.
+      InputError naming the backbone, grid_rf, grid_hw or top_k when the backbone has no pooled classifier here,
+      the grid is not an `RF` with (h, w) integer node counts >= 1, or top_k is not an integer in range.
     """
     if backbone.name not in CAM_TAPS:
         raise InputError("cam_prior", "backbone", f"a backbone with a pooled ImageNet classifier {list(CAM_TAPS)}",
                          backbone.name)
+    check(isinstance(grid_rf, RF), "cam_prior", "grid_rf", "a receptive-field record (hyperpixel.target_grid)",
+          type(grid_rf).__name__)
+    pair = isinstance(grid_hw, (tuple, list, np.ndarray)) and np.ndim(grid_hw) == 1 and len(grid_hw) == 2
+    check(pair and all(is_int(v, 1) for v in grid_hw), "cam_prior", "grid_hw", "(h, w) node counts, integers >= 1",
+          grid_hw)
     tap, key = CAM_TAPS[backbone.name]
     kernel, bias = jnp.asarray(params[key]["kernel"]), jnp.asarray(params[key]["bias"])
     classes = check_shape(kernel, "D K", "cam_prior", f"params[{key!r}]['kernel']")["K"]
-    check(isinstance(top_k, (int, np.integer)) and 1 <= top_k <= classes, "cam_prior", "top_k",
-          f"an integer in [1, {classes}]", top_k)
+    check(is_int(top_k, 1) and top_k <= classes, "cam_prior", "top_k", f"an integer in [1, {classes}]", top_k)
     feats = extract(backbone, params, images, (tap,), batch_size=batch_size)[tap]
     th, tw = feats.shape[1:3]
     trf = backbone.geometry[tap]

@@ -123,9 +123,10 @@ def interpolation_matrix(src_rf: RF, src_n: int, dst_rf: RF, dst_n: int) -> np.n
       float32 [dst_n, src_n]; each row has at most two non-zero weights summing to 1.
 
     Raises:
-      InputError: a grid with no node.
+      InputError: a grid with no node, or a node count that is not an integer.
     """
-    check(src_n >= 1 and dst_n >= 1, "interpolation_matrix", "sizes", "at least one node per grid", (src_n, dst_n))
+    check(is_int(src_n, 1) and is_int(dst_n, 1), "interpolation_matrix", "sizes", "an integer >= 1 node count per grid",
+          (src_n, dst_n))
     centres = dst_rf.offset + np.arange(dst_n, dtype=np.float64) * dst_rf.stride
     g = np.clip(pixel_to_grid(src_rf, centres), 0, src_n - 1)
     i0 = np.minimum(np.floor(g).astype(np.int64), src_n - 1)
