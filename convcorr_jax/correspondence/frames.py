@@ -172,7 +172,8 @@ def node_prior(crops: np.ndarray, cfg: PointTransferConfig, prior: tuple, rf, hw
 
     Args:
       crops: uint8 RGB frames [N, S, S, 3].
-      cfg: the settings (prior_floor; prior_top_k: the classifier's top classes the CAM sums).
+      cfg: the settings (prior_floor; prior_top_k: the classifier's top classes whose normalised maps the prior
+        combines by their maximum per node).
       prior: the classifier's (backbone, params).
       rf, hw: the node grid (receptive field and (h, w)).
 
