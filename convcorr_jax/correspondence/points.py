@@ -103,7 +103,8 @@ def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
     Args:
       cfg: the point-transfer settings.
       weights: the backbone's weights as given to `transfer_points`: None (real pretrained ones everywhere),
-        "random" (every network random) or a weight file, which holds cfg.backbone's weights: it is used for an
+        "random" (every feature network random; the prior's classifier keeps its real ImageNet
+        weights) or a weight file, which holds cfg.backbone's weights: it is used for an
         extra or third network only where that network is cfg.backbone; the others keep their real pretrained ones.
 
     Returns:
