@@ -117,6 +117,35 @@ def test_group_pck_group_never_visible_is_nan_and_a_table_dash(recwarn):
     assert "nan" not in md and "| ours | 100.0 | 100.0 | 100.0 | - |" in md
 
 
+def test_a_one_joint_head_column_names_its_joint():
+    """MPII's and LSP's "Head" group is the head top alone, pooled; the MPII toolkit's "Head" (`convcorr eval pckh`,
+    `metrics.PCKH_GROUPS`) is the mean of upper neck and head top. The tables of `convcorr eval pose` and `convcorr
+    train pose` label the first "Head (head top)" and say how a group is made of its joints (both said "Head")."""
+    from convcorr_eval.tompson2015 import pose_scores
+    from convcorr_train import pose
+    from convcorr_train.pose_configs import get_config
+
+    from convcorr_jax.pose import joints
+
+    label = {k: [joints.column_label(g, m, js.names) for g, m in js.groups.items()]
+             for k, js in (("mpii", joints.MPII), ("lsp", joints.LSP), ("flic", joints.FLIC))}
+    assert label["mpii"][:2] == label["lsp"][:2] == ["Head (head top)", "Shoulder"]
+    assert label["flic"] == list(joints.FLIC.groups)  # the face's three points: its name alone
+    assert joints.column_label("nose", (0,), ("nose",)) == "nose"  # a joint's own column
+    sk = joints.MPII
+    res = {"groups": dict(sk.groups), "keypoints": list(sk.names), "normaliser": "head", "data": "mpii",
+           "split": "val", "scored_people": 2, "people": 2, "flip": False, "readout": "cascade",
+           "models": {"validated": {"0.2": {**{g: 0.5 for g in sk.groups}, "mean": 0.5}}}}
+    lines = pose_scores.markdown(res).split("\n")
+    assert "a group and the mean pool the hits of their keypoints" in lines[0]
+    assert lines[2].startswith("| model | Head (head top) | Shoulder |")
+    per = [50.0] * 16
+    table = pose.group_table(get_config("tiny"), {"step": 3, "coarse_per_joint@0.05": per,
+                                                  "cascade_per_joint@0.05": per}).splitlines()
+    assert "each the mean of its joints'" in table[0]
+    assert table[1].split()[:4] == ["model", "Head", "(head", "top)"]
+
+
 def test_train_group_table_shows_a_group_never_scored_as_a_dash(recwarn):
     """`convcorr train pose`'s closing table: a joint group none of whose joints was scored on the held-out people
     evaluated (per-joint NaN) is "-", without numpy's "Mean of empty slice" RuntimeWarning (it printed "nan" and
@@ -186,6 +215,7 @@ def test_mpii_tables_all_column_is_the_toolkit_total(monkeypatch):
     md, res = tables.evaluate_run(tc, params, test, timing=False, mpii_reference=None, with_paper=False)
     assert res["score"] == "PCKh@0.5" and res["pckh@0.5"] == {"coarse": 100.0, "cascade": 100.0}
     assert "all: the MPII toolkit's 14 joints (pelvis and thorax left out)" in md
+    assert "| model | Head (head top) | Shoulder |" in md  # not the toolkit's Head (upper neck and head top)
 
 
 def test_person_crop_points_follow_the_image():

@@ -80,15 +80,20 @@ def group_table(cfg: TrainConfig, ev: dict) -> str:
     the group's joints) of the coarse model and the cascade at the last evaluation (the data's held-out split:
     FLIC's validation movies, the val split, synthetic people's held-out set); "-" for a group none of whose joints
     was scored (none labelled among the held-out people evaluated)."""
-    groups = joints.joint_set(cfg.data, cfg.model.num_joints, cfg.data_root, **loader_options(cfg.data, cfg)).groups
+    js = joints.joint_set(cfg.data, cfg.model.num_joints, cfg.data_root, **loader_options(cfg.data, cfg))
+    groups = js.groups
     entry = pose_sets.dataset(cfg.data)
     score, alpha = entry.headline
-    lines = [f"{score}@{alpha:g} (%) per joint group ({entry.held_out_about}, step {ev['step']}):",
-             f"{'model':<8} " + " ".join(f"{g:>8}" for g in groups)]
+    labels = [joints.column_label(g, j, js.names) for g, j in groups.items()]  # MPII's "Head (head top)"
+    widths = [max(8, len(c)) for c in labels]
+    lines = [f"{score}@{alpha:g} (%) per joint group, each the mean of its joints' {score} "
+             f"({entry.held_out_about}, step {ev['step']}):",
+             f"{'model':<8} " + " ".join(f"{c:>{w}}" for c, w in zip(labels, widths))]
     for m in ("coarse", "cascade"):
         per = np.asarray(ev[f"{m}_per_joint@{alpha:g}"])
         means = [metrics.mean_scored(per[list(j)]) for j in groups.values()]  # NaN: no joint of the group scored
-        lines.append(f"{m:<8} " + " ".join(f"{v:8.1f}" if np.isfinite(v) else f"{'-':>8}" for v in means))
+        lines.append(f"{m:<8} " + " ".join(f"{v:{w}.1f}" if np.isfinite(v) else f"{'-':>{w}}"
+                                           for v, w in zip(means, widths)))
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ three face points l eye, r eye and nose, each scored on its own like the two joi
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -63,9 +63,31 @@ def group_pck(pred, gt, visible, norm, groups: Mapping[str, tuple[int, ...]], al
 
     Returns:
         {group: float percent in [0, 100]} (NaN for a group with no scored joint).
+
+    A group's hits are pooled, not averaged per joint as MPII's toolkit averages its two (`metrics.PCKH_GROUPS`,
+    `convcorr eval pckh`); and MPII's and LSP's "Head" is the head top alone, where the toolkit's "Head" is the mean
+    of upper neck and head top (`column_label` names a one-joint group's joint in a table).
     """
     hits = metrics.pck_hits(pred, gt, visible, norm, alpha)
     return {g: 100 * metrics.mean_scored(hits[:, list(j)]) for g, j in groups.items()}
+
+
+def column_label(group: str, members: Sequence[int], names: Sequence[str]) -> str:
+    """A joint group's table column label: the group's name, with its joint's name added where the group is one
+    joint of another name, so that MPII's and LSP's "Head" reads "Head (head top)", not to be taken for the MPII
+    toolkit's "Head" (upper neck and head top, `metrics.PCKH_GROUPS`).
+
+    Args:
+        group: the group's name (a key of a Skeleton's `groups`).
+        members: its joint ids.
+        names: the skeleton's K joint names.
+
+    Returns:
+        "group" or "group (joint name)".
+    """
+    if len(members) != 1 or names[members[0]].lower() == group.lower():
+        return group
+    return f"{group} ({names[members[0]]})"
 
 
 def x_errors(pred, gt, visible, joints: tuple[int, ...]) -> np.ndarray:

@@ -41,7 +41,7 @@ from convcorr_jax.data import pose_sets
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.optional import require
-from convcorr_jax.pose import heatmaps, person_crops, predict
+from convcorr_jax.pose import heatmaps, joints, person_crops, predict
 from convcorr_jax.pose.person_crops import PoseCrops, loader_options
 from convcorr_jax.pose.loaded_model import PoseModel
 from convcorr_jax.pose.training.config import TrainConfig
@@ -341,10 +341,13 @@ def markdown(res: dict, alpha: float = 0.2) -> str:
     """
     a = f"{alpha:g}"
     cols = list(res["groups"]) + ["mean"]
+    names = res.get("keypoints")  # a one-joint group of another name is labelled with its joint: "Head (head top)"
+    labels = [joints.column_label(g, js, names) if names else g for g, js in res["groups"].items()] + ["mean"]
     lines = [f"PCK@{a} (%), normaliser: {res['normaliser']}; {res['data']} {res['split']} split, "
              f"{res['scored_people']} of {res['people']} people scored" + (", test-time flip" if res["flip"] else "")
-             + f"; validated: the model's stored read-out, {res['readout']}",
-             "", "| model | " + " | ".join(c.replace("|", "/") for c in cols) + " |", "|---|" + "---:|" * len(cols)]
+             + f"; validated: the model's stored read-out, {res['readout']}; a group and the mean pool the hits of "
+             "their keypoints",
+             "", "| model | " + " | ".join(c.replace("|", "/") for c in labels) + " |", "|---|" + "---:|" * len(cols)]
     for m, table in res["models"].items():
         lines.append(f"| {m} | " + " | ".join(_pct(table[a][c]) for c in cols) + " |")
     if "pckh" in res:

@@ -194,7 +194,8 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
                                                         if c in paper.TABLE3_COLUMNS else "-" for c in cols] + ["-"]
                  for k, vals in paper.TABLE3.items() if with_paper})
     md = [f"**Table 3: {score}@{alpha:g} ({unit}), {title} test set ({len(test)} people){all_about}**", "",
-          markdown_table(["model", *cols, "all"], _rows(rows)), ""]
+          markdown_table(["model", *[joints.column_label(c, js.groups[c], js.names) for c in cols], "all"],
+                         _rows(rows)), ""]
     t1_cols = [c for c in paper.TABLE1_COLUMNS if c in js.groups]
     t1 = {k: {c: joints.x_sigma(p, g, v, js.groups[c]) for c in t1_cols} for k, p in preds.items()}
     res["table1_sigma_x"] = t1
