@@ -73,6 +73,7 @@ def score_pckh(args: argparse.Namespace) -> int:
             print(r["warning"], file=sys.stderr)
     for t in ("0.5", "0.1"):
         print(pckh.format_table(results, t))
+    print(pckh.COLUMNS_ABOUT)
     for name, r in results.items():
         print(f"{name}: PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f}; {r['people']} people "
               f"(row i against person i of the ground truth), {r['joints']} annotated joints scored")

@@ -77,6 +77,8 @@ def test_reference_files_absent_are_named(reference, capsys):
                                                               if f != "newell.h5"]
     code, out, err = cli(capsys, "eval", "pckh", "--reference", root)
     assert code == 0 and "newell" in out
+    # its Head is the toolkit's (upper neck and head top), not `convcorr eval pose`'s MPII head top alone
+    assert "each group the mean of its two joints' PCKh (Head: upper neck and head top)" in out
     assert len(err) == 4 and all("not found" in e for e in err)
     assert {f for f in pckh.REFERENCE_PRED_FILES if f != "newell.h5"} == {
         next(f for f in pckh.REFERENCE_PRED_FILES if f in e) for e in err}

@@ -22,6 +22,10 @@ from convcorr_jax.data.mpii_eval_files import read_eval_h5, read_preds
 from convcorr_eval.pck import nonfinite_warning
 
 COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Total")
+# what the columns are, printed under the tables: not the pooled groups of `convcorr eval pose`, whose MPII "Head" is
+# the head top alone
+COLUMNS_ABOUT = ("columns: the MPII toolkit's, each group the mean of its two joints' PCKh (Head: upper neck and head "
+                 "top); UBody pools wrists, elbows and shoulders, Total the 14 joints without pelvis and thorax")
 REFERENCE_PRED_FILES = ("tompson.h5", "newell.h5", "bearpaw-hg_s1_b1.mat", "bearpaw-hg_s2_b1.mat",
                         "bearpaw-hg_s8_b1.mat")
 
