@@ -157,7 +157,8 @@ def resample(x: jax.Array, wy: jax.Array, wx: jax.Array) -> jax.Array:
 
 
 def l2_normalise(x: jax.Array, eps: float = NORM_EPS) -> jax.Array:
-    """x [..., C] divided by max(||x||_2, eps) along the last axis.
+    """x [..., C] divided by max(||x||_2, eps) along the last axis: `core.knn.l2_normalize` with the floor
+    `NORM_EPS` (1e-6, not its 1e-12; `regression.l2_normalise` is a numpy one for rows [N, D]).
 
     Args:
       x: [..., C] columns (jax or numpy).

@@ -25,6 +25,10 @@ Featurizer = Callable[[np.ndarray], np.ndarray]
 def l2_normalise(F, eps: float = 1e-12) -> np.ndarray:
     """Rows of F [N, D] scaled to unit Euclidean norm (all-zero rows stay zero).
 
+    The numpy one of three: `features.hyperpixel.l2_normalise` (jax, the last axis of any shape, floor 1e-6) and
+    `core.knn.l2_normalize` (jax, the last axis, x's dtype, floor 1e-12) scale jax arrays, and differ from this in
+    rounding and in rows of a norm below their floor.
+
     Args:
       F: [N, D] descriptors (array-like, any float or int dtype).
       eps: floor on the norm a row is divided by.
