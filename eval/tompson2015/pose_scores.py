@@ -25,7 +25,9 @@ folders, LSP / LSPET, FLIC, MPII's "val" = valid.h5, and kinds users register) r
 JSON: {"pck": {alpha: {"mean": fraction, joint or group: fraction}} (the validated read-out), "readout": its
 `predict` key, "normaliser": its name, "models": {"validated" | "cascade" | "coarse" | "mean_pose": the same},
 "pckh" (where a head segment exists), "oks" (COCO data), "people", "scored_people", "carved" (how a carved split
-was made), ...}. Fractions in 0..1.
+was made), ...}. Fractions in 0..1. A group pools its joints' hits, and MPII's "Head" is the head top alone (in
+"pckh" too): not `convcorr eval pckh`'s toolkit columns (a group the mean of its two joints, Head upper neck and
+head top); "pckh"'s "mean" on MPII is the toolkit's Total.
 """
 
 from __future__ import annotations
