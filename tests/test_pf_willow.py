@@ -186,6 +186,16 @@ def test_pf_pck_refuses_a_target_box_of_no_size():
     assert pf_pck_pairs(gt[2:], gt[2:]).tolist() == [[1.0], [1.0], [1.0]]
 
 
+@pytest.mark.parametrize("labels", [[["A"], ["B"]], [["A", "A"], ["B", "B"]]], ids=["[P, 1] column", "[P, 2]"])
+def test_pf_pck_refuses_sub_class_labels_that_are_not_one_per_pair(labels):
+    """Labels [P, 1] (a table's column) were a ValueError traceback from np.bincount; [P, 2] a count mismatch: both
+    are one line naming subclass and the shape got. A [P] list scores."""
+    gt = np.array([[[0.0, 0.0], [10.0, 0.0], [0.0, 20.0]]] * 2)
+    with pytest.raises(InputError, match=r"subclass.*one per pair.*shape \[2, "):
+        pf_pck(gt, gt, np.array(labels))
+    assert pf_pck(gt, gt, ["A", "B"])["0.1"] == {"A": 1.0, "B": 1.0, "mean": 1.0}
+
+
 def test_sub_class_with_one_image_is_refused_before_work(tmp_path, capsys):
     """A sub-class folder with one annotated image has no ordered pair: one line naming it, exit 2."""
     import convcorr_cli.main as cli

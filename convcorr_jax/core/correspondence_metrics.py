@@ -91,9 +91,11 @@ def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
             has no size (`pf_pck_pairs`).
     """
     per_pair = pf_pck_pairs(pred, gt, alphas)  # [A, P]
-    names, inv = np.unique(np.asarray(subclass).astype(str), return_inverse=True)
-    if per_pair.shape[1] != inv.size:
-        raise InputError("pf_pck", "subclass", f"{per_pair.shape[1]} labels (one per pair)", inv.size)
+    labels = np.asarray(subclass).astype(str)
+    if labels.shape != per_pair.shape[1:]:  # a [P, 1] column too: np.bincount takes 1-D labels only
+        raise InputError("pf_pck", "subclass", f"{per_pair.shape[1]} labels (one per pair, shape [P])",
+                         f"shape {list(labels.shape)}")
+    names, inv = np.unique(labels, return_inverse=True)
     counts = np.bincount(inv, minlength=len(names))
     sums = np.stack([np.bincount(inv, weights=row, minlength=len(names)) for row in per_pair])  # [A, C]
     per_class = sums / counts
