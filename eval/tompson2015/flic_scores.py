@@ -308,7 +308,10 @@ def readout_choice(res: dict, with_spatial: bool, saved: tuple[pose_readout.Read
     people, and every candidate's PCK@0.05 per joint group (percent). saved: the model's stored choice, whose
     warning threshold (chosen when the model was trained, `pose.export.model_folder.choose_readout`) is kept. Nothing
     is written: `python -m convcorr_train.choose_readout` stores the same choice, made from the same scores
-    (tests/test_eval_any_model.py)."""
+    (tests/test_eval_any_model.py). A result of another split (test) is refused: InputError naming res.split."""
+    if res.get("split") != "val":
+        raise InputError("readout_choice", "res.split", "'val' (a read-out is chosen on the validation movies, never "
+                         "on the split it is reported on)", res.get("split"))
     columns = (*paper.TABLE3_COLUMNS, "all")
     scores = {r: {g: res["ablation"][r.key][str(pose_readout.ALPHA)][g] for g in columns}
               for r in pose_readout.candidates(with_spatial)}
