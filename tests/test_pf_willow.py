@@ -191,7 +191,7 @@ def test_pf_pck_refuses_sub_class_labels_that_are_not_one_per_pair(labels):
     """Labels [P, 1] (a table's column) were a ValueError traceback from np.bincount; [P, 2] a count mismatch: both
     are one line naming subclass and the shape got. A [P] list scores."""
     gt = np.array([[[0.0, 0.0], [10.0, 0.0], [0.0, 20.0]]] * 2)
-    with pytest.raises(InputError, match=r"subclass.*one per pair.*shape \[2, "):
+    with pytest.raises(InputError, match=r"subclass.*shape \[P=2\] \(one per pair\), got \(2, "):
         pf_pck(gt, gt, np.array(labels))
     assert pf_pck(gt, gt, ["A", "B"])["0.1"] == {"A": 1.0, "B": 1.0, "mean": 1.0}
 

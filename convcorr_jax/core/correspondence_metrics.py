@@ -92,9 +92,8 @@ def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
     """
     per_pair = pf_pck_pairs(pred, gt, alphas)  # [A, P]
     labels = np.asarray(subclass).astype(str)
-    if labels.shape != per_pair.shape[1:]:  # a [P, 1] column too: np.bincount takes 1-D labels only
-        raise InputError("pf_pck", "subclass", f"{per_pair.shape[1]} labels (one per pair, shape [P])",
-                         f"shape {list(labels.shape)}")
+    # a [P, 1] column too: np.bincount takes 1-D labels only
+    check_shape(labels, "P", "pf_pck", "subclass", {"P": per_pair.shape[1]}, note="(one per pair)")
     names, inv = np.unique(labels, return_inverse=True)
     counts = np.bincount(inv, minlength=len(names))
     sums = np.stack([np.bincount(inv, weights=row, minlength=len(names)) for row in per_pair])  # [A, C]
