@@ -34,7 +34,8 @@ from convcorr_jax.core import io  # noqa: E402
 from convcorr_jax.core.runinfo import score_about  # noqa: E402  (re-exported: what a score in a JSON is)
 
 __all__ = ["MIN_WIDTH_PX", "plt", "figure_format", "save_figure", "markdown_table", "pretty_config", "html",
-           "write_report", "percent", "ran_on", "comparable", "ours", "paper_block", "score_about", "NOT_COMPARABLE"]
+           "write_report", "percent", "ran_on", "comparable", "left_out", "ours", "paper_block", "score_about",
+           "NOT_COMPARABLE"]
 
 NOT_COMPARABLE = "not comparable to the paper"
 
@@ -47,22 +48,44 @@ def percent(fraction: float | None) -> str:
     return f"{100 * fraction:.1f}"
 
 
-def comparable(cfg: Any) -> bool:
-    """Whether a run's numbers may stand beside the paper's: not for size tiny (a few samples, plumbing only)."""
-    return getattr(cfg, "size", "default") != "tiny"
+def _random_weights(cfg: Any, network: bool) -> bool:
+    """Whether the numbers come from `cfg.backbone` (`network`) with random weights (`weights=random`)."""
+    return network and getattr(cfg, "weights", None) == "random"
+
+
+def comparable(cfg: Any, network: bool = True) -> bool:
+    """Whether a run's numbers may stand beside the paper's: not for size tiny (a few samples, plumbing only), nor
+    for random weights (`weights=random`: an untrained network) where the numbers come from the run's backbone
+    (`network`; False for an experiment that trains its own network or reads no features)."""
+    return getattr(cfg, "size", "default") != "tiny" and not _random_weights(cfg, network)
+
+
+def left_out(cfg: Any, what: str = "the paper's numbers", network: bool = True) -> str:
+    """The line a run that is not `comparable` writes where the paper's numbers would be: why ("Size tiny",
+    "Random weights" or both), then that `what` are left out."""
+    why = [w for w, on in (("size tiny", getattr(cfg, "size", "default") == "tiny"),
+                           ("random weights", _random_weights(cfg, network))) if on]
+    return f"{', '.join(why).capitalize()}: {NOT_COMPARABLE}; {what} are left out."
 
 
 def ran_on(cfg: Any, split: str, backbone: str | None = None) -> str:
-    """What a table row ran on: real or synthetic data, size, backbone, split. `backbone`: the network when it is
-    not `cfg.backbone` (a model trained from scratch). Tiny runs say "tiny, synthetic: not comparable to the
-    paper" (or "tiny, real <data>: ...") first.
+    """What a table row ran on: real or synthetic data, size, backbone (and "random weights" where it has them),
+    split. `backbone`: the network when it is not `cfg.backbone` (a model trained from scratch, "no network"; its
+    weights are not `cfg.weights`). Runs that are not `comparable` (size tiny, random weights) say "not comparable
+    to the paper" first.
 
         "real pf_willow, default size, vgg16, validation split"
         "tiny, synthetic: not comparable to the paper; mobilenet_v2, test split"
+        "synthetic, default size: not comparable to the paper; caffenet (random weights), test split"
     """
     data = "synthetic" if cfg.data == "synthetic" else f"real {cfg.data}"
-    what = f"{backbone or cfg.backbone}, {split} split"
-    return f"tiny, {data}: {NOT_COMPARABLE}; {what}" if not comparable(cfg) else f"{data}, {cfg.size} size, {what}"
+    network = backbone is None or backbone == cfg.backbone
+    random = " (random weights)" if _random_weights(cfg, network) else ""
+    what = f"{backbone or cfg.backbone}{random}, {split} split"
+    if comparable(cfg, network):
+        return f"{data}, {cfg.size} size, {what}"
+    lead = f"tiny, {data}" if getattr(cfg, "size", "default") == "tiny" else f"{data}, {cfg.size} size"
+    return f"{lead}: {NOT_COMPARABLE}; {what}"
 
 
 def ours(name: str, on: str | None) -> str:
@@ -71,10 +94,10 @@ def ours(name: str, on: str | None) -> str:
 
 
 def paper_block(cfg: Any, caption: str, table: str) -> list[str]:
-    """Markdown lines of a paper's table under its caption, or, for a run that is not comparable (size tiny,
-    `comparable`), one line saying the paper's numbers are left out."""
+    """Markdown lines of a paper's table under its caption, or, for a run that is not comparable (size tiny, random
+    weights: `comparable`), one line saying why and that the paper's numbers are left out (`left_out`)."""
     if cfg is not None and not comparable(cfg):
-        return [f"Size tiny: {NOT_COMPARABLE}; the paper's numbers are left out."]
+        return [left_out(cfg)]
     return [caption, "", table]
 
 

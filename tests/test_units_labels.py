@@ -172,6 +172,27 @@ def test_long2014_tables_label_rows_and_drop_the_paper_when_tiny(tiny):
     assert "| 25.0 | 50.0 | 37.5 |" in md4  # cat, dog, their mean: percent with one decimal
 
 
+def test_random_weights_are_not_labelled_comparable_to_the_paper():
+    from convcorr_eval.long2014 import table3, table4
+    from convcorr_eval.report import comparable
+
+    cfg = dataclasses.replace(table4.get_config("default"), backbone="caffenet", weights="random")
+    md4 = table4.table_markdown({"conv5": {"dog": 0.5, "cat": 0.25, "mean": 0.375}}, cfg=cfg)
+    md3 = table3.table_markdown({"conv5": {"accuracy": {"dog": 0.5}, "mean": 0.5}}, cfg=cfg)
+    for md in (md4, md3):
+        assert "paper (different data" not in md and "Random weights: not comparable to the paper" in md
+        assert "| conv5 (synthetic, default size: not comparable to the paper; caffenet (random weights)" in md
+    assert not comparable(cfg) and comparable(cfg, network=False)  # a network of its own: cfg.weights unused
+    assert ran_on(cfg, "test", "no network") == "synthetic, default size, no network, test split"
+    assert ran_on(dataclasses.replace(cfg, size="tiny"), "test") == (
+        "tiny, synthetic: not comparable to the paper; caffenet (random weights), test split")
+    willow = dataclasses.replace(pf_willow_eval.get_config("default"), weights="random")
+    md = pf_willow_eval.pck_markdown(_pck({"car(S)": 0.5}), "x", willow)
+    assert "SIFT Flow C++" not in md and "Random weights: not comparable to the paper" in md
+    sift = dataclasses.replace(willow, transfer=dataclasses.replace(willow.transfer, features="sift"))
+    assert "SIFT Flow C++" in pf_willow_eval.pck_markdown(_pck({"car(S)": 0.5}), "x", sift)  # no network's weights
+
+
 def test_score_about_names_unit_normaliser_and_alpha():
     from convcorr_eval.report import score_about
 

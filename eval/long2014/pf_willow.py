@@ -74,7 +74,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, nest_transfer, require_data, sized
 from convcorr_eval.figures import TransferRow, transfer_figure
 from convcorr_eval.long2014 import paper
-from convcorr_eval.report import NOT_COMPARABLE, comparable, markdown_table, percent, ran_on, save_figure, score_about
+from convcorr_eval.report import comparable, left_out, markdown_table, percent, ran_on, save_figure, score_about
 
 __all__ = ["ALPHAS", "DEFAULT_GRID", "DEFAULT_TAPS", "FEATURES", "METHODS", "MIN_IMAGE_SIZE", "MIXED_SEP",
            "PCK_NORMALISER", "VALIDATION_SUBCLASSES", "Config", "Frames", "check_inputs", "check_pairs",
@@ -380,14 +380,16 @@ def peer_mean(peer: dict, alpha: str, subs: Sequence[str]) -> float | None:
 def pck_markdown(pck: dict, label: str, cfg: Config | None = None) -> str:
     """PCK (percent, one decimal) per sub-class at each alpha; the mean column over the sub-classes of the
     columns, for our rows and for the published peers on the same pairs (a peer's cell "-" where its numbers do
-    not cover those sub-classes). Each of our rows says what it ran on (`report.ran_on`); a tiny run leaves the
-    published numbers out (`report.comparable`)."""
+    not cover those sub-classes). Each of our rows says what it ran on (`report.ran_on`); a run that is not
+    comparable (size tiny, or random weights of the CNN features) leaves the published numbers out
+    (`report.comparable`)."""
     subs = [c for c in pck["0.1"] if c != "mean"]
     on = ran_on_subclasses(cfg, subs) if cfg is not None else label
     rows = [[f"ours, {label} ({on}), alpha {a}"] + [percent(pck[a][c]) for c in subs] + [percent(pck[a]["mean"])]
             for a in pck]
     lines = []
-    if cfg is None or comparable(cfg):
+    network = cfg is not None and cfg.transfer.features == "cnn"  # SIFT or no features: no network's weights
+    if cfg is None or comparable(cfg, network):
         for peer in (paper.PF_WILLOW_SIFTFLOW_CPP, paper.PF_WILLOW_SIFTFLOW_CPP_256):
             for a in peer["pck"]:
                 per = peer.get("per_subclass", {}) if a == "0.1" else {}
@@ -399,7 +401,7 @@ def pck_markdown(pck: dict, label: str, cfg: Config | None = None) -> str:
         lines = ["", (f"Published PF-WILLOW PCK@0.1 (%), mean over all 10 sub-classes, not over the ones above "
                       f"({paper.PF_WILLOW_PCK01_SOURCE}): {pub}.")]
     else:
-        lines = ["", f"Size tiny: {NOT_COMPARABLE}; the published numbers are left out."]
+        lines = ["", left_out(cfg, "the published numbers", network)]
     head = ["method", *subs, f"mean of {len(subs)}"]
     about = (f"PCK (%) at alpha x max(w, h) of the {PCK_NORMALISER}; the mean is over the {len(subs)} sub-classes "
              f"of the columns ({', '.join(subs)}), for every row.")

@@ -44,7 +44,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
     curves["mean"] = np.array([mean_scored(v) for v in np.stack([res.curves[c] for c in cats], axis=1)])
     plot_curves(figdir / "razavian_fig2b_pck.png", res.alphas, curves, "alpha", "PCK",
                 f"Fig. 2b: PCK vs alpha ({dataset})")
-    with_paper = comparable(cfg)  # a tiny run leaves the paper's column out
+    with_paper = comparable(cfg)  # a tiny or random-weights run leaves the paper's column out
 
     def theirs(v) -> str:
         return f" {v} |" if with_paper else ""

@@ -76,7 +76,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
                 "subset: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)), "normalised error",
                 "Fig. 2a: error per landmark subset")
     paper_name = paper.TABLE1_COLUMNS[paper_col]
-    with_paper = comparable(cfg)  # a tiny run leaves the paper's column out
+    with_paper = comparable(cfg)  # a tiny or random-weights run leaves the paper's column out
     md = [f"**Table 1** (mean landmark error / outer-eye-corner distance; {dataset}: {len(train)} train, "
           f"{len(test)} test, {size}x{size} px; lambda {res.lam:.2g} by 4-fold CV)", "",
           f"| method | ours ({dataset}; {ran_on(cfg, 'test')}) |"

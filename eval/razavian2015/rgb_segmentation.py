@@ -20,7 +20,7 @@ from convcorr_jax.regression.features import resize_images
 from convcorr_eval.experiment import Context, Result, require_data
 from convcorr_eval.razavian2015 import common, data, paper
 from convcorr_eval.razavian2015.figures import image_grid, save_image, segmentation_figure, to_uint8
-from convcorr_eval.report import NOT_COMPARABLE, comparable, percent, ran_on
+from convcorr_eval.report import comparable, left_out, percent, ran_on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +91,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
                f"{percent(extra[1].mean_ap)} |"]
     md += ["", (f"Paper (different data, VOC12 val, mean over its 21 classes): mean pixel AP {paper.TABLE3_MEAN}, "
                 f"background AP {paper.TABLE3_BG} (the paper gives no IoU)." if comparable(cfg) else
-                f"Size tiny: {NOT_COMPARABLE}; the paper's numbers are left out."), "",
+                left_out(cfg)), "",
            "![segmentation](figures/razavian_fig5_segmentation.png)", ""]
     metrics = {"rgb_mae": r.mae, "rgb_mae_mean_image": r.mae_mean_image, "rgb_lambda": r.lam,
                "rgb_lambda_edge": r.edge,

@@ -275,8 +275,9 @@ def run(cfg: Config, ctx: Context) -> Result:
                 f"on {len(train_set)} {people}")
     mpii = _mpii_reference(cfg)
     net = f"{tc.model.trunk} trunk" if tc.model.trunk else "cascade trained from scratch"
-    md, metrics_ = evaluate_run(tc, params, test_set, ctx.figures, cfg.timing, mpii,
-                                ran_on(dataclasses.replace(cfg, data=tc.data), "test", net), comparable(cfg))
+    on = ran_on(dataclasses.replace(cfg, data=tc.data), "test", net)  # backbone and weights unused: its own network
+    md, metrics_ = evaluate_run(tc, params, test_set, ctx.figures, cfg.timing, mpii, on,
+                                comparable(cfg, network=False))
     if images_per_s is not None:
         metrics_["train_images_per_s"] = images_per_s
     metrics_["wall_s"] = time.time() - t0
