@@ -59,6 +59,37 @@ def tompson_claim(metrics: dict) -> str | None:
 CLAIMS = {"tompson": tompson_claim}
 
 
+def what_ran(size: str, backbone: str | None, weights: str | None) -> str:
+    """The demo report's opening line: the data, each stage's network and weights as the demo ran them, and whether
+    the published numbers stand beside ours (not for size tiny or random weights: `report.comparable`).
+
+    Args:
+        size: the stages' size.
+        backbone: `--backbone` (None: each config's).
+        weights: `--weights` (None: the real pretrained weights; "random"; or a weight file).
+
+    Returns:
+        One paragraph of markdown.
+    """
+    if backbone is None and weights is None:
+        nets = ("Long et al.'s stages on torchvision's AlexNet with real ImageNet conv weights (Table 1 on "
+                "MobileNetV2), Razavian et al.'s on MobileNetV2 with real ImageNet weights")
+    else:
+        net = backbone or "each config's network"
+        held = {None: "the real pretrained weights", "random": "random weights"}.get(weights, f"the weights {weights}")
+        nets = f"Long et al.'s and Razavian et al.'s stages on {net} with {held}"
+    if size == "tiny":
+        paper = "Size tiny: not comparable to the paper; the stages leave the published numbers out."
+    elif weights == "random":
+        paper = ("Random weights: not comparable to the paper; the stages on them leave the published numbers out "
+                 "(Tompson et al.'s show them for orientation only: the data differ).")
+    else:
+        paper = "Published numbers are shown beside ours for orientation only: the data differ."
+    lead = "Embedded default" if backbone is None and weights is None else "Ran on"
+    return f"{lead}: synthetic data written in the real dataset formats; {nets}, Tompson et al.'s trained from " \
+           f"scratch. {paper}"
+
+
 def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "runs/demo", seed: int = 0,
              backbone: str | None = None, weights: str | None = None, force: bool = False,
              progress: bool = True) -> list[str]:
@@ -102,11 +133,7 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
         sections += [f"## {name}", "", f"*{exp_id}, {status}, {seconds:.1f} s*: {summary}", "", md, ""]
         metrics[name] = {"experiment": exp_id, "status": status, "seconds": seconds, "metrics": res.metrics}
     total = time.perf_counter() - t_all
-    head = ["# convcorr-jax demo report", "",
-            "Embedded default: synthetic data written in the real dataset formats; Long et al.'s stages on "
-            "torchvision's AlexNet with real ImageNet conv weights (Table 1 on MobileNetV2), Razavian et al.'s on "
-            "MobileNetV2 with real ImageNet weights, Tompson et al.'s trained from scratch. Published numbers are "
-            "shown beside ours for orientation only: the data differ.", "",
+    head = ["# convcorr-jax demo report", "", what_ran(size, backbone, weights), "",
             "| stage | experiment | status | seconds | summary |", "|---|---|---|---|---|", *rows, ""]
     run = ["## Run", "", "```", runinfo.header("convcorr demo", config, seed),
            f"wall time: {total:.1f} s", "```", ""]  # what ran (as the console's header), after the results

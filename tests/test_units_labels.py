@@ -213,6 +213,24 @@ def test_demo_report_puts_the_stages_before_the_run_header(tmp_path, monkeypatch
     assert json.loads((tmp_path / "metrics.json").read_text())["fake"]["metrics"]["pck"]["0.1"] == 0.67
 
 
+@pytest.mark.parametrize("settings,said,unsaid", [
+    ({}, ("Embedded default", "real ImageNet conv weights", "for orientation only"), ("not comparable",)),
+    ({"backbone": "caffenet", "weights": "random"}, ("stages on caffenet with random weights",
+                                                     "Random weights: not comparable to the paper"),
+     ("real ImageNet", "Embedded default")),
+    ({"size": "tiny", "backbone": "vgg16"}, ("on vgg16 with the real pretrained weights", "Size tiny: not comparable"),
+     ("AlexNet", "for orientation only"))])
+def test_demo_report_says_the_networks_and_weights_it_ran_on(settings, said, unsaid, tmp_path, monkeypatch,
+                                                            register_experiment):
+    from convcorr_eval import demo
+
+    exp = register_experiment("fake.units_demo", "fake_units_demo", "A fake experiment.", _Cfg, _noisy_run)
+    monkeypatch.setitem(demo.STAGES, "fake", exp)
+    assert demo.run_demo(["fake"], out=tmp_path, **settings) == []
+    opening = (tmp_path / "report.md").read_text().split("\n")[2]
+    assert all(s in opening for s in said) and not any(s in opening for s in unsaid), opening
+
+
 def test_demo_report_and_metrics_say_what_ran_as_the_console(tmp_path, monkeypatch, register_experiment, capsys):
     """The report's run header is the console's (backbone and weights, which change the numbers, included);
     metrics.json holds the same config, the seed, the versions and the wall time."""
