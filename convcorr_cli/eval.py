@@ -30,8 +30,9 @@ holding a run with other settings is refused unless `--force` (as `convcorr run`
 copies the JSON, figure or prediction file to `--json`, `--figure`, `--h5` where given.
 
 Every subcommand's `--json` says what ran beside the scores: "config" (the settings; "seed" among them, null where
-scoring draws no random numbers), "versions" (`runinfo.versions`) and "seconds" (wall time; an alias's from its run
-folder's metrics.json, also for a kept run, unless its scores hold their own).
+scoring draws no random numbers), "versions" (`runinfo.versions`), "devices" (the JAX devices, `runinfo.devices`)
+and "seconds" (wall time); an alias's versions, devices and wall time are its run folder's metrics.json's, also for
+a kept run (its wall time unless its scores hold their own).
 
 `pf-willow`: keypoint transfer on the PF-WILLOW sub-classes under `--root` (Proposal Flow protocol, PCK per
 sub-class); default: the validated row, SCOT's optimal transport + Hough matching (`ot_rhm`) on VGG-16

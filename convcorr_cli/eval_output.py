@@ -1,5 +1,6 @@
 """What every `convcorr eval` subcommand checks, prints and writes: its output paths checked before any work, the
-run header above its tables, and its JSON (with the record of its run: "config", "versions", "seconds") and figure.
+run header above its tables, and its JSON (with the record of its run: "config", "versions", "devices", "seconds")
+and figure.
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ def print_header(title: str, config: dict) -> None:
     print(runinfo.header(title, {**config, "seed": None}), flush=True)
 
 
-RUN_FIELDS = ("config", "versions", "seconds")  # what a scoring command's JSON says of its run, beside the scores
+# what a scoring command's JSON says of its run, beside the scores
+RUN_FIELDS = ("config", "versions", "devices", "seconds")
 
 
 def scoring_run(config: dict, seconds: float) -> dict:
     """The JSON's record of a scoring command's run, as its header: {"config" ("seed": null: no random numbers),
-    "versions" (`runinfo.versions`), "seconds" (wall time)}."""
-    return {"config": {**config, "seed": None}, "versions": runinfo.versions(), "seconds": seconds}
+    "versions" (`runinfo.versions`), "devices" (the JAX devices, `runinfo.devices`), "seconds" (wall time)}."""
+    return {"config": {**config, "seed": None}, "versions": runinfo.versions(), "devices": runinfo.devices(),
+            "seconds": seconds}

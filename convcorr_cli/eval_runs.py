@@ -77,7 +77,8 @@ def copy_output(src: Path, dst: str | None) -> None:
 def with_experiment_run(scores: dict, run_dir: Path) -> dict:
     """An experiment alias's JSON: `scores` and the record of its run, from its run folder's metrics.json (also for a
     run kept from an identical earlier one: the versions and wall time that made the numbers): "config" (every
-    setting, the seed among them), "versions" (null where the file records none), and "seconds" where `scores` has
-    none of its own."""
+    setting, the seed among them), "versions" and "devices" (each null where the file records none), and "seconds"
+    where `scores` has none of its own."""
     rec = runinfo.read_run_record(run_dir / "metrics.json")
-    return {"seconds": rec["seconds"], **scores, "config": rec["key"]["settings"], "versions": rec.get("versions")}
+    return {"seconds": rec["seconds"], **scores, "config": rec["key"]["settings"], "versions": rec.get("versions"),
+            "devices": rec.get("devices")}

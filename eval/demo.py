@@ -5,9 +5,9 @@ torchvision's AlexNet with its real ImageNet conv weights (Table 1's classificat
 MobileNetV2), Razavian et al.'s on MobileNetV2 with real ImageNet weights, Tompson et al.'s trained from scratch.
 Each experiment runs through the runner into `runs/demo/<experiment>/`; one that fails is reported and the
 others go on. `runs/demo/report.md` (+ .html, metrics.json) gathers every section; both say what ran, as the
-console's header (metrics.json under "run": config, seed, versions, wall time in seconds). A stage whose identical
-finished run is in its folder is kept; one whose settings changed (another size, seed, backbone) runs again and
-replaces it (the runner's `replace`: the demo's folder holds the demo's latest settings, no refusal). An
+console's header (metrics.json under "run": config, seed, versions, devices, wall time in seconds). A stage whose
+identical finished run is in its folder is kept; one whose settings changed (another size, seed, backbone) runs
+again and replaces it (the runner's `replace`: the demo's folder holds the demo's latest settings, no refusal). An
 interrupt (`convcorr_jax.core.interrupt`) stops the demo between or inside stages; finished stages stay.
 
 A stage with a claim (`CLAIMS`) has it checked when the demo runs with its own settings (default size, seed 0, each
@@ -138,7 +138,8 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
     run = ["## Run", "", "```", runinfo.header("convcorr demo", config, seed),
            f"wall time: {total:.1f} s", "```", ""]  # what ran (as the console's header), after the results
     write_report(out, "convcorr-jax demo report", "\n".join(head + sections + run))
-    metrics["run"] = {"config": config, "seed": seed, "versions": runinfo.versions(), "seconds": total}
+    metrics["run"] = {"config": config, "seed": seed, "versions": runinfo.versions(), "devices": runinfo.devices(),
+                      "seconds": total}
     io.write_json(out / "metrics.json", runinfo.rounded(metrics))
     print(f"demo: {len(names) - len(failed)}/{len(names)} stages ok in {total:.1f} s; report: {out / 'report.md'} "
           f"and {out / 'report.html'}")

@@ -79,9 +79,9 @@ def _ran(res: dict, saved: dict) -> dict:
     """An alias's JSON less what it says of its run (checked against the run folder's metrics.json `saved`):
     the config (every setting, the seed among them), the versions and, where the scores hold none, the wall time."""
     assert res["config"] == saved["key"]["settings"] and "seed" in res["config"]
-    assert res["versions"] == saved["versions"] and res["seconds"] >= 0
+    assert res["versions"] == saved["versions"] and res["devices"] == saved["devices"] and res["seconds"] >= 0
     own = "seconds" in saved["metrics"]
-    return {k: v for k, v in res.items() if k not in ("config", "versions") and (own or k != "seconds")}
+    return {k: v for k, v in res.items() if k not in ("config", "versions", "devices") and (own or k != "seconds")}
 
 
 @pytest.mark.slow

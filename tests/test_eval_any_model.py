@@ -40,7 +40,7 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-RUN = ("config", "versions", "seconds")  # what an eval JSON says of its run (the model's path, the wall time)
+RUN = ("config", "versions", "devices", "seconds")  # what an eval JSON says of its run (model path, wall time)
 
 
 def _without(d: dict, *keys: str) -> dict:

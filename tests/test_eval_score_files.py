@@ -347,6 +347,7 @@ def test_the_json_says_what_ran_as_the_header(tmp_path, capsys):
         printed = json.loads(next(ln for ln in out.splitlines() if ln.startswith("config: "))[len("config: "):])
         assert code == 0 and data["config"] == printed and data["config"]["seed"] is None
         assert data["versions"] == runinfo.versions() and data["seconds"] >= 0
+        assert data["devices"] == runinfo.devices()  # the machine that scored, as the header prints it
     assert strict_json(tmp_path / "two.json")["p"]["0.5"]["Total"] == 100.0
     assert strict_json(tmp_path / "pck.json")["config"]["alpha"] == 0.1
     code, _, err = cli(capsys, "eval", "pckh", "--preds", tmp_path / "p.h5", tmp_path / "config.h5", *annot)

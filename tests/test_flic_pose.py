@@ -121,7 +121,8 @@ def test_flic_tiny_train_and_eval(flic_subset, tmp_path):
     res = json.loads(out.read_text())
     saved = json.loads(next((tmp_path / "runs").glob("tompson2015.flic_pose_flic_tiny_*/metrics.json")).read_text())
     assert saved["status"] == "ok" and res == {"seconds": saved["seconds"], **saved["metrics"],
-                                               "config": saved["key"]["settings"], "versions": saved["versions"]}
+                                               "config": saved["key"]["settings"], "versions": saved["versions"],
+                                               "devices": saved["devices"]}
     assert res["split"] == "test" and res["n"] == n_test
     assert res["spatial"]["priors"] == "FLIC trainval ground truth"
     for a in ("0.05", "0.1", "0.2"):

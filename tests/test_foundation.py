@@ -205,7 +205,7 @@ def test_cli_eval_pck(tmp_path, capsys):
     assert " 0.2:80.0\n" in text
     saved = json.loads(out.read_text())
     assert set(saved) == {"alpha", "per_joint", "mean", "pooled", "curve", "instances", "keypoints", "nonfinite",
-                          "about", "config", "versions", "seconds"} and saved["mean"] == 50.0
+                          "about", "config", "versions", "devices", "seconds"} and saved["mean"] == 50.0
     assert (saved["pooled"], saved["instances"], saved["keypoints"]) == (60.0, 2, 5)
     assert saved["about"]["unit"] == "percent" and "torso" in saved["about"]["normaliser"]
     assert saved["nonfinite"] == 0

@@ -201,7 +201,8 @@ def test_cli_json(mpii, tmp_path):
     assert rc == 0
     data = json.loads(out.read_text())
     # the scores, what was scored and what ran
-    assert set(data) == {"0.5", "0.1", "about", "people", "joints", "nonfinite", "config", "versions", "seconds"}
+    assert set(data) == {"0.5", "0.1", "about", "people", "joints", "nonfinite", "config", "versions", "devices",
+                         "seconds"}
     assert (data["people"], data["joints"], data["nonfinite"]) == (2958, 38430, 0)
     assert data["about"] == {"unit": "percent", "normaliser": "head segment", "alphas": [0.5, 0.1]}
     assert set(data["0.5"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"}

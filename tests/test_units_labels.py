@@ -246,3 +246,4 @@ def test_demo_report_and_metrics_say_what_ran_as_the_console(tmp_path, monkeypat
     run = json.loads((tmp_path / "metrics.json").read_text())["run"]
     assert run["config"] == config and config["backbone"] == "caffenet" and config["weights"] == "random"
     assert run["seed"] == 3 and run["versions"] == runinfo.versions() and run["seconds"] >= 0
+    assert run["devices"] == runinfo.devices()
