@@ -30,7 +30,7 @@ import itertools
 import jax
 import numpy as np
 
-from convcorr_jax.core import correspondence_metrics, geometry, runinfo
+from convcorr_jax.core import correspondence_metrics, geometry, io, runinfo
 from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.correspondence import carry, frame_transfer
 from convcorr_jax.features.hyperpixel import resolve_taps
@@ -252,7 +252,7 @@ def main() -> None:
                 rec = record(args.root)
             print(f"recorded the default's matches: {t['seconds']:.1f} s")
             if args.cache:
-                np.savez(args.cache, **rec)
+                io.save_npz(args.cache, **rec)  # atomic: never half a file
         with runinfo.timed() as t:
             base = to_image(rec, default_carry(rec))
             pck = score(rec, base)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.core import correspondence_metrics, geometry, runinfo
+from convcorr_jax.core import correspondence_metrics, geometry, io, runinfo
 from convcorr_jax.correspondence.frames import frame_boxes
 from convcorr_jax.features.cam import cam_prior
 from convcorr_jax.features.hyperpixel import resolve_taps, target_grid
@@ -170,8 +170,7 @@ def main() -> None:
                 rows[name] = run_row(v, c, boxes)
                 rows[name]["boxes"] = box_sizes(boxes, v)
                 if args.cache:
-                    with open(args.cache, "w") as f:
-                        json.dump(rows, f, indent=1)
+                    io.write_text(args.cache, json.dumps(rows, indent=1))  # atomic: never half a file
             r = rows[name]
             o = r["outside"]
             print(f"{name}: {r['seconds']:.0f} s; boxes (w x h, % of the image) {r['boxes']}; source keypoints "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcorr_jax.core import geometry, runinfo
+from convcorr_jax.core import geometry, io, runinfo
 from convcorr_jax.data.types import load_image
 from convcorr_jax.pose import data as pose_data
 from convcorr_jax.pose import joints
@@ -174,7 +174,7 @@ def diagnose(a, frames, model, annotated, centres, sizes, samples, first_sizes, 
     table = [head, "|---" * (len(GROUPS) + 6) + "|"] + [score.line(k, v) for k, v in rows.items()]
     print("\n".join(table), flush=True)
     if a.cache:
-        np.savez(a.cache, **cache)
+        io.save_npz(a.cache, **cache)  # atomic: never half a file
 
 
 def diagnosis_rows(frames, model, annotated, centres, first, ratio, scales, factors, cache, refine_scales,

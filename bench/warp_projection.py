@@ -22,7 +22,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from convcorr_jax.core import runinfo
+from convcorr_jax.core import io, runinfo
 from convcorr_jax.core.progress import bar
 from convcorr_jax.correspondence.frames import frame_boxes, make_frames
 from convcorr_jax.correspondence.point_config import PointTransferConfig
@@ -82,7 +82,7 @@ def extract(images: list[np.ndarray], cache: Path, chunk: int = 16) -> tuple[np.
         if not f.exists():
             ims = images[s:s + chunk]
             fr = make_frames(ims, frame_boxes(ims), cfg, bb, params, extra=side["extra"], third=side["third"])
-            np.savez(f, feats=fr.features().astype(np.float16), grid=fr.grid_xy, stride=fr.stride)
+            io.save_npz(f, feats=fr.features().astype(np.float16), grid=fr.grid_xy, stride=fr.stride)  # atomic
         with np.load(f) as z:
             out.append(z["feats"])
             grid, stride = z["grid"], float(z["stride"])

@@ -342,3 +342,21 @@ def test_sift_without_cyvlfeat_says_what_to_install():
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [
         "bench/sift.py needs cyvlfeat: apt-get install libvlfeat-dev; pip install --no-build-isolation cyvlfeat"]
+
+
+# np.savez of a file in a temporary folder (a child process's input or output): never a file a later run reads
+TEMPORARY_SAVEZ = {"effnet_goldens.py": 2, "pose_blazepose.py": 1}
+_WRITERS = {("json", "dump"), ("np", "savez"), ("np", "savez_compressed"), ("np", "save")}
+
+
+def test_bench_files_are_written_atomically():
+    """A script's JSON and .npz files (results, and the caches a second run reads: --cache, feature folders) go
+    through `io.write_text` / `io.write_json` / `io.save_npz`, which rename a whole file into place: json.dump or
+    np.savez into the file itself left half a file when the run stopped, and the next run read it and failed."""
+    found = {}
+    for path in SCRIPTS:
+        for node in ast.walk(ast.parse(path.read_text())):
+            f = node.func if isinstance(node, ast.Call) else None
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and (f.value.id, f.attr) in _WRITERS:
+                found[path.name] = found.get(path.name, 0) + 1
+    assert found == TEMPORARY_SAVEZ
