@@ -5,7 +5,7 @@
 
 Default and tiny are the same run. Prints "Table 1 reproduced exactly" when CaffeNet's receptive fields computed
 from its layer list equal the paper's (11/4 ... 195/32), and the top-1 class of scikit-image's bundled photographs
-(MobileNetV2: chelsea -> tiger cat / tabby).
+(MobileNetV2: chelsea -> Egyptian cat).
 """
 
 from __future__ import annotations
