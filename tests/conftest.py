@@ -325,3 +325,20 @@ def count_compiles():
             jax.monitoring.unregister_event_duration_listener(listen)
 
     return counting
+
+
+@pytest.fixture
+def crop_arguments(monkeypatch) -> list:
+    """The shapes of the images each call of the crop program (`core.geometry._crop`) gets, in call order: a list
+    that fills as the test crops."""
+    from convcorr_jax.core import geometry
+
+    seen: list = []
+    real = geometry._crop
+
+    def spy(images, *args, **kwargs):
+        seen.append(images.shape)
+        return real(images, *args, **kwargs)
+
+    monkeypatch.setattr(geometry, "_crop", spy)
+    return seen

@@ -95,7 +95,7 @@ def test_crop_each_buckets_image_sizes_without_changing_crops():
     np.testing.assert_array_equal(refl[1], geometry.crop(imgs[1][None], Ms[1][None], 32, border="reflect")[0])
 
 
-def test_crop_each_crops_one_image_given_for_several_maps_once(monkeypatch, count_compiles):
+def test_crop_each_crops_one_image_given_for_several_maps_once(crop_arguments, count_compiles):
     """One array given for several maps (several people in one photo: `pose.estimate` with P boxes) is cropped with
     the image shared: no crop program gets it once per map (an argument of P images), also past CROP_CHUNK maps
     and beside other images, and the crops are those of separate copies of the image, bit for bit; a new image
@@ -105,14 +105,7 @@ def test_crop_each_crops_one_image_given_for_several_maps_once(monkeypatch, coun
         geometry.crop_each([np.zeros((200, 300, 3), np.uint8)] * 3, np.tile(np.eye(2, 3), (3, 1, 1)), 9)
     assert n[0] == 1
     img, other = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8), rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)
-    seen = []
-    real = geometry._crop
-
-    def spy(images, *args, **kwargs):
-        seen.append(images.shape)
-        return real(images, *args, **kwargs)
-
-    monkeypatch.setattr(geometry, "_crop", spy)
+    seen = crop_arguments
     for p, dtype, border in ((3, np.uint8, "constant"), (geometry.CROP_CHUNK + 3, np.float32, "edge")):
         im = img.astype(dtype)
         M = geometry.box_to_affine(np.array([[-5 + 4 * i, 3 * i, 40 + 2 * i, 60 + i] for i in range(p)], float), 16)

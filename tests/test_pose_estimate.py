@@ -246,22 +246,13 @@ def test_one_image_with_several_boxes_is_one_person_per_box(synthetic_run):
     ("person", "person_boxes", {}),
     ("flic", "person_boxes", {"flip": True, "scales": CROP_TEST_TIME["scales"][::4]}),  # the torso found first
 ])
-def test_one_photo_of_several_people_is_cropped_without_copying_it(monkeypatch, model, boxes, settings):
+def test_one_photo_of_several_people_is_cropped_without_copying_it(crop_arguments, model, boxes, settings):
     """One photo with P boxes: no crop program gets the photo P times ([P, H, W, 3]: the photo once per person), and
     the poses are those of P separate copies of it, bit for bit (points, confidence, torso boxes; FLIC: the torso
     found inside each person box first, `pose.person_boxes`, then test-time flip and crop scales)."""
-    from convcorr_jax.core import geometry
-
     img = np.random.default_rng(3).integers(0, 256, (190, 250, 3), np.uint8)
     people = [(10, 5, 90, 180), (80, 20, 170, 185), (150, 0, 240, 150)]
-    seen = []
-    real = geometry._crop
-
-    def spy(images, *args, **kwargs):
-        seen.append(images.shape)
-        return real(images, *args, **kwargs)
-
-    monkeypatch.setattr(geometry, "_crop", spy)
+    seen = crop_arguments
     one = estimate(img, model, **{boxes: people}, **settings)
     assert seen and all(s == (192, 256, 3) for s in seen)  # the photo once (padded to geometry.BUCKET)
     copies = estimate([img.copy() for _ in people], model, **{boxes: people}, **settings)
