@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose.readout import same_split_note
 from convcorr_eval.runner import make_config
 from convcorr_cli.eval_output import check_output_paths, model_folder, print_header, scoring_run, write_outputs
 from convcorr_cli.eval_runs import copy_output, run_alias, run_arguments, with_experiment_run
@@ -90,7 +91,10 @@ def score_mpii(args: argparse.Namespace) -> int:
         print(r["warning"], file=sys.stderr)
     for t in ("0.5", "0.1"):
         print(pckh.format_table({Path(args.h5 or mpii.PREDS).stem: r}, t))
-    write_outputs(args.json, with_experiment_run(pckh.json_tables(r), run_dir))
+    if note := same_split_note(r):
+        print(note)
+    chosen = {k: r[k] for k in ("readout_chosen_on", "readout_chosen_on_scored_split") if k in r}
+    write_outputs(args.json, with_experiment_run({**pckh.json_tables(r), **chosen}, run_dir))
     return 0
 
 

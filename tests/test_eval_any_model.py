@@ -210,3 +210,40 @@ def test_the_shipped_flic_scores_on_the_validation_movies_and_is_left_as_it_was(
     assert "| cascade Head 89.9 Shoulder 72.4 Elbow 49.9 Wrist 46.0" in line, line
     assert "ours validated: cascade 8x (real flic, val split, 597 people)" in printed
     assert _bytes(folder) == files
+
+
+def test_a_readout_chosen_on_the_scored_split_says_its_scores_are_optimistic(write_pose_run, tmp_path):
+    """Synthetic people's held-out split is "test": training records it in readout.json ("split_name"), and `eval
+    pose --split test` says under its table and in its JSON that the read-out was chosen on the people it scores;
+    on another split it says nothing and records false; a record that predates "split_name" is "unknown"."""
+    from convcorr_eval.tompson2015 import pose_scores
+    from convcorr_jax.data.skeletons import MPII
+    from convcorr_jax.pose.export import model_folder
+
+    js = joints.joint_set("synthetic", 16)
+    cfg = TrainConfig(name="pose", out=str(tmp_path), data="synthetic", model=dataclasses.replace(TINY, num_joints=16),
+                      augment=dataclasses.replace(AugmentConfig(), flip_perm=js.flip), steps=(1, 1, 0), n_samples=4)
+    n = 4
+    held = PoseArrays(np.zeros((n, 8, 8, 3), np.uint8), np.full((n, 16, 2), 4.0), np.ones((n, 16), bool),
+                      np.full(n, 10.0))
+    preds = {**{name: held.points for name in readout.NAMES}, "peak": np.full((n, 16), 0.5)}
+    choice, record = model_folder.choose_readout(cfg, None, held, MPII, preds=preds)
+    assert record["split_name"] == "test"  # the split it was chosen on, as a scorer names it
+    run = write_pose_run(cfg)
+    readout.save_readout(run, choice, record)
+    res = pose_scores.score_run(run, "", "test")
+    assert res["readout_chosen_on"] == "test" and res["readout_chosen_on_scored_split"] is True
+    assert readout.SAME_SPLIT_NOTE.format(split="test") in pose_scores.markdown(res)
+    res = pose_scores.score_run(run, "", "train")
+    assert res["readout_chosen_on_scored_split"] is False and "optimistic" not in pose_scores.markdown(res)
+    readout.save_readout(run, choice, {k: v for k, v in record.items() if k != "split_name"})  # an older record
+    res = pose_scores.score_run(run, "", "test")
+    assert res["readout_chosen_on"] == res["readout_chosen_on_scored_split"] == "unknown"
+    assert "optimistic" not in pose_scores.markdown(res)
+    # FLIC: chosen on the validation movies (the shipped models' older words too), scored on test: nothing to say
+    for old in ({"split": "FLIC validation movies"}, {"split_name": "val"}):
+        assert readout.chosen_on_scored_split(old, "test") == {"readout_chosen_on": "val",
+                                                               "readout_chosen_on_scored_split": False}
+        assert readout.chosen_on_scored_split(old, "val")["readout_chosen_on_scored_split"] is True
+    assert readout.chosen_on_scored_split({"split_name": "val"}, "val", same_data=False)[
+        "readout_chosen_on_scored_split"] is False  # another dataset's val split

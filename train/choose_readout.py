@@ -88,7 +88,8 @@ def choose(folder: str | os.PathLike, root: str | os.PathLike) -> tuple[pose_rea
     tc = run.config
     scores, people = candidate_scores(run, root)
     choice, record = pose_readout.decide(scores, ("Elbow", "Wrist"), "FLIC's elbows and wrists", SPLIT, people,
-                                         f"{tc.protocol} {tc.model.image_size} px, one crop, no flip")
+                                         f"{tc.protocol} {tc.model.image_size} px, one crop, no flip",
+                                         split_name="val")
     saved = pose_readout.load_readout(run.path)
     if saved is not None and "warning" in saved[1]:
         record["warning"] = saved[1]["warning"]

@@ -15,7 +15,9 @@ elbows and wrists, the joints the paper's cascade is for) on the validation spli
 the earlier candidate in `candidates`' order (the cheaper read-out, without the spatial model first).
 Who chooses: training, on its held-out people among the read-outs without the spatial model (which it does not run);
 for a FLIC model, again with the spatial read-outs, the explicit step `python -m convcorr_train.choose_readout`.
-Scoring a model (`convcorr eval`) reads its choice and never writes it.
+Scoring a model (`convcorr eval`) reads its choice and never writes it; the record names the dataset split it was
+chosen on ("split_name": "val", "test"), and a scoring of that very split says its numbers are optimistic
+(`chosen_on_scored_split`, `SAME_SPLIT_NOTE`).
 Warning threshold (`warning_threshold`, `WARN_RULE`), chosen on the same people: a person whose mean joint
 confidence falls below it is flagged by `estimate` (`Poses.warned`): the 5th percentile of the mean confidence of
 the validation people the model gets right, so about one in twenty of the people it was made for is flagged.
@@ -45,6 +47,10 @@ WARN_RULE = ("the 5th percentile of the mean joint confidence ({settings}) of th
 WARN_SETTINGS = "one crop, no flip, spatial model off"  # what training's threshold is measured with
 RULE = ("the highest mean PCK@0.05 over {groups} on the validation split; a tie to 0.1 point goes to the earlier "
         "candidate (coarse_refined, cascade, cascade_product; without the spatial model before with it)")
+SAME_SPLIT_NOTE = ("read-out chosen on this split ({split}): these numbers are optimistic; the read-out and its "
+                   "warning threshold were chosen on the people scored")
+UNKNOWN = "unknown"  # the split of a record written before readout.json named it
+_OLD_SPLITS = {"FLIC validation movies": "val", "the held-out split (FLIC's validation movies)": "val"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +203,8 @@ def warning_threshold(confidence: np.ndarray, right: np.ndarray) -> float:
 
 
 def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str], described: str, split: str,
-           people: int, inputs: str, warning: tuple[float, int] | None = None) -> tuple[Readout, dict]:
+           people: int, inputs: str, warning: tuple[float, int] | None = None,
+           split_name: str | None = None) -> tuple[Readout, dict]:
     """(`choose`'s read-out, readout.json's record) for a model's validation scores.
 
     The record holds the rule with its groups `described` in words, the split and its number of people, the input the
@@ -212,15 +219,19 @@ def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str],
         inputs: the input the candidates were scored on, in words.
         warning: (`warning_threshold`, the number of right people it came from), kept as the read-out's warn_below and
             the record's "warning" (`with_warning`); None: no warning.
+        split_name: the dataset split scored, as a scorer names it ("val", "test"; `chosen_on_scored_split`), kept
+            as the record's "split_name"; None: not recorded.
 
     Returns:
-        (Readout, record): the record a JSON-ready dict {"rule", "split", "people", "input", "scores"[, "warning"]};
+        (Readout, record): the record a JSON-ready dict {"rule", "split"[, "split_name"], "people", "input",
+        "scores"[, "warning"]};
         a score with nothing visible is null, and a rule no candidate was scored on says so.
 
     Raises:
         InputError: as `choose`.
     """
-    record = {"rule": RULE.format(groups=described), "split": split, "people": int(people), "input": inputs,
+    record = {"rule": RULE.format(groups=described), "split": split,
+              **({} if split_name is None else {"split_name": split_name}), "people": int(people), "input": inputs,
               "scores": {r.key: {g: round(100 * float(v), 1) if np.isfinite(float(v)) else None for g, v in s.items()}
                          for r, s in scores.items()}}
     choice = choose(scores, groups)
@@ -228,6 +239,39 @@ def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str],
         record["rule"] += (f"; no candidate was scored (no visible joint of {described} on the split): the default "
                            "read-out, not a choice")
     return (choice, record) if warning is None else with_warning(choice, record, *warning, described)
+
+
+def chosen_on_scored_split(record: Mapping[str, Any] | None, scored: str | None, same_data: bool = True) -> dict:
+    """Whether a stored read-out (and its warning threshold) was chosen on the split a scoring scores.
+
+    Args:
+        record: readout.json's record (`load_readout`), None for a model without a stored read-out.
+        scored: the dataset split scored ("val", "test"), None where the scoring cannot name it.
+        same_data: the scoring reads the data kind the model was trained on (else the split is another: false).
+
+    Returns:
+        {"readout_chosen_on": the record's split name ("unknown" for a record written before it was kept, and
+        FLIC's old records "val"), "readout_chosen_on_scored_split": true, false or "unknown"}; {} without a record.
+    """
+    if record is None:
+        return {}
+    chosen = record.get("split_name") or _OLD_SPLITS.get(str(record.get("split")))
+    same = False if not same_data else UNKNOWN if chosen is None or scored is None else chosen == scored
+    return {"readout_chosen_on": chosen or UNKNOWN, "readout_chosen_on_scored_split": same}
+
+
+def same_split_note(chosen: Mapping[str, Any]) -> str:
+    """`SAME_SPLIT_NOTE` for a scoring whose read-out was chosen on the split it scores, else "".
+
+    Args:
+        chosen: `chosen_on_scored_split`'s dict (or a result holding its fields).
+
+    Returns:
+        The line, or "" (another split, or unknown).
+    """
+    if chosen.get("readout_chosen_on_scored_split") is not True:
+        return ""
+    return SAME_SPLIT_NOTE.format(split=chosen["readout_chosen_on"])
 
 
 def with_warning(choice: Readout, record: Mapping[str, Any], threshold: float, right_people: int,
@@ -296,7 +340,7 @@ def load_readout(folder: str | os.PathLike) -> tuple[Readout, dict] | None:
         raise InputError(path, "readout", 'a JSON object {"readout": {"name", "spatial"}, ...}', str(e)) from None
 
 
-__all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RIGHT_ALPHA", "RULE", "Readout", "WARN_QUANTILE", "WARN_RULE",
-           "WARN_SETTINGS",
-           "candidates", "choose", "decide", "load_readout", "prediction_key", "right_people", "save_readout",
-           "warning_threshold", "with_warning"]
+__all__ = ["ALPHA", "DEFAULT_NAME", "FILE", "NAMES", "RIGHT_ALPHA", "RULE", "Readout", "SAME_SPLIT_NOTE", "UNKNOWN",
+           "WARN_QUANTILE", "WARN_RULE", "WARN_SETTINGS",
+           "candidates", "choose", "chosen_on_scored_split", "decide", "load_readout", "prediction_key", "right_people",
+           "same_split_note", "save_readout", "warning_threshold", "with_warning"]

@@ -13,7 +13,9 @@ run folder (`convcorr eval flic`: runs/tompson2015.flic_<model>, with _val / _ra
 --refine off / --spatial off, then a digest of the settings and of the model's identity, `trained.model_state`)
 holds config.json, metrics.json (the scores below), report.md/html and figures/flic_fig15.png. Prints the tables of
 `markdown` and the line of `summary_line`; the "validated" row is the model's stored read-out (readout.json, chosen on
-its validation split: `python -m convcorr_train.choose_readout` chooses it again with the spatial model's read-outs).
+its validation split: `python -m convcorr_train.choose_readout` chooses it again with the spatial model's read-outs);
+scored on that split (--split val), a line under Table 3 says the numbers are optimistic, and "validated" records
+"readout_chosen_on" and "readout_chosen_on_scored_split" (`pose.readout.chosen_on_scored_split`).
 
 FLIC PCK, torso-normalised (|l shoulder - r hip|, MODEC), on the run's inputs (`convcorr_jax.pose.data`: person
 crops, or whole frames with `TrainConfig.protocol="frame"`, or another input with `Config.protocol` and
@@ -317,7 +319,8 @@ def readout_choice(res: dict, with_spatial: bool, saved: tuple[pose_readout.Read
               for r in pose_readout.candidates(with_spatial)}
     choice, record = pose_readout.decide(scores, ("Elbow", "Wrist"), "FLIC's elbows and wrists",
                                          "FLIC validation movies", res["n"],
-                                         f"{res['protocol']} {res['image_size']} px, one crop, no flip")
+                                         f"{res['protocol']} {res['image_size']} px, one crop, no flip",
+                                         split_name="val")
     if saved is not None and "warning" in saved[1]:
         record["warning"] = saved[1]["warning"]
         choice = dataclasses.replace(choice, warn_below=saved[0].warn_below)
@@ -325,14 +328,16 @@ def readout_choice(res: dict, with_spatial: bool, saved: tuple[pose_readout.Read
 
 
 def with_validated(res: dict, saved: tuple[pose_readout.Readout, dict] | None) -> dict:
-    """res with "validated": the model's stored read-out choice (readout, label, where it was chosen, the rule) and its
-    scores ("pck": {alpha: {group: fraction}}), when the model has a choice whose read-out this scoring computed; the
+    """res with "validated": the model's stored read-out choice (readout, label, where it was chosen, the rule, whether
+    that is the split scored: `pose_readout.chosen_on_scored_split`) and its scores ("pck": {alpha: {group:
+    fraction}}), when the model has a choice whose read-out this scoring computed; the
     tables show it first."""
     if saved is None or saved[0].key not in res["ablation"]:
         return res
     choice, record = saved
     res["validated"] = {"readout": choice.key, "label": choice.label(), "chosen_on": record.get("split"),
-                        "rule": record.get("rule"), "pck": {a: res["ablation"][choice.key][a] for a in ALPHAS}}
+                        "rule": record.get("rule"), "pck": {a: res["ablation"][choice.key][a] for a in ALPHAS},
+                        **pose_readout.chosen_on_scored_split(record, res.get("split"))}
     return res
 
 
@@ -365,9 +370,10 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     v = res.get("validated")
     chosen = (f"; validated: the model's stored read-out {v['readout']} ({v['label']}), chosen on the "
               f"{v['chosen_on']} by the rule: {v['rule']}" if v else "")
+    note = pose_readout.same_split_note(v) if v else ""
     md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
           f"{trunk}; {res['head']}{with_sm}{chosen}**", "",
-          markdown_table(["model", *paper.TABLE3_COLUMNS], rows, "{:.1f}"), ""]
+          markdown_table(["model", *paper.TABLE3_COLUMNS], rows, "{:.1f}"), "", *([note, ""] if note else [])]
     rows = [[f"{m} @{a}", *[100 * res["pck"][a][m][c] for c in groups + ["all"]]] for a in ALPHAS
             for m in res["pck"][a]]
     md += [f"**PCK (percent) per joint group, refinement {res['refine']}**", "",

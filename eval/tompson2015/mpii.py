@@ -12,7 +12,9 @@ original image, writes them 1-based as `preds` [N, 16, 2] (the frame of annot/va
 run folder (`convcorr eval mpii`: runs/tompson2015.mpii_<model>_<digest of the settings and the model's identity>, the
 file then copied to --h5) and scores the file with the official PCKh definition (`convcorr eval pckh`), head size from
 the annotation's `normalize`. metrics.json holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc",
-"curve"}; prints them at 0.5 and 0.1.
+"curve"}; prints them at 0.5 and 0.1. With the stored read-out it also holds "readout_chosen_on" and
+"readout_chosen_on_scored_split" (`pose.readout.chosen_on_scored_split`: an MPII model's read-out is chosen on
+valid.h5, so scoring valid.h5 with it is optimistic, and a line under the tables says so).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.core import geometry, metrics
-from convcorr_jax.data import mpii_eval_files
+from convcorr_jax.data import mpii_eval_files, mpii_people
 from convcorr_jax.data.mpii import load_mpii_h5
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import model as pose_model
+from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.data import mpii_person_crops
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import save_figure
@@ -115,21 +118,25 @@ def page_figure(people: Sequence[KeypointSample], pred: np.ndarray, crops: np.nd
 def predict_file(model: str | Path, annot: str | Path, out: str | Path, images: str | Path | None = None,
                  readout: str | None = None, page: str | Path | None = None) -> dict:
     """Write the model's predictions for every person of `annot` to `out` (h5) and return its PCKh tables
-    (`pckh.evaluate_file`) with "people": the number of people and "readout": the read-out used. model: a training
+    (`pckh.evaluate_file`) with "people": the number of people, "readout": the read-out used and, with the stored
+    read-out, `pose_readout.chosen_on_scored_split` of the annotation file (its MPII split by name). model: a training
     run folder, a model folder or a shipped model's name (`trained.scored_model`); readout: None: the model's stored
     read-out's name, else "cascade"; page: where to draw the best and worst people (`page_figure`; None: not
     drawn)."""
-    run, _ = scored_model(model)
+    run, saved = scored_model(model)
     tc, params = run.config, run.params
+    chosen = {}
     if readout is None:
         readout = run.readout.name if run.readout is not None else "cascade"
+        scored = next((k for k, f in mpii_people.FILES.items() if f == Path(annot).name), Path(annot).name)
+        chosen = pose_readout.chosen_on_scored_split(saved and saved[1], scored, tc.data == "mpii")
     js = joints.joint_set("mpii", tc.model.num_joints)
     people = load_mpii_h5(annot, image_root=images)
     pred, crops, affine = predict_people(params, people, tc.model, readout)
     mpii_eval_files.write_preds(out, pred)
     if page is not None:
         page_figure(people, pred, crops, affine, js, f"MPII {Path(annot).name}, {readout}", page)
-    return dict(pckh.evaluate_file(out, annot), people=len(people), readout=readout)
+    return dict(pckh.evaluate_file(out, annot), people=len(people), readout=readout, **chosen)
 
 
 def run(cfg: Config, ctx: Context) -> Result:
@@ -138,6 +145,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         raise InputError("config", "model", model_help())
     r = predict_file(cfg.model, cfg.annot, ctx.run_dir / PREDS, cfg.images, cfg.readout, ctx.figures / PAGE)
     md = "\n\n".join(pckh.format_table({model_name(cfg.model): r}, t, markdown=True) for t in ("0.5", "0.1"))
+    md += f"\n\n{note}" if (note := pose_readout.same_split_note(r)) else ""
     md += f"\n\nPredictions ({r['readout']}, 1-based MPII frame): `{PREDS}`.\n"
     md += f"\n![best and worst people: ground truth beside prediction](figures/{PAGE})\n"
     summary = (f"MPII PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f} ({r['people']} people, "

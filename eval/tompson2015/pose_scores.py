@@ -25,7 +25,10 @@ folders, LSP / LSPET, FLIC, MPII's "val" = valid.h5, and kinds users register) r
 JSON: {"pck": {alpha: {"mean": fraction, joint or group: fraction}} (the validated read-out), "readout": its
 `predict` key, "normaliser": its name, "models": {"validated" | "cascade" | "coarse" | "mean_pose": the same},
 "pckh" (where a head segment exists), "oks" (COCO data), "people", "scored_people", "carved" (how a carved split
-was made), ...}. Fractions in 0..1. A group pools its joints' hits, and MPII's "Head" is the head top alone (in
+was made), "readout_chosen_on" and "readout_chosen_on_scored_split" (`pose.readout.chosen_on_scored_split`; the
+read-out and its warning threshold were chosen on the split scored, as MPII's val or synthetic people's test: the
+numbers are optimistic, and a line under the table says so), ...}. Fractions in 0..1. A group pools its joints'
+hits, and MPII's "Head" is the head top alone (in
 "pckh" too): not `convcorr eval pckh`'s toolkit columns (a group the mean of its two joints, Head upper neck and
 head top); "pckh"'s "mean" on MPII is the toolkit's Total.
 """
@@ -44,6 +47,7 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.optional import require
 from convcorr_jax.pose import heatmaps, joints, person_crops, predict
+from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.person_crops import PoseCrops, loader_options
 from convcorr_jax.pose.loaded_model import PoseModel
 from convcorr_jax.pose.training.config import TrainConfig
@@ -290,7 +294,7 @@ def score_run(model: str | Path, root: str | Path, split: str = "val", flip: boo
         the result dict (module docstring).
     """
     t0 = time.perf_counter()
-    run, _ = scored_model(model)
+    run, saved = scored_model(model)
     cfg = run.config
     sk = skeleton_of(cfg, root)
     if sk.num_joints != cfg.model.num_joints:
@@ -311,7 +315,8 @@ def score_run(model: str | Path, root: str | Path, split: str = "val", flip: boo
            "keypoints": list(sk.names), "groups": {g: list(j) for g, j in sk.column_groups.items()},
            "normaliser": entry.normaliser or sk.normaliser_name(),
            "people": int(len(arr)), "scored_people": int(np.isfinite(norm).sum()), "flip": bool(flip),
-           "readout": key, "pck": models["validated"], "models": models}
+           "readout": key, "pck": models["validated"], "models": models,
+           **pose_readout.chosen_on_scored_split(saved and saved[1], split)}
     if crops.carved:
         res["carved"] = crops.carved
     head = norm if entry.head_norm else sk.head_lengths(arr.points, arr.visible)
@@ -352,6 +357,8 @@ def markdown(res: dict, alpha: float = 0.2) -> str:
              "", "| model | " + " | ".join(c.replace("|", "/") for c in labels) + " |", "|---|" + "---:|" * len(cols)]
     for m, table in res["models"].items():
         lines.append(f"| {m} | " + " | ".join(_pct(table[a][c]) for c in cols) + " |")
+    if note := pose_readout.same_split_note(res):
+        lines += ["", note]
     if "pckh" in res:
         lines.append("")
         lines.append(f"PCKh@0.5 (%), {res['pckh']['normaliser']}: " + ", ".join(

@@ -84,7 +84,8 @@ def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Ske
             visible bool [N, K], norm [N] pixels (a person with non-finite norm is not scored).
         skeleton: the run's skeleton (`_rule_groups`).
         mesh: a device mesh to shard prediction over, or None.
-        split: the split's name for the record.
+        split: the split in words for the record (its dataset split's name, the run's `held_out`, is kept as
+            "split_name").
         preds: `predict.predict_crops`'s read-outs [N, K, 2] and peaks "peak" [N, K] of held_out when the caller has
             them (training's evaluation); else (or without "peak") predicted here.
 
@@ -103,7 +104,8 @@ def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Ske
                                       sorted({j for ids in groups.values() for j in ids}))
     warning = (pose_readout.warning_threshold(preds["peak"], right), int(right.sum())) if right.any() else None
     return pose_readout.decide(scores, tuple(groups), about, split, len(held_out),
-                               f"{cfg.protocol} {cfg.model.image_size} px, one crop, no flip", warning)
+                               f"{cfg.protocol} {cfg.model.image_size} px, one crop, no flip", warning,
+                               split_name=cfg.dataset().held_out)
 
 
 @functools.lru_cache(maxsize=4)
