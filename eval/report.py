@@ -48,6 +48,11 @@ def percent(fraction: float | None) -> str:
     return f"{100 * fraction:.1f}"
 
 
+def _tiny(cfg: Any) -> bool:
+    """Whether the run is of size tiny (a few samples, plumbing only)."""
+    return getattr(cfg, "size", "default") == "tiny"
+
+
 def _random_weights(cfg: Any, network: bool) -> bool:
     """Whether the numbers come from `cfg.backbone` (`network`) with random weights (`weights=random`)."""
     return network and getattr(cfg, "weights", None) == "random"
@@ -57,14 +62,13 @@ def comparable(cfg: Any, network: bool = True) -> bool:
     """Whether a run's numbers may stand beside the paper's: not for size tiny (a few samples, plumbing only), nor
     for random weights (`weights=random`: an untrained network) where the numbers come from the run's backbone
     (`network`; False for an experiment that trains its own network or reads no features)."""
-    return getattr(cfg, "size", "default") != "tiny" and not _random_weights(cfg, network)
+    return not _tiny(cfg) and not _random_weights(cfg, network)
 
 
 def left_out(cfg: Any, what: str = "the paper's numbers", network: bool = True) -> str:
     """The line a run that is not `comparable` writes where the paper's numbers would be: why ("Size tiny",
     "Random weights" or both), then that `what` are left out."""
-    why = [w for w, on in (("size tiny", getattr(cfg, "size", "default") == "tiny"),
-                           ("random weights", _random_weights(cfg, network))) if on]
+    why = [w for w, on in (("size tiny", _tiny(cfg)), ("random weights", _random_weights(cfg, network))) if on]
     return f"{', '.join(why).capitalize()}: {NOT_COMPARABLE}; {what} are left out."
 
 
@@ -84,7 +88,7 @@ def ran_on(cfg: Any, split: str, backbone: str | None = None) -> str:
     what = f"{backbone or cfg.backbone}{random}, {split} split"
     if comparable(cfg, network):
         return f"{data}, {cfg.size} size, {what}"
-    lead = f"tiny, {data}" if getattr(cfg, "size", "default") == "tiny" else f"{data}, {cfg.size} size"
+    lead = f"tiny, {data}" if _tiny(cfg) else f"{data}, {cfg.size} size"
     return f"{lead}: {NOT_COMPARABLE}; {what}"
 
 
