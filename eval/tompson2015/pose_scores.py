@@ -28,9 +28,8 @@ JSON: {"pck": {alpha: {"mean": fraction, joint or group: fraction}} (the validat
 was made), "readout_chosen_on" and "readout_chosen_on_scored_split" (`pose.readout.chosen_on_scored_split`; the
 read-out and its warning threshold were chosen on the split scored, as MPII's val or synthetic people's test: the
 numbers are optimistic, and a line under the table says so), ...}. Fractions in 0..1. A group pools its joints'
-hits, and MPII's "Head" is the head top alone (in
-"pckh" too): not `convcorr eval pckh`'s toolkit columns (a group the mean of its two joints, Head upper neck and
-head top); "pckh"'s "mean" on MPII is the toolkit's Total.
+hits, and MPII's "Head" is the head top alone (in "pckh" too): not `convcorr eval pckh`'s toolkit columns (a group
+the mean of its two joints, Head upper neck and head top); "pckh"'s "mean" on MPII is the toolkit's Total.
 """
 
 from __future__ import annotations
