@@ -187,3 +187,18 @@ def check_coco_triples(trip: np.ndarray, names: Sequence[str], source, field: st
         j = int(np.argmax(bad))
         raise InputError(source, field, f"finite x, y for each labelled keypoint ({names[j]}'s, keypoint {j})",
                          trip[j, :2].tolist())
+
+
+def folder_listing(folder: Path, shown: int = 5) -> str:
+    """What a folder holds, for an error about it: its entries' names sorted (a folder's with a trailing "/"), the
+    first `shown` of them, then "and N more"; "nothing" for an empty folder.
+
+    Args:
+        folder: an existing folder.
+        shown: how many names to list.
+
+    Returns:
+        e.g. "VOC2011/, annotations/, readme.txt".
+    """
+    names = sorted(e.name + "/" * e.is_dir() for e in Path(folder).iterdir())
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "") or "nothing"

@@ -19,6 +19,7 @@ import importlib
 from pathlib import Path
 from typing import Callable
 
+from convcorr_jax.data._common import folder_listing
 from convcorr_jax.data.voc_keypoints import VOC_CLASSES
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.registry import Registry
@@ -143,10 +144,8 @@ def _detect_format(path: str | Path) -> str:
     if path.is_dir():
         fmt = _detect_folder(path)
         if fmt is None:
-            shown = sorted(e.name + "/" * e.is_dir() for e in path.iterdir())
-            got = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "") or "nothing"
             raise InputError(path, "format", f"a folder of a known format ({FOLDERS}), or the format given",
-                             f"none of them (it holds {got})")
+                             f"none of them (it holds {folder_listing(path)})")
         return fmt
     suf = path.suffix.lower()
     if suf == ".h5":

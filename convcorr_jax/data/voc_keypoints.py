@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.data._common import Loaded, as_float, as_int, collect, points_bbox
+from convcorr_jax.data._common import Loaded, as_float, as_int, collect, folder_listing, points_bbox
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.data.voc_devkit import _parse_xml, _read_voc_annotation, _text, _voc_dir, read_image_set
 from convcorr_jax.core.errors import InputError
@@ -264,10 +264,9 @@ def load_voc_keypoints(annotations_root: str | os.PathLike, voc_root: str | os.P
         if c not in KEYPOINT_NAMES:
             raise InputError(root, "categories", "VOC class names", c)
     if not any((root / c).is_dir() for c in cats):  # a wrong folder: never an empty dataset without a word
-        held = sorted(e.name + "/" * e.is_dir() for e in root.iterdir())
         raise InputError(root, "class folders", f"a folder <class>/ of keypoint XML files for "
                          f"{'a VOC class' if categories is None else 'one of ' + ', '.join(cats)}",
-                         ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "") or "nothing")
+                         folder_listing(root))
     voc = _voc_dir(voc_root) if voc_root is not None else None
     keep: set[str] | None = None
     if image_set is not None:
