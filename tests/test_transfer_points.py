@@ -186,6 +186,27 @@ def test_a_batch_of_pairs_equals_the_pairs_one_at_a_time(caffenet, method):
         assert np.isnan(batch.points[p, k:]).all()  # padding to the largest point count
 
 
+def test_a_bp_pair_sees_the_feature_scale_it_has_alone(monkeypatch):
+    """BP flow's features are scaled to a mean column norm (feature_norm) over the pair's own two frames: a pair
+    beside a flat image pair (all-zero SIFT columns, which would halve a mean over every frame of the call) is
+    given the same features, so the same flow and points, as alone."""
+    from convcorr_jax.correspondence import frame_transfer
+
+    seen = []
+    solve = frame_transfer.bp.solve_flow_in_frame
+    monkeypatch.setattr(frame_transfer.bp, "solve_flow_in_frame",
+                        lambda fa, fb, *a: seen.append((np.asarray(fa[0]), np.asarray(fb[0]))) or solve(fa, fb, *a))
+    a, b, _ = _images(1)
+    flat = np.full((80, 80, 3), 128, np.uint8)
+    pa = _points(a, 5, 1)
+    cfg = PointTransferConfig(backbone="caffenet", method="bp", features="sift", batch=2, **FAST)
+    one = transfer_points(a, b, pa, config=cfg)
+    two = transfer_points([a, flat], [b, flat], [pa, pa], config=cfg)
+    np.testing.assert_array_equal(seen[1][0], seen[0][0])
+    np.testing.assert_array_equal(seen[1][1], seen[0][1])
+    np.testing.assert_array_equal(two.points[0], one.points)
+
+
 @pytest.mark.parametrize("method,grid", [("ot_rhm", "conv4"), ("bp", None)])
 def test_an_image_with_itself_maps_every_node_and_point_to_itself(caffenet, method, grid):
     """Identical images: each node's match is itself (field == grid), each point lands on itself with confidence

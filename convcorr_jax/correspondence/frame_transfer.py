@@ -1,7 +1,8 @@
 """Moving points from frame i to frame j of `frames.Frames` for pairs (i, j): BP flow or a hyperpixel matcher.
 
 Methods (`cfg.resolved_method`): "bp" = BP flow (`flow.bp.solve_flow_in_frame`, features scaled to a mean column norm of
-`cfg.feature_norm`, whole target grid as the label window unless `cfg.window`, displacements in pixels of a
+`cfg.feature_norm` over all the frames, or over each pair's two frames with `move_points(per_pair=True)` as
+`transfer_points` does, whole target grid as the label window unless `cfg.window`, displacements in pixels of a
 `cfg.paper_side` px image so that beta keeps Long et al.'s meaning); the grid flow is read at a point by bilinear
 interpolation between the 4 nearest nodes, edge values held outside the grid (`_flow_at_points`). "cos", "rhm",
 "ot", "ot_rhm" = `correspondence.matching` (each source node's best target node; OT marginals uniform, or the
@@ -59,7 +60,7 @@ def _flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -
 
 
 def _pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg: PointTransferConfig,
-               progress: bool = False) -> np.ndarray:
+               progress: bool = False, per_pair: bool = False) -> np.ndarray:
     """BP flow from frame i to frame j for each pair (i, j).
 
     Args:
@@ -68,6 +69,8 @@ def _pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg
       pairs: int [P, 2] (i, j) frame indices.
       cfg: the settings (BP: bp_beta, window, iters, levels; batch pairs per vmapped call; image_size, paper_side).
       progress: show a progress bar.
+      per_pair: the mean column norm taken over each pair's two frames (a pair's flow then does not depend on the
+        other frames); False: over all N frames (one scale for a data set).
 
     Returns:
       float32 [P, h, w, 2] (dx, dy) frame pixels at frame i's nodes; zero flow when feats is None.
@@ -75,15 +78,19 @@ def _pair_flows(feats: np.ndarray | None, frames: Frames, pairs: np.ndarray, cfg
     h, w = frames.grid_xy.shape[:2]
     if feats is None:
         return np.zeros((len(pairs), h, w, 2), np.float32)
-    feats = (feats * feature_scale(feats, cfg.feature_norm)).astype(np.float32)
+    if not per_pair:
+        feats = (feats * feature_scale(feats, cfg.feature_norm)).astype(np.float32)
     bpcfg = bp.BPConfig(cfg.bp_beta, cfg.window, cfg.iters, cfg.levels, "brute")
     out = []
     n = len(pairs)
     for s in progress_bar(range(0, n, cfg.batch), desc="BP flow", disable=not progress, leave=False):
         chunk = pairs[s: s + cfg.batch]
         idx = pad_rows(chunk, cfg.batch)[0] if n > cfg.batch else chunk  # one compiled batch shape
-        res = bp.solve_flow_in_frame(feats[idx[:, 0]], feats[idx[:, 1]], bpcfg, frames.stride, cfg.image_size,
-                              cfg.paper_side)
+        fa, fb = feats[idx[:, 0]], feats[idx[:, 1]]
+        if per_pair:  # each pair's frames scaled as they would be alone, in the order (i, j)
+            k = [feature_scale(feats[[i, j] if i != j else [i]], cfg.feature_norm) for i, j in idx]
+            fa, fb = (np.stack([f * c for f, c in zip(v, k)]).astype(np.float32) for v in (fa, fb))
+        res = bp.solve_flow_in_frame(fa, fb, bpcfg, frames.stride, cfg.image_size, cfg.paper_side)
         out.append(np.asarray(res.flow)[: len(chunk)])
     return np.concatenate(out)
 
@@ -282,7 +289,8 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
 
 
 def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: PointTransferConfig,
-                taps: Sequence[str] | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                taps: Sequence[str] | None = None, progress: bool = False, per_pair: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Move source points into the target image of each pair by cfg's method on the frames' features.
 
     Args:
@@ -292,6 +300,8 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
       cfg: the settings; `cfg.resolved_method` is "bp" or a matcher of `matching.MATCHERS`.
       taps: the parts of the frames' features used (resolved names; None: all).
       progress: progress bars.
+      per_pair: BP flow's feature scale (cfg.feature_norm) from each pair's two frames, so that a pair moves its
+        points as it would alone (`transfer_points`); False: one scale from all the frames (a data set's).
 
     Returns:
       (pred float64 [P, K, 2] in image j's pixels, NaN where the source point is NaN; flows float32 [P, h, w, 2]
@@ -304,7 +314,7 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
     feats = frames.features(None if taps is None or frames.parts is None or "sift" in frames.parts
                             else resolve_names(frames, taps))
     if feats is None or cfg.resolved_method == "bp":
-        flows = _pair_flows(feats, frames, pairs, cfg, progress)
+        flows = _pair_flows(feats, frames, pairs, cfg, progress, per_pair)
         pred = _transfer_pairs(frames, src, pairs, flows)
     else:
         mirrored = frames.features(None if taps is None else resolve_names(frames, taps), mirrored=True) \

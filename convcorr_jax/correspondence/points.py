@@ -141,7 +141,8 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
         more pairs than one batch run in full batches, the last one padded, so the matcher compiles one batch
         shape for any such P, while fewer pairs run as one batch of P (compiled once per P). The steps that read
         every frame at once (the CAM prior, picking each batch's features) compile once per number of distinct
-        images. An image given as the same array object in several pairs has its features computed once.
+        images. An image given as the same array object in several pairs has its features computed once. Each
+        pair's points are those it gets alone (BP flow scales its features over the pair's own two images).
       points_a: [K, 2] (x, y) pixels of image a, 0-based, pixel centres at integers; for pairs, a list of P arrays
         [K_p, 2] (or [P, K, 2]), point sets of different sizes padded with NaN to the largest K.
       method, backbone: override `config`'s (a method of `point_config.METHODS`, a backbone of
@@ -188,7 +189,7 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
 
     frames = make_frames(images, frame_boxes(images), cfg, bb, params, sources=pairs[:, 0],
                          **side_models(cfg, weights))
-    pred, flows = move_points(frames, src, pairs, cfg, progress=progress)
+    pred, flows = move_points(frames, src, pairs, cfg, progress=progress, per_pair=True)
     feats = projected(frames.features(), cfg)
     if feats is None:
         confidence = np.full(pred.shape[:2], np.nan)
