@@ -125,3 +125,30 @@ def test_a_training_run_folder_has_one_writer(tmp_path):
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert not (tmp_path / "t" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("kind", [io.FolderKind("a test folder", ("a.txt",)), None])
+def test_a_folder_another_writer_puts_in_place_meanwhile(tmp_path, monkeypatch, kind):
+    """Two writers finish together into one absent folder (two exports of a model, two unpackings): the other's
+    folder arrives between this one's check and its rename, which was an OSError traceback (Directory not empty).
+    Now it is checked again: replaced as an earlier folder of the kind would be, or refused in one line."""
+    dst, mine, theirs = tmp_path / "out", tmp_path / ".mine", tmp_path / ".theirs"
+    for folder, text in ((mine, "mine"), (theirs, "theirs")):
+        folder.mkdir()
+        (folder / "a.txt").write_text(text)
+    rename = os.rename
+
+    def other_writer_first(a, b):
+        if theirs.exists():
+            rename(theirs, dst)  # the other writer's finished folder, put in place just before this one's rename
+        rename(a, b)
+
+    monkeypatch.setattr(os, "rename", other_writer_first)
+    if kind is None:  # only an absent or empty folder may be replaced: the other's is refused, nothing moves
+        with pytest.raises(io.NotOwned, match="is a non-empty folder"):
+            io.replace_dir(mine, dst, kind)
+        assert (dst / "a.txt").read_text() == "theirs" and (mine / "a.txt").read_text() == "mine"
+    else:
+        io.replace_dir(mine, dst, kind)
+        assert (dst / "a.txt").read_text() == "mine" and not mine.exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

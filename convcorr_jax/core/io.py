@@ -153,9 +153,8 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     Returns:
       None; `path` holds the .npy.
     """
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(array))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(array))
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
@@ -177,10 +176,10 @@ def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, kind: FolderKind
                 field: str = "--out") -> None:
     """Move the folder `src` to `dst` (same file system), deleting what `dst` held, which must be a `kind` folder.
 
-    `dst` is checked first (`check_replaceable`): absent, empty, or a folder of `kind` holding nothing else; any
-    other folder is refused and nothing moves. On Linux the two are then exchanged in one atomic step (renameat2
-    RENAME_EXCHANGE), so `dst` is never missing nor mixed; elsewhere the old `dst` is renamed aside first (a moment
-    without `dst`).
+    `dst` is checked first (`check_replaceable`), and again if another writer's folder arrives there meanwhile: absent,
+    empty, or a folder of `kind` holding nothing else; any other folder is refused and nothing moves. On Linux the two
+    are then exchanged in one atomic step (renameat2 RENAME_EXCHANGE), so `dst` is never missing nor mixed; elsewhere
+    the old `dst` is renamed aside first (a moment without `dst`).
 
     Args:
       src: the finished folder.
@@ -195,10 +194,14 @@ def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, kind: FolderKind
       NotOwned: `dst` holds something a `kind` folder does not (`src` is left in place).
     """
     src, dst = Path(src), Path(dst)
-    check_replaceable(dst, kind, field)
-    if not dst.exists():
-        os.rename(src, dst)
-        return
+    if not check_replaceable(dst, kind, field):  # absent or empty: renamed onto
+        try:
+            os.rename(src, dst)
+            return
+        except OSError:  # another writer's folder arrived since the check: replaced (or refused) as any other
+            if not dst.exists():
+                raise
+        check_replaceable(dst, kind, field)
     if not _exchange(src, dst):
         old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
         os.rename(dst, old)
@@ -393,8 +396,6 @@ def _json_default(o: Any):
     if isinstance(o, np.ndarray):
         return o.tolist()
     if hasattr(o, "__dataclass_fields__"):
-        import dataclasses
-
         return dataclasses.asdict(o)
     if isinstance(o, Path):
         return str(o)
