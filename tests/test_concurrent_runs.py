@@ -152,3 +152,31 @@ def test_a_folder_another_writer_puts_in_place_meanwhile(tmp_path, monkeypatch, 
         io.replace_dir(mine, dst, kind)
         assert (dst / "a.txt").read_text() == "mine" and not mine.exists()
         assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_two_unpackings_into_one_folder(tmp_path, monkeypatch):
+    """Another unpacking's folder arrives at --out just before this one moves its own in: it was an OSError traceback
+    (Directory not empty); now one line naming --out, the other's folder kept and nothing of this one left."""
+    import zipfile
+
+    from convcorr_jax.data.fetch import install_archive
+
+    archive, out, theirs = tmp_path / "x.zip", tmp_path / "data" / "x", tmp_path / "data" / ".theirs"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("top/f.txt", "mine")
+    theirs.mkdir(parents=True)
+    (theirs / "f.txt").write_text("theirs")
+    rename, replace = os.rename, os.replace
+
+    def other_first(move):
+        def moved(a, b):
+            if theirs.exists() and Path(b) == out:
+                rename(theirs, out)  # the other unpacking's folder, put in place just before this one's move
+            move(a, b)
+        return moved
+
+    monkeypatch.setattr(os, "rename", other_first(rename))
+    monkeypatch.setattr(os, "replace", other_first(replace))
+    with pytest.raises(io.NotOwned, match="out is a non-empty folder"):
+        install_archive(archive, out, "x", "top", lambda root: "ok")
+    assert (out / "f.txt").read_text() == "theirs" and sorted(p.name for p in out.parent.iterdir()) == ["x"]

@@ -209,10 +209,7 @@ def install_archive(archive: Path, out: Path, name: str, top: str, check: Callab
             summary = check(root)
         except InputError as e:
             raise InputError(archive, "layout", f"{name}'s files: {e.field} ({e.expected})", e.got) from None
-        check_empty_out(out)  # again: nothing arrived while it downloaded and unpacked
-        if out.exists():
-            out.rmdir()  # empty: rmdir removes nothing else
-        os.replace(root, out)
+        io.replace_dir(root, out, None, "out")  # checked again: still absent or empty (another unpacking's: refused)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
