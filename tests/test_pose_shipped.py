@@ -495,3 +495,24 @@ def test_a_run_that_has_not_finished_its_first_stage_is_refused_in_one_line(stop
         estimation.estimate([np.zeros((64, 64, 3), np.uint8)], model=first)
     run, _ = tiny_run
     assert loaded_model.load(run).readout is None and not (run / shipped.MODEL_FILE).exists()
+
+
+def test_parameters_replaced_while_read_give_the_checked_ones(tmp_path, monkeypatch):
+    """A training run's next stage replaces params.npz while a reader loads the run as a model: the reader got the
+    new file, read again after checking the old one against model.json, so its parameters silently did not match
+    the rest of the model.json it read. The bytes checked are the bytes loaded now."""
+    from convcorr_jax.pose import model_files
+
+    old, new = {"a/kernel": np.zeros((2, 2), np.float32)}, {"a/kernel": np.ones((2, 2), np.float32)}
+    io.save_npz(tmp_path / model_files.PARAMS_FILE, **old)
+    record = {"files": {model_files.PARAMS_FILE: io.sha256_file(tmp_path / model_files.PARAMS_FILE)}}
+    check = model_files.check_file
+
+    def next_stage_meanwhile(folder, rel, want):
+        data = check(folder, rel, want)
+        io.save_npz(tmp_path / model_files.PARAMS_FILE, **new)  # the training run's next stage, just after the check
+        return data
+
+    monkeypatch.setattr(model_files, "check_file", next_stage_meanwhile)
+    params = model_files.read_params(tmp_path, record)
+    np.testing.assert_array_equal(params["a"]["kernel"], old["a/kernel"])

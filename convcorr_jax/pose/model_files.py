@@ -10,7 +10,9 @@ inference.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from io import BytesIO
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -44,7 +46,7 @@ MODEL_FOLDER = io.FolderKind("a model folder", (MODEL_FILE, PARAMS_FILE, spatial
 
 
 
-def check_file(folder: str | Path, rel: str, want: str) -> None:
+def check_file(folder: str | Path, rel: str, want: str) -> bytes:
     """Check one file of a model folder against its sha256 in model.json's "files".
 
     Args:
@@ -53,7 +55,8 @@ def check_file(folder: str | Path, rel: str, want: str) -> None:
         want: its sha256 (hex) as model.json records it.
 
     Returns:
-        None.
+        The file's contents as hashed (read once: a reader of these bytes reads what was checked, even when the file
+        is replaced meanwhile, e.g. by a training run's next stage).
 
     Raises:
         InputError: naming the file, for a missing one or one of another sha256 (damaged or changed); naming
@@ -66,10 +69,12 @@ def check_file(folder: str | Path, rel: str, want: str) -> None:
     path = Path(folder) / rel
     if not path.is_file():
         raise InputError(path, rel, f"the model's file (sha256 {want})", "missing file")
-    got = io.sha256_file(path)
+    data = path.read_bytes()
+    got = hashlib.sha256(data).hexdigest()
     if got != want:
         raise InputError(path, "sha256", f"{want} (model.json): the file is damaged or changed (a shipped model: "
                          "reinstall convcorr-jax)", got)
+    return data
 
 
 def read_record(folder: str | Path) -> dict:
@@ -140,8 +145,8 @@ def read_params(folder: str | Path, record: dict | None = None) -> dict:
     files = record.get("files") if isinstance(record, dict) else None
     if not isinstance(files, dict) or PARAMS_FILE not in files:
         raise InputError(folder / MODEL_FILE, "files", f"{{relative path: sha256}} naming {PARAMS_FILE}", files)
-    check_file(folder, PARAMS_FILE, files[PARAMS_FILE])
-    with np.load(folder / PARAMS_FILE, allow_pickle=False) as z:
+    data = check_file(folder, PARAMS_FILE, files[PARAMS_FILE])
+    with np.load(BytesIO(data), allow_pickle=False) as z:  # the bytes checked, not the file again
         return traverse_util.unflatten_dict({key: z[key] for key in z.files}, sep="/")
 
 
