@@ -273,6 +273,24 @@ def test_runs_trained_before_later_fields_keep_their_settings_digest():
     assert elsewhere.settings_digest(legacy=True) != TrainConfig().settings_digest(legacy=True)
 
 
+def test_a_config_with_an_int_for_a_float_setting_has_the_digest_its_config_json_reads_back(tmp_path):
+    """A config built in Python with 0 for a float setting (spatial_dropout=0, "0 switches it off") or a NumPy
+    scalar reads back from config.json as 0.0 and a plain number: the same settings digest, so its run folder is not
+    refused as "a run of other settings" when the run starts again, and its checkpoints load under the config read
+    back (`load_run`)."""
+    from convcorr_jax.core import io
+    from convcorr_jax.core.config import from_dict
+
+    cfg = TrainConfig(name="i", out=str(tmp_path), model=dataclasses.replace(TINY, spatial_dropout=0), lambda_fine=0,
+                      lr=(1, 1e-3, 1e-3), batch_size=np.int64(4), crop_scale=np.float32(1.25))
+    cfg.run_dir().mkdir()
+    io.write_json(cfg.run_dir() / "config.json", dataclasses.asdict(cfg))
+    read = from_dict(TrainConfig, json.loads((cfg.run_dir() / "config.json").read_text()))
+    assert read.settings_digest() == cfg.settings_digest() and read.fingerprint() == cfg.fingerprint()
+    run_folder.check_run_folder(cfg)  # killed before its first checkpoint: started again, not refused
+    assert checkpoints._same_settings({"settings_digest": cfg.settings_digest()}, read)
+
+
 @pytest.mark.slow
 def test_a_checkpoint_cut_short_is_skipped_and_training_resumes(tmp_path, caplog, monkeypatch, recwarn):
     """Every file of the newest checkpoint cut to half its length in turn (and the step's folder deleted):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from convcorr_jax.core import cache
-from convcorr_jax.core.config import check_fields, check_types
+from convcorr_jax.core.config import check_fields, check_types, from_dict
 from convcorr_jax.core.crop_geometry import PERSON_BOX_SCALE
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import augment, model
@@ -241,8 +241,10 @@ class TrainConfig:
     def settings_digest(self, legacy: bool = False) -> str:
         """`cache.digest` of everything that decides the parameter shapes and trajectory (not the `NOT_SETTINGS`:
         name, out, checkpointing, device count, evaluation size, event files, the data's path); older runs' rules:
-        `fix_old_record`. legacy: the digest of runs written before it was path-free (data_root included)."""
-        settings = dataclasses.asdict(self)
+        `fix_old_record`. legacy: the digest of runs written before it was path-free (data_root included). The
+        settings are digested as config.json reads them back (`from_dict`: an int given for a float field, e.g.
+        spatial_dropout=0, is 0.0), so that a run's own config.json has its digest."""
+        settings = dataclasses.asdict(from_dict(TrainConfig, dataclasses.asdict(self)))
         for part in settings["datasets"]:  # path-free, as data_root
             part.pop("root")
         for field in NOT_SETTINGS:
