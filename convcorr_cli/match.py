@@ -14,11 +14,11 @@ are one text, `PointTransferConfig.describe()` of the settings that ran (the met
 prior, the frame and the grid).
 Writes:
   OUT.json  (default: P's folder, <P's stem>_in_<B's stem>.json) {"points_a" (null for a null point of P),
-            "points_b" ([x, y] pixels of B, null for a point off A), "off_b" (per point: true where the point
-            was carried outside B's pixel extent [-0.5, w - 0.5] x [-0.5, h - 0.5], kept as carried, not clamped;
-            null for a null point), "n_off_b" (how many), "confidence" (cosine similarity of the features at
-            both ends, 0..1, null where none), "ran", "networks" ([{"backbone", "taps"}] whose
-            features were matched), the images, points_file and points_format, config, weights, versions,
+            "points_b" ([x, y] pixels of B to 3 decimals, as points_a, null for a point off A), "off_b" (per
+            point: true where the point as written lies outside B's pixel extent [-0.5, w - 0.5] x [-0.5, h - 0.5],
+            kept as carried, not clamped; null for a null point), "n_off_b" (how many), "confidence" (cosine
+            similarity of the features at both ends, 0..1, null where none), "ran", "networks" ([{"backbone",
+            "taps"}] whose features were matched), the images, points_file and points_format, config, weights, versions,
             seconds}
   FIG.png   (default: OUT.json with .png) A and B side by side, each point's source and transferred position in
             one colour, joined by a line, with a legend. Without matplotlib (the `report` extra) the JSON is still
@@ -45,6 +45,7 @@ from convcorr_jax.correspondence.points import valid_keypoints
 from convcorr_jax.features.image import read_image
 from convcorr_jax.core.optional import MissingExtra, require
 
+DECIMALS = 3  # OUT.json's points: pixels to 3 decimals
 CONFIDENCE = ("cosine similarity of the backbone features at the source point (A) and at the transferred point (B), "
               "0..1; null where a point has none")
 
@@ -91,7 +92,7 @@ def default_outputs(points: str, image_b: str, out: str | None, fig: str | None)
 
 def _listed(a: np.ndarray) -> list:
     """Rows of an array as lists, a NaN row as null (JSON)."""
-    return [None if not np.all(np.isfinite(r)) else np.round(r, 3).tolist() for r in np.atleast_1d(a)]
+    return [None if not np.all(np.isfinite(r)) else np.round(r, DECIMALS).tolist() for r in np.atleast_1d(a)]
 
 
 def draw(path: Path, a: np.ndarray, b: np.ndarray, pa: np.ndarray, pb: np.ndarray,
@@ -131,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
              f"{len(pts)} points transferred: {ran}")
     conf = [None if not np.isfinite(c) else round(float(c), 4) for c in t.confidence]
     moved = np.all(np.isfinite(t.points), -1)
-    off_b = moved & ~valid_keypoints(t.points, b.shape[:2])  # carried past B's edge: kept, flagged
+    # carried past B's edge: kept, flagged; judged on the points as written (`_listed`'s 3 decimals), so that a point
+    # flagged off B is off B when OUT.json is read back as the points of B (match B C --points OUT.json)
+    off_b = moved & ~valid_keypoints(np.round(t.points, DECIMALS), b.shape[:2])
     off_a = ~valid_keypoints(pts, a.shape[:2])  # not on A: nothing to carry, null in points_b
     res = {"image_a": args.image_a, "image_b": args.image_b, "points_file": args.points,
            "points_format": pf.format, "points_a": _listed(pts), "points_b": _listed(t.points),

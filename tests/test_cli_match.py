@@ -325,3 +325,24 @@ def test_align_dense_removes_the_grid_xy_of_an_earlier_grid_run_and_nothing_else
     (out / "grid_xy.npy" / "x").write_bytes(b"mine")
     assert main(argv) == 0 and "removed" not in capsys.readouterr().out
     assert (out / "grid_xy.npy" / "x").read_bytes() == b"mine"
+
+
+def test_off_b_is_judged_on_the_points_as_written(tmp_path, monkeypatch):
+    """points_b is written to 3 decimals and read back as the points of B (`match B C --points OUT.json`): a point
+    carried 0.0004 px past B's edge is written on the edge (63.5 of a 64-px B), so it is not flagged off B, as
+    reading it back finds it on B; one 0.0006 px past is written past the edge and flagged."""
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "kp.json").write_text(json.dumps([[10, 10], [20, 20], [30, 30]]))
+    carried = np.array([[63.5004, 5.0], [63.5006, 5.0], [-0.5004, 5.0]])
+    monkeypatch.setattr(match_cli, "transfer_points", lambda a, b, pts, weights=None, config=None:
+                        Transfer(carried, np.ones(len(pts))))
+    monkeypatch.setattr(match_cli, "draw", lambda *a, **k: None)
+    assert main(["match", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--points", str(tmp_path / "kp.json"),
+                 "--figure", str(tmp_path / "fig.png")]) == 0
+    res = json.loads((tmp_path / "kp_in_b.json").read_text())
+    assert res["points_b"] == [[63.5, 5.0], [63.501, 5.0], [-0.5, 5.0]]
+    back = read_points(tmp_path / "kp_in_b.json").points
+    assert res["off_b"] == [not (-0.5 <= x <= 63.5 and -0.5 <= y <= 63.5) for x, y in back] == [False, True, False]
+    assert res["n_off_b"] == 1
