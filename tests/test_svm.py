@@ -303,3 +303,19 @@ def test_mine_hard_negatives_with_no_mining_round_returns_a_model():
     assert model.W.shape == (1, 3) and info["rounds"] == 0
     again, _ = svm.mine_hard_negatives(X, (y[None] == 0) * 1.0, (y[None] != 0) * 1.0, max_rounds=0)
     np.testing.assert_array_equal(model.W, again.W)
+
+
+def test_predict_refuses_a_row_without_finite_scores():
+    """A NaN or inf feature row has no largest score: refused naming the row, not given the first class (argmax of
+    NaN scores is 0); the finite rows predict as before and decision_function still shows the NaN."""
+    X, y = _blobs(n=60, d=4)
+    m = svm.fit_ova(X, y, C=1e-2)
+    bad = X[:3].copy()
+    bad[1, 2] = np.nan
+    assert np.isnan(m.decision_function(bad)[1]).all()
+    with pytest.raises(InputError, match=r"X.*1 rows with non-finite scores, the first row \[1\]"):
+        m.predict(bad)
+    bad[1, 2] = np.inf
+    with pytest.raises(InputError, match="non-finite"):
+        m.predict(bad)
+    np.testing.assert_array_equal(m.predict(X[:3]), m.classes[np.argmax(m.decision_function(X[:3]), axis=1)])

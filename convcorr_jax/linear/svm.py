@@ -52,9 +52,14 @@ class LinearSVM:
         return np.asarray(decision_function(self.W, self.b, jnp.asarray(X, jnp.float32)))
 
     def predict(self, X) -> np.ndarray:
-        """One-vs-all prediction: the class with the largest score, [N]."""
+        """One-vs-all prediction: the class with the largest score, [N] (InputError for a row whose scores are not
+        finite, a NaN or inf feature: it has no largest score, as scikit-learn refuses it)."""
         check(self.classes is not None, "model", "classes", "a one-vs-all model (fit_ova)")
-        return np.asarray(self.classes)[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)
+        bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+        check(bad.size == 0, "model", "X", "finite feature rows (a row with NaN or inf has no class)",
+              f"{bad.size} rows with non-finite scores, the first row {bad[:1].tolist()}")
+        return np.asarray(self.classes)[np.argmax(scores, axis=1)]
 
 
 @jax.jit
