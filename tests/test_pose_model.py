@@ -306,6 +306,17 @@ def test_predict_refuses_images_that_are_not_uint8_network_inputs():
     assert predict.predict_crops(p, images, TINY)["cascade"].shape == (2, TINY.num_joints, 2)
 
 
+def test_the_network_refuses_uint8_images():
+    """`model.apply` takes float RGB in [0, 1]: uint8 images went through as 0..255, a trunk's ImageNet-normalised
+    input up to about 1100 instead of 2.6, and gave other heat-maps without a word (inside jit too)."""
+    p = pose_model.init(jax.random.PRNGKey(0), TINY)
+    images = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3), np.uint8)
+    for fn in (lambda x: pose_model.apply(p, x, TINY)["xy"], jax.jit(lambda x: pose_model.apply_coarse(p, x, TINY)[0])):
+        with pytest.raises(InputError, match=r"^preprocess: field 'images': expected a float array .*\[0, 1\].*uint8"):
+            fn(images)
+    assert pose_model.apply(p, images / 255.0, TINY)["xy"].shape == (1, TINY.num_joints, 2)
+
+
 def test_the_product_read_out_without_evidence_in_a_window_is_the_cascade_point():
     """Where the fine map times the coarse prior is 0 all over a joint's window, its arg-max was the window's first
     cell: the product read-out jumped to the window's top-left corner, 7-13 px up and left of any evidence."""

@@ -95,9 +95,11 @@ def preprocess(images: jax.Array, cfg: ModelConfig) -> list[jax.Array]:
       one, [N, S, S, 3].
 
     Raises:
-      InputError: images not [N, S, S, 3].
+      InputError: images not float [N, S, S, 3] (uint8 images, read as if in [0, 1], would saturate a trunk's
+        normalised input: images / 255 first).
     """
-    check_shape(images, "N S S 3", "preprocess", "images", {"S": cfg.image_size})
+    check_shape(images, "N S S 3", "preprocess", "images", {"S": cfg.image_size}, dtype="float",
+                note="(RGB in [0, 1]: uint8 images / 255)")
     x = images.astype(jnp.float32)
     if cfg.trunk:
         return [(x - jnp.asarray(TORCH_MEAN_RGB)) / jnp.asarray(TORCH_STD_RGB)]
