@@ -162,3 +162,15 @@ def test_scale_of_a_warp_for_the_scale_bins():
     H = wp.translation(3.0, 4.0) @ wp.similarity(1.7, 20.0, flip=True) @ wp.translation(-1.0, 2.0)
     assert warp_scale(H) == pytest.approx(1.7)
     assert [scale_bin(v) for v in (0.5, 1.0, 1.7)] == ["s < 0.8", "0.8 <= s <= 1.25", "s > 1.25"]
+
+
+def test_a_grey_image_without_a_channel_axis_is_refused():
+    """A grey [H, W] image was broadcast against the [h, w, 1] inside-mask: warp_image and resize_to returned an
+    [h, w, w] cube (square outputs) without a word; [H, W, 1] is the grey image they take."""
+    grey = np.random.default_rng(0).integers(0, 256, (20, 20), np.uint8)
+    with pytest.raises(InputError, match=r"^warp_image: field 'image': expected shape \[H>=1, W>=1, C\].*\(20, 20\)"):
+        wp.warp_image(grey, np.eye(3), (10, 10))
+    with pytest.raises(InputError, match=r"^resize_to: field 'image': .*image\[\.\.\., None\].*got \(20, 20\)"):
+        wp.resize_to(grey, (10, 10))
+    np.testing.assert_array_equal(wp.resize_to(grey[..., None], (10, 10))[..., 0],
+                                  wp.resize_to(np.repeat(grey[..., None], 3, -1), (10, 10))[..., 1])

@@ -259,8 +259,10 @@ def warp_image(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int], region
         [h, w, C], same dtype as `image` (uint8 rounded and clipped).
 
     Raises:
-        InputError: for a background of another shape.
+        InputError: for an image that is not [H, W, C] (a grey [H, W] image: image[..., None]), or a background of
+            another shape.
     """
+    check_shape(image, "H>=1 W>=1 C", "warp_image", "image", note="(a channel axis; grey [H, W]: image[..., None])")
     out, src = _sample(image, H, out_hw)
     ih, iw = image.shape[:2]
     x0, y0, x1, y1 = (-0.5, -0.5, iw - 0.5, ih - 0.5) if region is None else region
@@ -283,7 +285,11 @@ def resize_to(image: np.ndarray, out_hw: tuple[int, int], flip: bool = False) ->
 
     Returns:
         [h, w, C], same dtype as `image`.
+
+    Raises:
+        InputError: for an image that is not [H, W, C] (a grey [H, W] image: image[..., None]).
     """
+    check_shape(image, "H>=1 W>=1 C", "resize_to", "image", note="(a channel axis; grey [H, W]: image[..., None])")
     ih, iw = image.shape[:2]
     sx, sy = out_hw[1] / iw, out_hw[0] / ih
     H = translation(-0.5, -0.5) @ np.diag([sx, sy, 1.0]) @ translation(0.5, 0.5)
