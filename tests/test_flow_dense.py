@@ -337,3 +337,17 @@ def test_dense_flows_refuses_images_not_uint8_rgb_in_one_line(a_shape, a_dtype, 
     b = np.zeros(b_shape, np.uint8)
     with pytest.raises(InputError, match=f"^dense_flows: field '{field}'"):
         dense.dense_flows(a, b, None, None)
+
+
+def test_pixel_features_refuse_an_image_that_is_not_grey_in_one_line():
+    """pixel_features (and the SIFT gradients under it) take a grey [H, W] image: an RGB image came back as
+    [H, W, 3, 8] without a word, and a [1, H, W] or 1 x 1 image failed deep in XLA's slicing."""
+    from convcorr_jax.features.sift import gradient_channels
+
+    rgb = np.random.default_rng(0).random((12, 16, 3), np.float32)
+    for image in (rgb, rgb[None, ..., 0], rgb[:1, :1, 0]):
+        with pytest.raises(InputError, match=r"^pixel_features: field 'grey': expected shape \[H>=2, W>=2\] \(a grey"):
+            dense.pixel_features(image, "grad")
+        with pytest.raises(InputError, match=r"^gradient_channels: field 'image': expected shape \[H>=2, W>=2\]"):
+            gradient_channels(image)
+    assert dense.pixel_features(rgb[..., 0], "grad").shape == (12, 16, 8)

@@ -83,7 +83,11 @@ def gradient_channels(image: jax.Array) -> jax.Array:
     Returns:
       float32 [H, W, 8]: each pixel's gradient modulus split linearly between its two nearest orientation bins
       (bin t at angle 2 pi t / 8 from +x towards +y).
+
+    Raises:
+      InputError: image not [H, W] of at least 2 x 2 (an RGB image: `to_grey`).
     """
+    check_shape(image, "H>=2 W>=2", "gradient_channels", "image", note="(a grey image)")
     im = image.astype(jnp.float32)
 
     def diff(a, axis):

@@ -146,7 +146,11 @@ def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_
 
     Returns:
       "grad" [H, W, 8] or "sift" [H, W, 128] (dense SIFT, bin size `sift_bin`).
+
+    Raises:
+      InputError: grey not [H, W] of at least 2 x 2 (an RGB image: `features.sift.to_grey`), or an unknown kind.
     """
+    check_shape(grey, "H>=2 W>=2", "pixel_features", "grey", note="(a grey image)")
     check(kind in PIXEL_FEATURES, "dense", "pixel_features", f"one of {list(PIXEL_FEATURES)}", kind)
     if kind == "sift":
         return sift_dense(grey, sift_bin)
