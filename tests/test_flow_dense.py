@@ -351,3 +351,13 @@ def test_pixel_features_refuse_an_image_that_is_not_grey_in_one_line():
         with pytest.raises(InputError, match=r"^gradient_channels: field 'image': expected shape \[H>=2, W>=2\]"):
             gradient_channels(image)
     assert dense.pixel_features(rgb[..., 0], "grad").shape == (12, 16, 8)
+
+
+def test_images_too_small_for_the_conv4_grid_are_named_by_the_function_and_argument():
+    """The error named 'image_a' as its source (a file) and 'size' as its field; it names dense_flows and
+    images_a now, with the images' size."""
+    bb, params = load_backbone("mobilenet_v2", "random")
+    a = np.zeros((1, 8, 8, 3), np.uint8)
+    with pytest.raises(InputError, match=r"^dense_flows: field 'images_a': expected images giving a conv4 grid of >= "
+                       r"2 columns, got 8 x 8 px \(width x height\)$"):
+        dense.dense_flows(a, a, bb, params)

@@ -234,7 +234,7 @@ def _grid(a: np.ndarray, b: np.ndarray, backbone, params: Any, cfg: GridConfig) 
     tap = backbone.roles["conv4"]
     rf = backbone.geometry[tap]
     conv = extract(backbone, params, np.stack([a, b]), (tap,), batch_size=2)[tap]
-    check(conv.shape[1] * conv.shape[2] >= 2, "image_a", "size", "an image giving a conv4 grid of >= 2 columns",
+    check(conv.shape[1] * conv.shape[2] >= 2, "align_images", "a", "an image giving a conv4 grid of >= 2 columns",
           conv.shape[1:3])
     grid = grid_centers(rf, conv.shape[1:3])
     side = max(h, w)

@@ -314,7 +314,8 @@ def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
       mesh: the pairs' BP levels are also split over this 1-D mesh's devices (`parallel.make_mesh()`, one process).
 
     Returns:
-      float32 [N, H, W, 2] (dx, dy) pixels (InputError for images not uint8 [N, H, W, 3] of one shape, N, H, W >= 1).
+      float32 [N, H, W, 2] (dx, dy) pixels (InputError for images not uint8 [N, H, W, 3] of one shape, N, H, W >= 1,
+      or too small for a conv4 grid of 2 columns).
     """
     dims = check_shape(images_a, "N>=1 H>=1 W>=1 3", "dense_flows", "images_a", dtype="uint8",
                        note="(RGB in [0, 255])")
@@ -333,7 +334,8 @@ def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
     k = (w / ab.shape[2], h / ab.shape[1])  # pixels of a per pixel of the conv taps' input
     feats = extract(backbone, params, ab, taps, batch_size=2 * n)
     shapes = [feats[t].shape[1:3] for t in taps]
-    check(shapes[0][0] * shapes[0][1] >= 2, "image_a", "size", "an image giving a conv4 grid of >= 2 columns", (h, w))
+    check(shapes[0][0] * shapes[0][1] >= 2, "dense_flows", "images_a", "images giving a conv4 grid of >= 2 columns",
+          f"{w} x {h} px (width x height)")
     rf = backbone.geometry[taps[0]]
     top_grid = (tuple(_centres(rf, shapes[0][1], k[0])), tuple(_centres(rf, shapes[0][0], k[1])), float(rf.stride), k)
     levels = tuple(_levels(backbone, taps, shapes, (h, w), k, cfg))
