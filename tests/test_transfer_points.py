@@ -207,6 +207,22 @@ def test_a_bp_pair_sees_the_feature_scale_it_has_alone(monkeypatch):
     np.testing.assert_array_equal(two.points[0], one.points)
 
 
+@pytest.mark.parametrize("method", ["ot_rhm", "cos", "bp"])
+def test_a_pair_with_a_flat_image_gives_nan_not_arbitrary_points(method):
+    """A flat image has the same (all-zero) SIFT column at every node, so every match ties: its pairs, as source
+    or as target, give NaN points, confidences and field (they gave points near the source points or node 0's,
+    confidence 0); the pair beside them is as alone."""
+    a, b, _ = _images(1)
+    flat = np.full((80, 80, 3), 128, np.uint8)
+    pa = _points(a, 5, 1)
+    cfg = PointTransferConfig(backbone="caffenet", method=method, features="sift", batch=2, match_batch=2, **FAST)
+    one = transfer_points(a, b, pa, config=cfg)
+    t = transfer_points([a, flat, a], [b, b, flat], [pa, _points(flat, 5, 2), pa], config=cfg, with_field=True)
+    assert np.isfinite(t.points[0]).all() and np.isfinite(t.field[0]).all()
+    np.testing.assert_allclose(t.points[0], one.points, atol=1e-3)
+    assert np.isnan(t.points[1:]).all() and np.isnan(t.confidence[1:]).all() and np.isnan(t.field[1:]).all()
+
+
 @pytest.mark.parametrize("method,grid", [("ot_rhm", "conv4"), ("bp", None)])
 def test_an_image_with_itself_maps_every_node_and_point_to_itself(caffenet, method, grid):
     """Identical images: each node's match is itself (field == grid), each point lands on itself with confidence

@@ -42,16 +42,18 @@ class Transfer(NamedTuple):
     """What `transfer_points` returns; arrays carry a leading pair axis [P, ...] when pairs were given as lists.
 
     points: [K, 2] float64 (x, y) pixels of image b (0-based, pixel centres at integers); NaN where the source
-      point is not a valid point of image a (`valid_keypoints`) or is padding. Not clamped to image b: a point
-      carried by its nodes' matches plus its (scaled) offset from them can lie outside b (`valid_keypoints(points,
-      image_b.shape[:2])` tells which).
+      point is not a valid point of image a (`valid_keypoints`) or is padding, and for every point of a pair where
+      image a or b has the same feature column at every node (nothing to match: SIFT of a flat image, all zero).
+      Not clamped to image b: a point carried by its nodes' matches plus its (scaled) offset from them can lie
+      outside b (`valid_keypoints(points, image_b.shape[:2])` tells which).
     confidence: [K] float64, the cosine similarity between the feature column of image a at the source point and
       that of image b at the transferred point (both read bilinearly between grid nodes from the features the
       method matched: L2-normalised hyperpixels, or SIFT). Unitless, in [0, 1] for the non-negative features
       used here (ReLU taps, SIFT), 1 = identical columns; NaN where the point is NaN and for features="none".
     grid: [h, w, 2] (x, y) pixels of image a of the grid nodes; None unless `with_field`.
     field: [h, w, 2] (x, y) pixels of image b each node of a is matched to (BP: the node moved by its flow;
-      matchers: its best target node); None unless `with_field`.
+      matchers: its best target node; NaN where the pair's points are all NaN for want of features); None unless
+      `with_field`.
     """
 
     points: np.ndarray
@@ -159,7 +161,9 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
 
     Returns:
       A `Transfer`: points [K, 2] float64 in image b's pixels and confidence [K] (cosine similarity, 0..1), or
-      [P, K, ...] for lists. A source point that is not finite or lies off image a gives NaN.
+      [P, K, ...] for lists. A source point that is not finite or lies off image a gives NaN; so does every
+      point (and the field) of a pair where image a or b has one feature column at every node (a flat image's
+      all-zero SIFT): there is nothing to match, and the matches would be arbitrary nodes.
 
     Raises:
       InputError naming the argument for bad input: an image that is not uint8 RGB [H, W, 3], points that are not
@@ -196,6 +200,9 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     else:
         confidence = similarity_at(feats, frames.grid_xy, pairs, geometry.transform_points(src, frames.M[pairs[:, 0]]),
                                    geometry.transform_points(pred, frames.M[pairs[:, 1]]))
+        blank = _uniform_frames(frames.features())
+        empty = blank[pairs[:, 0]] | blank[pairs[:, 1]]
+        pred[empty], confidence[empty], flows[empty] = np.nan, np.nan, np.nan
     grid = field = None
     if with_field:
         inv = geometry.invert_affine(frames.M)
@@ -205,6 +212,20 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
                                           inv[pairs[:, 1]]).reshape(flows.shape)
     out = Transfer(pred, confidence, grid, field)
     return out if batched else Transfer(*(None if a is None else a[0] for a in out))
+
+
+def _uniform_frames(feats: np.ndarray) -> np.ndarray:
+    """Frames whose nodes all have the same feature column (all zero: SIFT of a flat image), where every match is a
+    tie and the matched nodes say nothing about the image.
+
+    Args:
+      feats: [N, h, w, C] the frames' features.
+
+    Returns:
+      bool [N].
+    """
+    f = feats.reshape(len(feats), -1, feats.shape[-1])
+    return np.all(f == f[:, :1], axis=(1, 2))
 
 
 def _config(config: PointTransferConfig | None, method: str | None, backbone: str | None,
