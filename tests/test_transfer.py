@@ -280,6 +280,39 @@ def test_run_transfer_neighbours_and_nn_transfer_match_a_plain_loop():
             np.testing.assert_allclose(out["pred"]["NN transfer"][i, k], db.points[have[0], k] if have else [7.5, 7.5])
 
 
+def test_a_querys_neighbours_do_not_depend_on_the_other_queries():
+    """Each query gets `neighbours` of its own category (all of them in a smaller category, -1 after them): a query
+    of a category with 2 database instances cut every other query to 2 neighbours as well, so a target's
+    predictions changed with the other targets of the run."""
+    rng = np.random.default_rng(1)
+
+    def unit(shape):  # unit columns: the feature scale (mean column norm) is the same for any set of queries
+        x = rng.random(shape).astype(np.float32)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    def prep(n):
+        return retrieval_transfer.Prepared(
+            np.zeros((n, 16, 16, 3), np.uint8), rng.uniform(0, 15, (n, 3, 2)).astype(np.float32),
+            np.ones((n, 3), bool), rng.normal(size=(n, 6)).astype(np.float32), unit((n, 2, 2, 4)),
+            unit((n, 2, 2, 128)), np.stack(np.meshgrid([4.0, 12.0], [4.0, 12.0]), -1).astype(np.float32), 8)
+
+    db, q = prep(8), prep(2)
+    dbc = np.array(list("aaaaaabb"))
+    cfg = retrieval_transfer.RetrievalTransferConfig(box=16, neighbours=4, top=3, iters=1, levels=1, window=1)
+    both = retrieval_transfer._run_transfer(q, db, ["a", "b"], dbc, cfg)
+    alone = retrieval_transfer._run_transfer(retrieval_transfer._take(q, np.array([0])), db, ["a"], dbc, cfg)
+    assert (both["neighbours"][0] >= 0).all() and both["neighbours"].shape == (2, 4)
+    np.testing.assert_array_equal(both["neighbours"][0], alone["neighbours"][0])
+    for m in retrieval_transfer.METHODS:
+        np.testing.assert_allclose(both["pred"][m][0], alone["pred"][m][0], atol=1e-5)
+        assert np.isfinite(both["pred"][m][1]).all()
+    for m in retrieval_transfer.METHODS[:2]:
+        np.testing.assert_allclose(both["energies"][m][0], alone["energies"][m][0], rtol=1e-6)
+        assert np.isfinite(both["energies"][m][1, :2]).all() and np.isnan(both["energies"][m][1, 2:]).all()
+    np.testing.assert_array_equal(both["neighbours"][1, 2:], -1)
+    assert set(both["neighbours"][1, :2]) == {6, 7}
+
+
 def test_interleave_of_no_sample_is_empty():
     """An empty test set failed in interleave with max()'s ValueError before table2 could refuse it in one line."""
     assert retrieval_transfer.interleave([]) == []

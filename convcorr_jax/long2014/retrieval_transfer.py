@@ -223,8 +223,9 @@ def _run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], 
 
     Returns:
       {"pred": {method: float32 [Q, K, 2] box pixels}, "neighbours": int64 [Q, k] database indices (k = neighbours,
-      at most the smallest query category's database count), "energies": {flow method: float32 [Q, k] deformation
-      energies}}.
+      at most the largest query category's database count; a query whose category has fewer instances gets all of
+      them, the rest of its row -1), "energies": {flow method: float32 [Q, k] deformation energies, NaN where the
+      neighbour is -1}}.
 
     Raises:
       InputError: unequal keypoint slots, a query category without database instances.
@@ -233,23 +234,27 @@ def _run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], 
     dims = check_shape(queries.points, "Q K 2", "run_transfer", "queries.keypoints")
     check_shape(database.points, "N K 2", "run_transfer", "database.keypoints", dims, note="(K slots like the queries)")
     nq, kmax = dims["Q"], dims["K"]
-    k = min(cfg.neighbours, min(int(np.sum(db_cats == c)) for c in set(q_cats)))
-    check(k >= 1, "run_transfer", "database.category", "training instances for every query category")
-    nbrs = np.zeros((nq, k), np.int64)
+    counts = {c: int(np.sum(db_cats == c)) for c in set(q_cats)}
+    check(min(counts.values()) >= 1, "run_transfer", "database.category", "training instances for every query "
+          "category")
+    k = min(cfg.neighbours, max(counts.values()))
+    nbrs = np.full((nq, k), -1, np.int64)  # each category its own count: a query's neighbours never depend on others
     for c in sorted(set(q_cats)):
         qi, di = np.flatnonzero(q_cats == c), np.flatnonzero(db_cats == c)
-        _, idx = topk_cosine(queries.retrieval[qi], database.retrieval[di], k)
-        nbrs[qi] = di[np.asarray(idx)]
+        kc = min(cfg.neighbours, counts[c])
+        _, idx = topk_cosine(queries.retrieval[qi], database.retrieval[di], kc)
+        nbrs[qi, :kc] = di[np.asarray(idx)]
     s_conv = feature_scale(np.concatenate([queries.conv, database.conv]), cfg.feature_norm)
     s_sift = feature_scale(np.concatenate([queries.sift, database.sift]), cfg.feature_norm)
     bpcfg = bp.BPConfig(cfg.beta, cfg.window, cfg.iters, cfg.levels, cfg.dt_method)
     centre = np.array([(cfg.box - 1) / 2] * 2, np.float32)
     preds = {m: np.full((nq, kmax, 2), np.nan, np.float32) for m in METHODS}
-    energies = {m: np.zeros((nq, k), np.float32) for m in METHODS[:2]}
+    energies = {m: np.full((nq, k), np.nan, np.float32) for m in METHODS[:2]}
     for i in progress_bar(range(nq), desc="keypoint transfer", leave=False, disable=not progress):
-        nb = nbrs[i]
+        nb = nbrs[i][nbrs[i] >= 0]
         # NN transfer: first neighbour labelling each keypoint, copied in box coordinates
-        preds["NN transfer"][i] = _median_transfer(database.points[nb], database.visible[nb], np.arange(k), 1, centre)
+        preds["NN transfer"][i] = _median_transfer(database.points[nb], database.visible[nb], np.arange(len(nb)), 1,
+                                                   centre)
         for method, feats, scale in (("conv4 flow", "conv", s_conv), ("SIFT flow", "sift", s_sift)):
             fq = getattr(queries, feats)[i] * scale
             fd = getattr(database, feats)[nb] * scale
@@ -262,7 +267,7 @@ def _run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], 
                                                                       (cfg.box, cfg.box)))))
                 for n, j in enumerate(nb)])
             e = np.asarray(res.deformation_energy)
-            energies[method][i] = e
+            energies[method][i, :len(nb)] = e
             preds[method][i] = _median_transfer(moved, database.visible[nb], np.argsort(e, kind="stable"), cfg.top,
                                                centre)
     return {"pred": preds, "neighbours": nbrs, "energies": energies}

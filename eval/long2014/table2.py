@@ -111,6 +111,7 @@ def figure(path, out: dict, test, cfg: retrieval_transfer.RetrievalTransferConfi
     for r in range(n_rows):
         nb = tr["neighbours"][r]
         order = np.argsort(tr["energies"]["conv4 flow"][r], kind="stable")[:n_nb]
+        order = order[nb[order] >= 0]  # a category with fewer instances: fewer neighbours (-1 after them)
         axes[r, 0].imshow(qs.crops[r])
         g = qs.points[r][qs.visible[r]]
         axes[r, 0].scatter(g[:, 0], g[:, 1], **gt_style)
