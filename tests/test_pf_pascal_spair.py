@@ -4,6 +4,7 @@ and `convcorr eval pf-pascal` / `spair` end to end on the fixtures."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -261,3 +262,40 @@ def test_sift_and_none_rows_keep_bp_flow_unless_a_method_is_named_and_say_which(
     assert pf_willow.replace_fields(base, features="sift", method="bp").transfer.bp_beta == 0.1
     assert pf_willow.replace_fields(base, features="cnn", method="bp").transfer.bp_beta == 0.01
     assert pf_willow.replace_fields(base, features="sift", method="bp", beta=0.03).transfer.bp_beta == 0.03
+
+
+def test_frames_made_in_chunks_keep_the_prior_and_the_mirrored_features(tmp_path, monkeypatch):
+    """`chunked_frames` joined only the crops, affines and features of its chunks: the CAM prior (the default OT
+    marginals) and the mirrored source's features (flip_source) were dropped, so PF-PASCAL and SPair ran uniform
+    marginals and no mirrored match while the row said otherwise. Chunks of 2 images give the frames of one call."""
+    from convcorr_jax.correspondence import points as points_module
+    from convcorr_jax.correspondence.frames import frame_boxes, make_frames
+    from convcorr_jax.data.types import load_image
+    from convcorr_jax.weights import load_backbone
+
+    try:
+        points_module._load_network("mobilenet_v2")
+    except InputError as e:
+        if "not found" in str(e) or "download" in str(e):
+            pytest.skip(f"MobileNetV2's ImageNet weights not reachable: {e}")
+        raise
+    root = _pf_pascal(tmp_path / "PF-PASCAL")
+    paths = tuple(str(root / "JPEGImages" / f"{n}.jpg") for n in "abc")
+    tiny = pf_willow.get_config("tiny")
+    cfg = pf_benchmarks.Config(backbone="caffenet", weights="random", transfer=dataclasses.replace(
+        tiny.transfer, method="ot_rhm", image_size=64, prior="mobilenet_v2", flip_source=True,
+        extra_backbone=None, third_backbone=None))
+    backbone, params = load_backbone("caffenet", "random")
+    monkeypatch.setattr(pf_benchmarks, "IMAGES_PER_CHUNK", 2)
+    got, hw = pf_benchmarks.chunked_frames(paths, cfg, backbone, params)
+    images = [load_image(p) for p in paths]
+    want = make_frames(images, frame_boxes(images), cfg.transfer, backbone, params,
+                       **points_module.side_models(cfg.transfer, cfg.weights))
+    assert hw.tolist() == [list(im.shape[:2]) for im in images]
+    for field in ("crops", "M", "grid_xy", "prior", "flipped_prior"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), atol=1e-5, err_msg=field)
+    for field in ("parts", "flipped"):
+        assert set(getattr(got, field)) == set(getattr(want, field))
+        for k, v in getattr(want, field).items():
+            np.testing.assert_allclose(getattr(got, field)[k], v, atol=1e-5, err_msg=f"{field} {k}")
+    assert got.stride == want.stride

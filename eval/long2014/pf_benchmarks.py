@@ -82,11 +82,19 @@ def chunked_frames(paths: tuple[str, ...], cfg: Config, backbone, params) -> tup
         hw += [im.shape[:2] for im in images]
         parts.append(make_frames(images, frame_boxes(images), cfg.transfer, backbone, params,
                                  **side_models(cfg.transfer, cfg.weights)))
-    first = parts[0]
-    feats = None if first.parts is None else {k: np.concatenate([p.parts[k] for p in parts]) for k in first.parts}
-    frames = Frames(np.concatenate([p.crops for p in parts]), np.concatenate([p.M for p in parts]), feats,
-                    first.grid_xy, first.stride)
-    return frames, np.array(hw, np.int64).reshape(-1, 2)
+    per_image = {f.name: _joined([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Frames)
+                 if f.name not in ("grid_xy", "stride")}  # the features, the CAM prior, the mirrored frames' too
+    return dataclasses.replace(parts[0], **per_image), np.array(hw, np.int64).reshape(-1, 2)
+
+
+def _joined(values: list):
+    """The chunks' values of one per-image field of `Frames` joined along the images: arrays concatenated, dicts of
+    arrays concatenated per key, None (a field these frames do not have) kept."""
+    if values[0] is None:
+        return None
+    if isinstance(values[0], dict):
+        return {k: np.concatenate([v[k] for v in values]) for k in values[0]}
+    return np.concatenate(values)
 
 
 def valid_pair_keypoints(kp: KeypointPairs, image_hw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
