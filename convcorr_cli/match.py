@@ -47,7 +47,8 @@ from convcorr_jax.core.optional import MissingExtra, require
 
 DECIMALS = 3  # OUT.json's points: pixels to 3 decimals
 CONFIDENCE = ("cosine similarity of the backbone features at the source point (A) and at the transferred point (B), "
-              "0..1; null where a point has none")
+              "-1..1 (0..1 on ReLU features; linear taps, as MobileNetV2's and EfficientNet-Lite2's, can score "
+              "below 0); null where a point has none")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

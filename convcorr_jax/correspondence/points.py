@@ -48,8 +48,10 @@ class Transfer(NamedTuple):
       outside b (`valid_keypoints(points, image_b.shape[:2])` tells which).
     confidence: [K] float64, the cosine similarity between the feature column of image a at the source point and
       that of image b at the transferred point (both read bilinearly between grid nodes from the features the
-      method matched: L2-normalised hyperpixels, or SIFT). Unitless, in [0, 1] for the non-negative features
-      used here (ReLU taps, SIFT), 1 = identical columns; NaN where the point is NaN and for features="none".
+      method matched: L2-normalised hyperpixels, or SIFT). Unitless, 1 = identical columns; in [0, 1] for
+      non-negative features (ReLU taps such as VGG-16's, SIFT), in [-1, 1] where a network's taps are linear
+      (MobileNetV2's and EfficientNet-Lite2's blocks of the default: about half their entries are negative, and a
+      poor match can score below 0); NaN where the point is NaN and for features="none".
     grid: [h, w, 2] (x, y) pixels of image a of the grid nodes; None unless `with_field`.
     field: [h, w, 2] (x, y) pixels of image b each node of a is matched to (BP: the node moved by its flow;
       matchers: its best target node; NaN where the pair's points are all NaN for want of features); None unless
@@ -160,7 +162,7 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
       **settings: any other field of `PointTransferConfig` (taps=, grid=, radius=, image_size=, features=, ...).
 
     Returns:
-      A `Transfer`: points [K, 2] float64 in image b's pixels and confidence [K] (cosine similarity, 0..1), or
+      A `Transfer`: points [K, 2] float64 in image b's pixels and confidence [K] (cosine similarity, -1..1), or
       [P, K, ...] for lists. A source point that is not finite or lies off image a gives NaN; so does every
       point (and the field) of a pair where image a or b has one feature column at every node (a flat image's
       all-zero SIFT): there is nothing to match, and the matches would be arbitrary nodes.
