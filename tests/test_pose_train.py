@@ -244,6 +244,8 @@ def test_train_config_ranges(setting, field):
     ("augment.occlusion=nan", "field 'augment.occlusion': expected >= 0"),
     ("augment.colour=1.5", "field 'augment.colour': expected a value in [0, 1]"),
     ("augment.upper=3,99", "field 'augment.upper': expected joint ids below model.num_joints=16"),
+    # without the halves' joints no crop was ever a half-body crop: a setting that changed nothing
+    ("augment.half_body=0.3", "field 'augment.upper': expected the upper body's joint ids when augment.half_body > 0"),
 ])
 def test_augmentation_and_seed_out_of_range_are_one_line_naming_the_key(setting, said, tmp_path, capsys):
     """Out-of-range augmentation settings were taken as they were (a NaN rotation trained a run whose config.json

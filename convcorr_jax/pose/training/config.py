@@ -142,7 +142,8 @@ class TrainConfig:
 
     def check(self) -> None:
         """Checks across fields (`config.validate`): the pyramid depth, the protocol against the data's entry
-        (`data.pose_sets`: its protocols; datasets exactly for a mixture), the trained trunk layer, then the model's
+        (`data.pose_sets`: its protocols; datasets exactly for a mixture), the half-body crop's upper-body joints (given
+        when augment.half_body > 0, each below model.num_joints), the trained trunk layer, then the model's
         own (`ModelConfig.validate`, which holds the input-size rule)."""
         if self.model.levels < 1:
             raise InputError("config", "model.levels", ">= 1", self.model.levels)
@@ -155,6 +156,9 @@ class TrainConfig:
                              f"data={self.data}, {len(self.datasets)} dataset(s)")
         for i, part in enumerate(self.datasets):
             part.check(f"datasets[{i}]")
+        if self.augment.half_body and not self.augment.upper:  # the half-body crop needs the halves
+            raise InputError("config", "augment.upper", "the upper body's joint ids when augment.half_body > 0 "
+                             f"(augment.half_body={self.augment.half_body:g} crops about one half)", "none")
         if any(j >= self.model.num_joints for j in self.augment.upper):
             raise InputError("config", "augment.upper", f"joint ids below model.num_joints={self.model.num_joints}",
                              self.augment.upper)
