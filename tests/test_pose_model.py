@@ -145,6 +145,14 @@ def test_photo_augment_shift_moves_the_content_with_the_points():
         np.testing.assert_allclose([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()], np.asarray(q)[j], atol=0.05)
 
 
+@pytest.mark.parametrize("perm", [(1, 1, 2, 3), (1, 2, 3, 0), (1, 0, 2, 9), (-1, 0, 2, 3)])
+def test_flip_perm_that_is_not_a_mirror_permutation_is_one_input_error(perm):
+    """A repeated, cyclic, out-of-range or negative id was taken as it was: a mirrored sample lost a joint's label,
+    gave it to two joints, or took a clamped or wrapped one, and trained on it without a word."""
+    with pytest.raises(InputError, match="flip_perm.*mirror permutation"):
+        aug.AugmentConfig(flip_perm=perm)
+
+
 def test_loss_masks_invisible_and_all_invisible_is_zero():
     cfg = TINY
     params = pose_model.init(jax.random.PRNGKey(0), cfg)

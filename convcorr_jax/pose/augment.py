@@ -47,7 +47,8 @@ class AugmentConfig:
 
     def __post_init__(self):
         """InputError naming the first field out of its range (a NaN, a negative angle, shift or id, a scale range
-        that is not 0 < low <= high, a probability or colour factor above 1), before any sample is drawn."""
+        that is not 0 < low <= high, a probability or colour factor above 1, a flip_perm that is not a mirror
+        permutation of its joint ids), before any sample is drawn."""
         check_types(self)
         check_fields(self, positive=("scale",), nonnegative=("rotation", "shift", "colour", "upper", *_PROBABILITIES),
                      finite=("scale", "rotation", "shift"))
@@ -56,6 +57,10 @@ class AugmentConfig:
                 raise InputError("config", name, "a value in [0, 1]", getattr(self, name))
         if len(self.scale) != 2 or self.scale[0] > self.scale[1]:
             raise InputError("config", "scale", "(low, high) with low <= high", self.scale)
+        perm = self.flip_perm
+        if sorted(perm) != list(range(len(perm))) or any(perm[j] != i for i, j in enumerate(perm)):
+            raise InputError("config", "flip_perm", f"a mirror permutation of the joint ids 0..{len(perm) - 1} "
+                             "(each id once, left and right swapped both ways)", perm)
 
     @property
     def paper_only(self) -> bool:
