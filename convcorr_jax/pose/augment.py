@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from convcorr_jax.core import geometry
 from convcorr_jax.core.config import check_fields, check_types
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.data import skeletons
 
 MPII_FLIP = skeletons.MPII.flip  # left <-> right permutation of the 16 MPII joints
@@ -182,7 +182,11 @@ def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Ar
     Returns:
       (image float [H, W, 3], points float32 [K, 2], visible bool [K]): the augmented crop, its joints
       (re-labelled L<->R when mirrored) and their visibility, False for joints now outside [0, H - 1].
+
+    Raises:
+      InputError: an image that is not square (its points would be moved about another centre than its pixels).
     """
+    check_shape(image, "S S C", "augment", "image", note="(a square crop)")
     if not cfg.paper_only:
         return _photo_augment(key, image, points, visible, cfg)
     ang, sc, fl = _sample_params(key, cfg)
