@@ -258,7 +258,19 @@ def run_parsed(name: str, run, args: argparse.Namespace, keep_handlers: bool = F
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`convcorr ARGS` (default: sys.argv[1:]). Called without argv (the `convcorr` process itself), the signal
-    handlers stay installed until the process exits."""
+    handlers stay installed until the process exits. What the command printed is flushed here, so that a reader
+    gone by then (`convcorr --help | head -1`, a short listing piped) also ends it quietly with exit code 141."""
+    try:
+        try:
+            return _dispatch(argv)
+        finally:  # also for argparse's exit after --help: stdout's buffer reaches its reader here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     keep = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     profile_to = None  # --profile: print where the wall time went (convcorr_cli.profile); --profile=FILE: and JSON

@@ -4,6 +4,8 @@ output pipe (`convcorr run --list | head`) ending a command quietly."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import sys
 
 import pytest
@@ -91,3 +93,15 @@ def test_closed_output_pipe_ends_quietly(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", _ReaderGone())
     assert cli.main(["run", "--list"]) == cli.EXIT_PIPE
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["run", "--help"], ["run", "--list"]])
+def test_a_reader_gone_before_the_output_is_flushed_ends_quietly(argv):
+    """`convcorr --help | head -1` as a process: stdout a pipe (block-buffered), its reader gone before the command
+    prints; what is flushed at the end meets the closed pipe too: no traceback, no "Exception ignored", code 141."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    p = subprocess.Popen([sys.executable, "-m", "convcorr_cli", *argv], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    p.stdout.close()  # the reader left before the command wrote anything
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == cli.EXIT_PIPE and err == "", err
