@@ -197,6 +197,21 @@ def test_a_compilation_cache_folder_that_cannot_be_made_is_one_input_error(tmp_p
     assert (tmp_path / "file").read_text() == "mine"
 
 
+def test_a_compilation_cache_folder_that_cannot_be_written_is_one_input_error(tmp_path, monkeypatch):
+    """A read-only cache whose jax/ folder exists (a shared cache on a cluster): refused in one line naming the way
+    out, as when jax/ cannot be made, not a two-line JAX warning for every program compiled."""
+    import convcorr_jax
+    from convcorr_jax.core import compile_cache
+    from convcorr_jax.core.errors import InputError
+
+    folder = tmp_path / "jax"
+    folder.mkdir()
+    access = os.access  # root writes through permission bits: the read-only mount is what os.access reports
+    monkeypatch.setattr(compile_cache.os, "access", lambda p, mode: access(p, mode) and Path(p) != folder)
+    with pytest.raises(InputError, match=r"jax: field 'path': .*CONVCORR_NO_COMPILE_CACHE=1.*cannot be written"):
+        convcorr_jax.enable_compile_cache(folder)
+
+
 @pytest.mark.parametrize("argv", [["-m", "convcorr_cli", "run", "--help"], ["-m", "convcorr_cli.launch", "--help"]])
 def test_script_entry_points_start(argv):
     """`python -m` entry points of the README: the command, the launcher."""

@@ -35,7 +35,7 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> str | None:
       The cache folder as a str, or None when `CONVCORR_NO_COMPILE_CACHE` is set to anything but "" or "0".
 
     Raises:
-      InputError: the folder cannot be made (a file on the way, no permission), naming it.
+      InputError: the folder cannot be made (a file on the way, no permission) or written (read-only), naming it.
     """
     if os.environ.get(NO_COMPILE_CACHE, "") not in ("", "0"):
         return None
@@ -50,6 +50,9 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> str | None:
         except OSError as e:  # a file on the way (FileExistsError, NotADirectoryError), no permission, no space
             raise InputError(folder, "path", "a compilation cache folder that can be created and written",
                              e.strerror or type(e).__name__) from None
+        if not os.access(folder, os.W_OK | os.X_OK):  # read-only: else JAX warns at every program it compiles
+            raise InputError(folder, "path", "a compilation cache folder that can be created and written (or "
+                             f"{NO_COMPILE_CACHE}=1: none)", "a folder that cannot be written (read-only)")
         jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
