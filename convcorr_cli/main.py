@@ -194,9 +194,14 @@ EXIT_PIPE = 141  # 128 + SIGPIPE: the shell's code for a command whose output pi
 
 
 def _silence_stdout() -> None:
-    """Point stdout at the null device once its reader left, so that Python's flush at exit prints no error."""
-    with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    """Point stdout, and stderr where its reader left too (`2>&1 | head`), at the null device once its reader left:
+    each stream whose flush fails, so that Python's flush at exit prints no error and changes no exit code."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # its reader left: what it still holds goes nowhere
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 STDOUT = "-"  # `--json -`: the JSON on stdout
@@ -263,8 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             return _dispatch(argv)
-        finally:  # also for argparse's exit after --help: stdout's buffer reaches its reader here, not at exit
+        finally:  # also for argparse's exit after --help: the buffers reach their readers here, not at exit
             sys.stdout.flush()
+            sys.stderr.flush()
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_PIPE

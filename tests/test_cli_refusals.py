@@ -105,3 +105,17 @@ def test_a_reader_gone_before_the_output_is_flushed_ends_quietly(argv):
     p.stdout.close()  # the reader left before the command wrote anything
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == cli.EXIT_PIPE and err == "", err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--list"],
+                                  ["data", "synth", "objects", "--n", "2", "--out", "s"]])
+def test_a_reader_of_stdout_and_stderr_gone_ends_with_141(argv, tmp_path):
+    """`convcorr ... 2>&1 | head -1`: both streams one pipe whose reader left; the code is still the shell's 141,
+    not 120 from Python's last flush of stderr at exit."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    read, write = os.pipe()
+    p = subprocess.Popen([sys.executable, "-m", "convcorr_cli", *argv], stdout=write, stderr=write, env=env,
+                         cwd=tmp_path)
+    os.close(write)
+    os.close(read)  # the reader left before the command wrote anything
+    assert p.wait(timeout=120) == cli.EXIT_PIPE
