@@ -70,6 +70,49 @@ def test_segmentation_metrics_refuse_class_ids_out_of_range():
         segmentation_average_precision(np.zeros((1, 2, 3, 3)), labels)
 
 
+def test_segmentation_average_precision_refuses_non_finite_scores():
+    """A NaN score was sorted last (class 0 here scored 1.0 with its NaN negative ranked below every positive) and
+    tied infinite scores were split into separate thresholds (0.83 instead of 0.58); scikit-learn refuses both.
+    A NaN at a void pixel is not scored and stays allowed."""
+    labels = np.array([[[0, 1], [0, 1]]])
+    scores = np.zeros((1, 2, 2, 2))
+    scores[..., 0] = [[np.inf, np.inf], [1.0, 0.0]]
+    scores[..., 1] = -scores[..., 0]
+    with pytest.raises(InputError, match=r"segmentation_average_precision: field 'scores': expected finite scores at "
+                                         r"the non-void pixels, got 4 non-finite entries"):
+        segmentation_average_precision(scores, labels)
+    scores[..., 0], scores[..., 1] = [[0.9, np.nan], [0.5, 0.1]], 0.5
+    with pytest.raises(InputError, match="got 1 non-finite entries"):
+        segmentation_average_precision(scores, labels)
+    got = segmentation_average_precision(scores, np.array([[[0, 255], [0, 1]]]))  # the NaN pixel is void
+    assert got[0] == pytest.approx(average_precision_score([1, 1, 0], [0.9, 0.5, 0.1]))
+
+
+def test_segmentation_average_precision_matches_a_brute_force_on_edge_cases():
+    """AP from its definition (for each positive, the precision among the pixels scoring at least its score, tied
+    pixels counted together), averaged over the positives: one pixel, every pixel positive, every score tied, a class
+    with no pixel, random ties over several images."""
+
+    def brute(s, y):
+        if not any(y):
+            return np.nan
+        return sum(sum(y[j] for j in range(len(s)) if s[j] >= s[i]) / sum(1 for j in range(len(s)) if s[j] >= s[i])
+                   for i in range(len(s)) if y[i]) / sum(y)
+
+    rng = np.random.default_rng(3)
+    cases = [(np.array([[[0]]]), np.array([[[[0.2, 0.3]]]])),
+             (np.zeros((1, 2, 3), int), rng.random((1, 2, 3, 2))),
+             (np.array([[[0, 1, 1, 255]]]), np.full((1, 1, 4, 2), 0.5))]
+    for _ in range(5):
+        lab = rng.integers(0, 3, (2, 3, 4))
+        lab[rng.random(lab.shape) < 0.2] = 255
+        cases.append((lab, np.round(rng.random((2, 3, 4, 3)), 1)))
+    for lab, sc in cases:
+        keep = lab != 255
+        ref = [brute(list(sc[keep][:, c]), list(lab[keep] == c)) for c in range(sc.shape[-1])]
+        np.testing.assert_allclose(segmentation_average_precision(sc, lab), ref, rtol=1e-12)
+
+
 def _direct_lookback(images, points, oof, test_images, stage1, subsets, feat, size, lam):
     """The look-back written out: margin = the subset's largest out-of-fold error; a square box around the subset's
     predicted points, side = their longer extent + 2 margins; bilinear crop (black outside); ridge with intercept

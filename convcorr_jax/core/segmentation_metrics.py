@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcorr_jax.core.errors import check_class_ids, check_shape
+from convcorr_jax.core.errors import check_class_ids, check_finite_entries, check_shape
 
 
 def _average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -49,7 +49,8 @@ def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void:
         float64 [C] average precision in 0..1; NaN for a class with no pixel.
 
     Raises:
-        InputError: labels not int of scores' shape less C, or a non-void label outside 0..C-1.
+        InputError: labels not int of scores' shape less C, a non-void label outside 0..C-1, or a NaN or inf score at
+            a non-void pixel (NaN has no place in a ranking, and tied infinite scores would not tie).
     """
     scores, labels = np.asarray(scores), np.asarray(labels)
     c = check_shape(scores, "* C", "segmentation_average_precision", "scores", note="(class scores)")["C"]
@@ -58,6 +59,7 @@ def segmentation_average_precision(scores: np.ndarray, labels: np.ndarray, void:
     keep = labels != void
     lab = check_class_ids(labels[keep], c, "segmentation_average_precision", "labels", f" or {void} (void)")
     flat = scores[keep]
+    check_finite_entries(flat, "segmentation_average_precision", "scores", "finite scores at the non-void pixels")
     return np.array([_average_precision(flat[:, k], lab == k) for k in range(c)])
 
 
