@@ -246,3 +246,22 @@ def test_atomic_write_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
     finally:
         os.umask(umask)
     assert ((tmp_path / "new.txt").stat().st_mode & 0o777) == 0o644
+
+
+def test_normalised_error_refuses_shapes_that_only_broadcast_and_a_norm_not_above_zero():
+    """A norm [N, 1] (a column, as a per-point division takes it) gave an [N, N] table whose mean was no face's error,
+    a norm [1] or predictions [K, 2] were broadcast over every face, and a negative norm gave a negative error; now
+    each is one InputError. A NaN norm still leaves the face NaN."""
+    gt = np.zeros((2, 3, 2))
+    pred = np.full((2, 3, 2), 3.0)
+    pred[1] = 6.0
+    err = np.hypot(3, 3) * np.array([1.0, 2.0]) / np.array([2.0, 4.0])
+    np.testing.assert_allclose(metrics.normalised_error(pred, gt, np.array([2.0, 4.0])), err)
+    for args, field in (((pred, gt, np.array([[2.0], [4.0]])), "norm"), ((pred, gt, np.array([2.0])), "norm"),
+                        ((pred[0], gt, np.array([2.0, 4.0])), "pred"), ((pred, gt[:, :2], np.ones(2)), "pred"),
+                        ((pred, gt, np.ones(2), np.ones(3, bool)), "visible")):
+        with pytest.raises(InputError, match=f"normalised_error: field '{field}': expected shape"):
+            metrics.normalised_error(*args)
+    with pytest.raises(InputError, match=r"field 'norm': expected values > 0 \(pixels\), got -2 at instance 0"):
+        metrics.normalised_error(pred, gt, np.array([-2.0, 0.0]))
+    np.testing.assert_allclose(metrics.normalised_error(pred, gt, np.array([np.nan, 4.0])), [np.nan, err[1]])

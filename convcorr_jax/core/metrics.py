@@ -154,14 +154,28 @@ def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
         visible: bool [N, K]; points where it is False are left out of the mean (None: all points).
 
     Returns:
-        float64 [N]; NaN for an instance with no point counted (no visible point), without a warning; inf for an
-        instance with a non-finite prediction of a counted point (a miss, not left out of its mean).
+        float64 [N]; NaN for an instance with no point counted (no visible point) or a NaN norm, without a warning;
+        inf for an instance with a non-finite prediction of a counted point (a miss, not left out of its mean).
+
+    Raises:
+        InputError: pred, gt not [N, K, 2] of one shape, norm not [N], visible not [N, K], or a finite norm <= 0 (it
+            names the first such instance).
     """
-    pred = np.asarray(pred, np.float64)
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    dims = check_shape(gt, "N K 2", "normalised_error", "gt", note="((x, y) pixels)")
+    check_shape(pred, "N K 2", "normalised_error", "pred", dims, note="((x, y) pixels, like gt)")
+    check_shape(norm, "N", "normalised_error", "norm", dims, note="(pixels per instance)")
+    if visible is not None:
+        check_shape(visible, "N K", "normalised_error", "visible", dims)
+    norm = np.asarray(norm, np.float64)
+    bad = np.flatnonzero(np.isfinite(norm) & ~(norm > 0))
+    if bad.size:
+        raise InputError("normalised_error", "norm", "values > 0 (pixels)",
+                         f"{norm[bad[0]]:g} at instance {bad[0]} ({bad.size} such in all)")
     d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)  # NaN only where gt is NaN
     d = d if visible is None else np.where(np.asarray(visible, bool), d, np.nan)
     n = np.sum(~np.isnan(d), axis=-1)  # nanmean's count, an empty mean NaN as `mean_scored` gives it, unwarned
-    return np.where(n > 0, np.nansum(d, axis=-1) / np.maximum(n, 1), np.nan) / np.asarray(norm, np.float64)
+    return np.where(n > 0, np.nansum(d, axis=-1) / np.maximum(n, 1), np.nan) / norm
 
 
 # --- PCKh (MPII) -------------------------------------------------------------------------------------------
