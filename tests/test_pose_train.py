@@ -492,3 +492,26 @@ def test_a_data_root_for_generated_people_is_refused_not_ignored(tmp_path, capsy
     assert "--set data=" in err and "flic" in err and err.endswith(f"got {folder}"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["FLIC"]
     assert pose.config("person_tiny", str(tmp_path / "runs"), [f"data_root={folder}"]).data_root == str(folder)
+
+
+def test_joint_stage_with_lambda_fine_0_reports_the_fine_error_and_leaves_the_fine_model():
+    """Stage 3 with lambda_fine=0 logged e2 as 0 (the step skipped the fine model whenever E2's weight was 0, though
+    the stage trains it); now e2 is the fine model's E2, the loss is E1 alone, and the fine parameters, whose
+    gradient is exactly 0, do not move."""
+    from convcorr_jax.core import parallel
+
+    cfg = TrainConfig(model=dataclasses.replace(TINY, out_init_std=0.1), batch_size=2, steps=(1, 1, 1),
+                      lambda_fine=0.0)
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.integers(0, 255, (2, 32, 32, 3), dtype=np.uint8),
+             "points": rng.uniform(8, 24, (2, 16, 2)).astype(np.float32), "visible": np.ones((2, 16), bool),
+             "key": np.asarray(jax.random.key_data(jax.random.split(jax.random.PRNGKey(1), 2)))}
+    params = pose_model.init(jax.random.PRNGKey(0), cfg.model)
+    mesh = parallel.make_mesh(1)
+    state = parallel.replicate({"params": params, "opt": stages.init_opt(cfg, 3, params)}, mesh)
+    new, metrics = parallel.data_parallel_step(stages.make_local_step(cfg, 3), mesh)(
+        state, parallel.shard_batch(batch, mesh))
+    assert float(metrics["e2"]) > 0
+    assert float(metrics["loss"]) == pytest.approx(float(metrics["e1"]), rel=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves(params["fine"]), jax.tree_util.tree_leaves(new["params"]["fine"])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -2,12 +2,12 @@
 (default `<run folder>/tb`, "off" for none; `tensorboard --logdir DIR` shows them).
 
 Per step `loss/stage1`..`loss/stage3` (the objective of the step's stage, per labelled joint, as the progress bar's
-loss), `loss/e1`, `loss/e2` (the coarse and fine squared errors per labelled joint) and `lr` (the learning rate of
-that step); at each evaluation `val/<metric>` for every number of the evaluation (`val/coarse_pck_0.05`,
-`val/cascade_pck_0.05`, ...: "@" written as "_"), and the config as text. Steps are 1-based (the step count after
-the update, as the checkpoints and evaluations). The file is flushed at every checkpoint and closed however the loop
-ends (finished, interrupted, diverged, an exception); a resumed run appends a new file whose first event purges the
-steps after the checkpoint it resumed from.
+loss), `loss/e1`, `loss/e2` (the coarse and fine squared errors per labelled joint; e2 is 0 in stage 1, which does
+not run the fine model) and `lr` (the learning rate of that step); at each evaluation `val/<metric>` for every
+number of the evaluation (`val/coarse_pck_0.05`, `val/cascade_pck_0.05`, ...: "@" written as "_"), and the config as
+text. Steps are 1-based (the step count after the update, as the checkpoints and evaluations). The file is flushed
+at every checkpoint and closed however the loop ends (finished, interrupted, diverged, an exception); a resumed run
+appends a new file whose first event purges the steps after the checkpoint it resumed from.
 """
 
 from __future__ import annotations

@@ -161,10 +161,12 @@ def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
     Returns:
         local_step(state, batch): state {"params", "opt"}; batch {"image": uint8 [B, S, S, 3], "points": [B, K, 2]
         pixels, "visible": bool [B, K], "key": uint32 [B, 2] raw PRNG keys} (this device's shard); it returns the
-        new state and metrics {"loss", "e1", "e2" (per labelled joint of the global batch), "joints" (their count)}.
+        new state and metrics {"loss", "e1", "e2" (per labelled joint of the global batch), "joints" (their count)};
+        "e2" is 0 in stage 1, which does not run the fine model, and E2 in every stage that trains it (with
+        lambda_fine 0 too).
     """
     mcfg = cfg.model
-    w1, w2, _ = _stage_loss_terms(cfg, stage)
+    w1, w2, groups = _stage_loss_terms(cfg, stage)
     tx = _make_optimizer(cfg, stage)
 
     def local_step(state, batch):
@@ -181,7 +183,7 @@ def make_local_step(cfg: TrainConfig, stage: int) -> Callable:
 
         def loss_fn(trained):
             p = _merge_trained(params, trained)
-            if w2 == 0.0:
+            if "fine" not in groups:  # stage 1: the fine model neither trains nor runs
                 hm, _, _ = model.apply_coarse(p, imgs, mcfg, masks)
                 s1 = losses.heatmap_sse(hm, losses.coarse_targets(pts, mcfg), vis)[0]
                 s2 = jnp.zeros(())
