@@ -193,6 +193,35 @@ def test_loss_masks_invisible_and_all_invisible_is_zero():
     assert float(jnp.abs(gv["fine"]["joint_w"][4]).max()) == 0  # ... no other joint's unshared 1x1
 
 
+def test_e1_trains_only_the_coarse_model_and_e2_the_fine_model_and_the_shared_layers():
+    """Sec. 4.1-4.2: E1's gradient reaches every coarse layer and no fine one; E2's reaches every fine layer and,
+    through the crop module, the first two conv layers of every coarse bank (the cropped features), but not the
+    later bank layers or the 1x1 head (the crop centre, the coarse arg-max, carries no gradient)."""
+    cfg = pose_model.ModelConfig(**{**TINY.__dict__, "out_init_std": 0.1})
+    params = pose_model.init(jax.random.PRNGKey(0), cfg)
+    rng = np.random.default_rng(0)
+    imgs = jnp.asarray(rng.random((2, 32, 32, 3)), jnp.float32)
+    pts = jnp.asarray(rng.uniform(8, 24, (2, 16, 2)), jnp.float32)
+    vis = jnp.ones((2, 16), bool)
+    masks = pose_model.dropout_masks(jax.random.split(jax.random.PRNGKey(1), 2), cfg)
+
+    @jax.jit
+    def grads(p):
+        def term(q, e):
+            return e(pose_model.apply(q, imgs, cfg, masks), pts, vis, cfg)[0]
+        return jax.grad(term)(p, losses.e1), jax.grad(term)(p, losses.e2)
+
+    g1, g2 = grads(params)
+    def moved(tree):
+        return {jax.tree_util.keystr(k): bool(jnp.any(v != 0)) for k, v in jax.tree_util.tree_leaves_with_path(tree)}
+
+    assert all(moved(g1["coarse"]).values()) and not any(moved(g1["fine"]).values())
+    assert all(moved(g2["fine"]).values())
+    shared = {k: v for k, v in moved(g2["coarse"]).items() if "'conv1'" in k or "'conv2'" in k}
+    assert len(shared) == 8 and all(shared.values())  # 2 banks x conv1, conv2 x kernel, bias
+    assert not any(v for k, v in moved(g2["coarse"]).items() if k not in shared)
+
+
 def test_heatmap_sse_gradient_is_zero_on_masked_joints():
     """Brute force: the loss is the plain sum over the unmasked maps, and its gradient is 2 (pred - target) there
     and exactly 0 on every masked joint's map (even one whose prediction is huge)."""
