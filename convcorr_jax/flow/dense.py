@@ -308,8 +308,8 @@ def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
 
     One forward pass over the 2N images; the BP levels are vmapped over pairs (one compile per image size and config;
     each size's programs stay in JAX's caches for the life of the process, about 150 MB a size with AlexNet: a
-    long-running process that meets photos of many sizes bounds them with `align_images(max_side=...)` or a fixed
-    resize, or frees them with `jax.clear_caches()`).
+    long-running process that meets photos of many sizes resizes them to a few fixed sizes first, or frees the
+    programs with `jax.clear_caches()`).
 
     Args:
       images_a, images_b: uint8 RGB [N, H, W, 3] each (same size).
