@@ -277,6 +277,27 @@ def test_person_crops_are_cut_again_from_an_image_edited_in_place(tmp_path, monk
     assert len(list((tmp_path / "cache" / "coco-crops").iterdir())) == 2  # one entry per version of the images
 
 
+def test_the_crops_cache_is_written_while_the_images_are_read(tmp_path, monkeypatch):
+    """A split's crops go to the cache file as they are cut, a chunk at a time: the build held every crop in
+    memory before writing the first (40k people at 256 px: 7.9 GB), so a full dataset's cache could not be built
+    on a machine with less memory."""
+    pc = importlib.import_module("convcorr_jax.pose.person_crops")
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(pc, "_CHUNK", 2)
+    write_coco(tmp_path / "data", "val", n=6, size=48)
+    written, read = [], pc.load_image
+
+    def load(path, *args, **kwargs):  # the bytes of crops in the cache's images.npy when each image is read
+        written.append(sum(f.stat().st_size for f in (tmp_path / "cache").rglob("images.npy")))
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(pc, "load_image", load)
+    crops = person_crops("coco", tmp_path / "data", "val", 64)
+    assert len(written) == 6 and written[0] < 2 * 64 * 64 * 3 <= written[2] < 4 * 64 * 64 * 3 <= written[4]
+    people = pose_data.person_set("coco", tmp_path / "data", "val")
+    np.testing.assert_array_equal(crops.arrays.images, pc.crop_images(people.samples, crops.affine, 64))
+
+
 @pytest.mark.parametrize("wrap", [lambda f: f, functools.partial], ids=["function", "partial"])
 def test_a_loader_in_a_script_keys_the_crops_by_its_source(tmp_path, monkeypatch, wrap):
     """A kind whose loader is defined in a script run as `__main__` (or a notebook cell: a module the cache cannot

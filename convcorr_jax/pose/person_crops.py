@@ -265,18 +265,37 @@ def crop_images(samples: Sequence[KeypointSample], affine: np.ndarray, size: int
         uint8 RGB [N, size, size, 3] crops: bilinear, black outside the image.
     """
     out = np.zeros((len(samples), size, size, 3), np.uint8)
-    for i in range(0, len(samples), _CHUNK):
-        part = samples[i:i + _CHUNK]
-        imgs = [s.image if s.image is not None else load_image(s.image_path) for s in part]
-        out[i:i + len(part)] = geometry.crop_each(imgs, affine[i:i + len(part)], size, border="constant")
+    for i, crops in _crop_chunks(samples, affine, size):
+        out[i:i + len(crops)] = crops
     return out
 
 
-def _arrays(people: PersonSet, inputs: Inputs, size: int) -> dict[str, np.ndarray]:
-    """Every field of `_FIELDS` of the people's inputs (crops, or the images themselves without resampling)."""
+def _crop_chunks(samples: Sequence[KeypointSample], affine: np.ndarray, size: int):
+    """(first row, uint8 [<= _CHUNK, size, size, 3] crops) of the samples, _CHUNK images decoded at a time."""
+    for i in range(0, len(samples), _CHUNK):
+        part = samples[i:i + _CHUNK]
+        imgs = [s.image if s.image is not None else load_image(s.image_path) for s in part]
+        yield i, geometry.crop_each(imgs, affine[i:i + len(part)], size, border="constant")
+
+
+def _save_crops(path: Path, samples: Sequence[KeypointSample], affine: np.ndarray, size: int) -> None:
+    """Write the samples' crops (`crop_images`) to the .npy file `path` as they are cut, _CHUNK at a time, so
+    the memory the build takes does not grow with the number of people."""
+    shape = (len(samples), size, size, 3)
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                                                 "fortran_order": False, "shape": shape})
+        for _, crops in _crop_chunks(samples, affine, size):
+            f.write(np.ascontiguousarray(crops, np.uint8).tobytes())
+
+
+def _arrays(people: PersonSet, inputs: Inputs, size: int, with_images: bool = True) -> dict[str, np.ndarray]:
+    """Every field of `_FIELDS` of the people's inputs (crops, or the images themselves without resampling);
+    with_images=False (resampled inputs): all but "images" (`_save_crops` writes the crops)."""
     samples = people.samples
     if inputs.resample:
-        pts, images = crop_points(samples, inputs.affine), crop_images(samples, inputs.affine, size)
+        pts = crop_points(samples, inputs.affine)
+        images = crop_images(samples, inputs.affine, size) if with_images else None
     else:
         pts = np.stack([np.asarray(s.points, np.float32) for s in samples])
         images = [s.image if s.image is not None else s.with_image().image for s in samples]
@@ -284,7 +303,7 @@ def _arrays(people: PersonSet, inputs: Inputs, size: int) -> dict[str, np.ndarra
             if img.shape[:2] != (size, size):
                 raise InputError(s.image_path or s.id, "image", f"{size}x{size} RGB", img.shape)
         images = np.stack(images).astype(np.uint8)
-    return {"images": images, "points": np.nan_to_num(pts),
+    return {**({} if images is None else {"images": images}), "points": np.nan_to_num(pts),
             "visible": np.stack([labelled(s, p) for s, p in zip(samples, pts)]),
             "norm": np.asarray(inputs.norm, np.float32), "affine": inputs.affine,
             "index": np.array([s.extras.get("index", i) for i, s in enumerate(samples)], np.int64),
@@ -317,8 +336,10 @@ def _cached_crops(kind: str, settings: dict, size: int, build: Callable[[], tupl
     """
 
     def write(out: Path) -> None:
-        for name, value in _arrays(*build(), size).items():
+        people, inputs = build()
+        for name, value in _arrays(people, inputs, size, with_images=False).items():
             np.save(out / f"{name}.npy", value)
+        _save_crops(out / "images.npy", people.samples, inputs.affine, size)  # streamed: N crops need not fit in RAM
 
     path = cache.cached(kind, settings, cache.code_version(*_importable(code)), write)
     return _crops({name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _FIELDS}, carved)
