@@ -180,6 +180,23 @@ def test_mixed_batches_hold_each_part_by_its_share_and_every_person_once_an_epoc
         DataPart("lsp", options=(("n_samples", 3),)).check()
 
 
+def test_the_parts_cached_crops_are_put_together_on_disk_not_in_memory(tmp_path, monkeypatch):
+    """A mixture's training crops (each part's memory-mapped cache entry) are put one after another in a
+    memory-mapped file: they were copied into one in-memory array, so a person model on COCO, MPII and LSPET held
+    every crop of all three in memory for the whole run."""
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    parts = []
+    for n, value in ((600, 10), (5, 200)):
+        a = _arrays(n, value)
+        np.save(tmp_path / f"{value}.npy", a.images)
+        parts.append(PoseArrays(np.load(tmp_path / f"{value}.npy", mmap_mode="r"), a.points, a.visible, a.norm))
+    both = mixture.concat(parts, [0.5, 0.5])
+    assert isinstance(both.images, np.memmap) and both.sizes == (600, 5)
+    np.testing.assert_array_equal(both.images, np.concatenate([np.asarray(p.images) for p in parts]))
+    np.testing.assert_array_equal(both.parts()[1].images, parts[1].images)
+    assert not isinstance(mixture.concat([_arrays(3, 1), _arrays(2, 2)]).images, np.memmap)  # in memory: as they are
+
+
 def test_a_part_whose_share_gives_it_no_row_of_a_batch_is_refused_not_left_untrained():
     parts = [_arrays(12, 10), _arrays(5, 200)]
     assert mixture._batch_rows(np.array([0.95, 0.05]), 8).tolist() == [8, 0]

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import tempfile
 from collections.abc import Sequence
 
 import grain
 import numpy as np
 
 from convcorr_jax.core import cache
+from convcorr_jax.core.paths import cache_dir
 from convcorr_jax.data import joint_map, pose_sets
 from convcorr_jax.data.pose_dataset import PersonSet, box_inputs
 from convcorr_jax.data.skeletons import Skeleton
@@ -244,11 +246,38 @@ def concat(arrays: Sequence[PoseArrays], weights: Sequence[float] | None = None)
     Returns:
         the concatenation (images, points, visible, norm).
     """
-    fields = [np.concatenate([np.asarray(getattr(a, f)) for a in arrays]) for f in
-              ("images", "points", "visible", "norm")]
+    fields = [_rows([a.images for a in arrays]),
+              *(np.concatenate([np.asarray(getattr(a, f)) for a in arrays]) for f in ("points", "visible", "norm"))]
     if weights is None:
         return PoseArrays(*fields)
     return MixedArrays(*fields, None, tuple(len(a) for a in arrays), tuple(float(w) for w in weights))
+
+
+def _rows(arrays: Sequence[np.ndarray], chunk: int = 256) -> np.ndarray:
+    """The arrays one after another; where one is memory-mapped (the parts' cached crops), written `chunk` rows at a
+    time to a memory-mapped file in the cache folder (no name: removed when the array is), so the parts' crops need
+    not fit in memory together.
+
+    Args:
+        arrays: arrays of the same row shape and dtype.
+        chunk: rows copied at a time.
+
+    Returns:
+        [sum of rows, ...]: an in-memory array, or a memory-mapped one.
+    """
+    shape = (sum(len(a) for a in arrays), *arrays[0].shape[1:])
+    if not shape[0] or not any(isinstance(a, np.memmap) for a in arrays):
+        return np.concatenate([np.asarray(a) for a in arrays])
+    with tempfile.TemporaryFile(dir=cache_dir("mixture-rows")) as f:  # the map keeps the unnamed file
+        out = np.memmap(f, np.result_type(*arrays), "w+", shape=shape)
+    start = 0
+    for a in arrays:
+        for i in range(0, len(a), chunk):
+            part = np.asarray(a[i:i + chunk])
+            out[start + i:start + i + len(part)] = part
+        start += len(a)
+    out.flush()
+    return out
 
 
 def batches(train_set: PoseArrays, batch_size: int, steps: int, seed: int,
