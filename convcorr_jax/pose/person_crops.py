@@ -291,7 +291,8 @@ def _save_crops(path: Path, samples: Sequence[KeypointSample], affine: np.ndarra
 
 def _arrays(people: PersonSet, inputs: Inputs, size: int, with_images: bool = True) -> dict[str, np.ndarray]:
     """Every field of `_FIELDS` of the people's inputs (crops, or the images themselves without resampling);
-    with_images=False (resampled inputs): all but "images" (`_save_crops` writes the crops)."""
+    with_images=False: resampled inputs' crops left out ("images"; `_save_crops` writes them), images taken as they
+    are still given."""
     samples = people.samples
     if inputs.resample:
         pts = crop_points(samples, inputs.affine)
@@ -337,9 +338,10 @@ def _cached_crops(kind: str, settings: dict, size: int, build: Callable[[], tupl
 
     def write(out: Path) -> None:
         people, inputs = build()
-        for name, value in _arrays(people, inputs, size, with_images=False).items():
+        for name, value in _arrays(people, inputs, size, with_images=not inputs.resample).items():
             np.save(out / f"{name}.npy", value)
-        _save_crops(out / "images.npy", people.samples, inputs.affine, size)  # streamed: N crops need not fit in RAM
+        if inputs.resample:  # streamed: N crops need not fit in RAM
+            _save_crops(out / "images.npy", people.samples, inputs.affine, size)
 
     path = cache.cached(kind, settings, cache.code_version(*_importable(code)), write)
     return _crops({name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _FIELDS}, carved)
