@@ -298,6 +298,64 @@ def test_the_crops_cache_is_written_while_the_images_are_read(tmp_path, monkeypa
     np.testing.assert_array_equal(crops.arrays.images, pc.crop_images(people.samples, crops.affine, 64))
 
 
+def test_person_points_are_the_crops_points_and_read_no_image(tmp_path, monkeypatch):
+    """`person_points` gives the crops' "points" and "visible" (equal arrays) from the annotations alone: a
+    split's mean pose (`eval pose`'s baseline) no longer cuts every image of the split into the crops cache."""
+    pc = importlib.import_module("convcorr_jax.pose.person_crops")
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    write_coco(root, "train", n=4, size=48, edit=lambda o: o["annotations"][1]["keypoints"].__setitem__(
+        slice(6, 9), [0.0, 0.0, 0]))  # a joint left out (v 0): NaN, so 0 and not labelled
+
+    def no_image(*args, **kwargs):
+        raise AssertionError("an image was read")
+
+    with monkeypatch.context() as m:
+        for module, name in ((pc, "load_image"), (sys.modules["convcorr_jax.data.types"], "load_image"),
+                             (Image, "open")):
+            m.setattr(module, name, no_image)
+        pts, visible = pc.person_points("coco", root, "train", 32)
+    assert not (tmp_path / "cache").exists()  # nothing cut, nothing cached
+    assert (~visible).sum() == 1 and np.all(pts[~visible] == 0)  # (a carved val split holds one of the 4)
+    synthetic = {"n_samples": 8, "seed": 0, "input_size": 32}  # their own inputs: the loader's images, no crops
+    for kind, where, scale, opts in (("coco", root, 1.25, {}), ("synthetic", None, 1.0, synthetic)):
+        pts, visible = pc.person_points(kind, where, "train", 32, scale, **opts)
+        crops = person_crops(kind, where, "train", 32, scale, **opts).arrays
+        assert (pts.dtype, visible.dtype) == (crops.points.dtype, crops.visible.dtype) == (np.float32, bool)
+        assert np.array_equal(pts, crops.points) and np.array_equal(visible, crops.visible), kind
+    with pytest.raises(InputError, match="protocol"):
+        pc.person_points("coco", root, "train", 32, protocol="frame")
+
+
+def test_eval_pose_takes_the_mean_pose_without_the_train_crops(hands, tmp_path, monkeypatch, write_pose_run):
+    """`score_run` cut the train split's crops (COCO train: 150k crops) only to average their points: it now
+    builds the crops of the scored split alone, and its mean pose row is the one the train crops gave."""
+    from convcorr_eval.tompson2015 import pose_scores
+    from convcorr_train import pose
+
+    pc = importlib.import_module("convcorr_jax.pose.person_crops")
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    root = write_hands(tmp_path / "data", n_train=5, n_val=3, size=48)
+    rows = (root / "train.csv").read_text().splitlines()
+    (root / "train.csv").write_text("\n".join([*rows[:1], rows[1].rsplit(",", 1)[0] + ",nan", *rows[2:]]))
+    run = write_pose_run(cfg := pose.config("coco_tiny", str(tmp_path / "runs"), ["data=hands", f"data_root={root}"]))
+    built, crops = [], pc.person_crops
+
+    def counted(kind, root, split, *args, **kwargs):
+        built.append(split)
+        return crops(kind, root, split, *args, **kwargs)
+
+    monkeypatch.setattr(pc, "person_crops", counted)
+    res = pose_scores.score_run(run, root, "val")
+    assert built == ["val"]
+    train, val = (pose_scores.crops_of(cfg, root, split).arrays for split in ("train", "val"))
+    assert not train.visible[1, 1]  # the right hand left out: not in its mean
+    scored = val.visible & np.isfinite(val.norm)[:, None]
+    want = pose_scores.pck_columns(pose_scores.mean_pose(train.points, train.visible, len(val)), val.points, scored,
+                                   np.asarray(val.norm, np.float64), pose_sets.skeleton("hands", root))
+    assert json.dumps(res["models"]["mean_pose"]) == json.dumps(want)
+
+
 @pytest.mark.parametrize("wrap", [lambda f: f, functools.partial], ids=["function", "partial"])
 def test_a_loader_in_a_script_keys_the_crops_by_its_source(tmp_path, monkeypatch, wrap):
     """A kind whose loader is defined in a script run as `__main__` (or a notebook cell: a module the cache cannot

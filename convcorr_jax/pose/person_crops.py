@@ -5,6 +5,7 @@ summary line) made into person crops by the kind's crop protocol, cached.
     crops = person_crops("lsp", root, "test", 128, 1.0, train_images=3000)   # PoseCrops, cached
     crops = person_crops("flic", root, "val", 256, 2.5, protocol="frame")   # FLIC's whole frames
     sk = dataset_skeleton("coco", root)                        # the file's own skeleton
+    points, visible = person_points("lsp", root, "train", 128, 1.0)   # the crops' points alone: no image read
 
 Arrays (`PoseArrays`): images uint8 [N, S, S, 3] (NHWC), points float32 [N, K, 2] (0-based (x, y) input pixels, 0
 where missing), visible bool [N, K] (labelled joints: targets and PCK use occluded-but-annotated joints too), norm
@@ -164,13 +165,7 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
         the PoseCrops (arrays, image -> crop affines, annotation positions, person centres).
     """
     entry = pose_sets.dataset(kind)
-    if protocol not in entry.protocols:
-        raise InputError(f"{kind} crops", "protocol", f"one of {entry.protocols}", protocol)
-    people = people if people is not None else person_set(kind, root, split, **options)
-    if not people.samples:
-        raise InputError(people.source, "samples", "at least one person", 0)
-    crop = crop or entry.inputs
-    inputs = crop(people, image_size, crop_scale, protocol)  # annotations only: no image read
+    people, crop, inputs = _inputs(kind, root, split, image_size, crop_scale, people, protocol, crop, options)
     if not inputs.resample:  # people that are their own inputs (generated): nothing to cache
         return _crops(_arrays(people, inputs, image_size), people.carved)
     # a kind that reads no folder (generated people) has no annotation file: its options and images key it
@@ -182,6 +177,54 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
                 **({} if crop is entry.inputs else {"crop": f"{crop.__module__}.{crop.__qualname__}"})}
     code = (*_CODE, __name__, *(_module_of(f) for f in (entry.people, crop)))
     return _cached_crops(f"{kind}-crops", settings, image_size, lambda: (people, inputs), code, people.carved)
+
+
+def person_points(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
+                  crop_scale: float = 1.25, protocol: str = "person", **options) -> tuple[np.ndarray, np.ndarray]:
+    """The points and labelled flags of `person_crops(kind, root, split, image_size, crop_scale, protocol=protocol,
+    **options)` (its arrays' "points" and "visible", equal to them) from the people as the kind's loader reads them
+    (LSP and FLIC: their images' sizes from the file headers) alone: no image is decoded or cropped, nothing is
+    cached (e.g. a split's mean pose without cutting its crops).
+
+    Args:
+        kind: a registered kind.
+        root: the dataset folder.
+        split: one of the kind's splits.
+        image_size: the crops' side (pixels).
+        crop_scale: crop side / the person box's longer side.
+        protocol: one of the kind's protocols.
+        **options: the loader's options.
+
+    Returns:
+        (points float32 [N, K, 2]: 0-based (x, y) input pixels, 0 where missing; visible bool [N, K]: labelled).
+    """
+    people, _, inputs = _inputs(kind, root, split, image_size, crop_scale, None, protocol, None, options)
+    pts, visible = _points(people, inputs)
+    return np.nan_to_num(pts), visible
+
+
+def _inputs(kind: str, root: str | os.PathLike | None, split: str, image_size: int, crop_scale: float,
+            people: PersonSet | None, protocol: str, crop: Crop | None,
+            options: dict) -> tuple[PersonSet, Crop, Inputs]:
+    """(people, the crop protocol, its Inputs) of `person_crops`' arguments, from the annotations (no image read)."""
+    entry = pose_sets.dataset(kind)
+    if protocol not in entry.protocols:
+        raise InputError(f"{kind} crops", "protocol", f"one of {entry.protocols}", protocol)
+    people = people if people is not None else person_set(kind, root, split, **options)
+    if not people.samples:
+        raise InputError(people.source, "samples", "at least one person", 0)
+    crop = crop or entry.inputs
+    return people, crop, crop(people, image_size, crop_scale, protocol)
+
+
+def _points(people: PersonSet, inputs: Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """(points float32 [N, K, 2] in input pixels, NaN where missing; labelled bool [N, K]) of the people."""
+    samples = people.samples
+    if inputs.resample:
+        pts = crop_points(samples, inputs.affine)
+    else:
+        pts = np.stack([np.asarray(s.points, np.float32) for s in samples])
+    return pts, np.stack([labelled(s, p) for s, p in zip(samples, pts)])
 
 
 def _module_of(fn: Callable) -> str:
@@ -294,18 +337,17 @@ def _arrays(people: PersonSet, inputs: Inputs, size: int, with_images: bool = Tr
     with_images=False: resampled inputs' crops left out ("images"; `_save_crops` writes them), images taken as they
     are still given."""
     samples = people.samples
+    pts, visible = _points(people, inputs)
     if inputs.resample:
-        pts = crop_points(samples, inputs.affine)
         images = crop_images(samples, inputs.affine, size) if with_images else None
     else:
-        pts = np.stack([np.asarray(s.points, np.float32) for s in samples])
         images = [s.image if s.image is not None else s.with_image().image for s in samples]
         for s, img in zip(samples, images):
             if img.shape[:2] != (size, size):
                 raise InputError(s.image_path or s.id, "image", f"{size}x{size} RGB", img.shape)
         images = np.stack(images).astype(np.uint8)
     return {**({} if images is None else {"images": images}), "points": np.nan_to_num(pts),
-            "visible": np.stack([labelled(s, p) for s, p in zip(samples, pts)]),
+            "visible": visible,
             "norm": np.asarray(inputs.norm, np.float32), "affine": inputs.affine,
             "index": np.array([s.extras.get("index", i) for i, s in enumerate(samples)], np.int64),
             "movie": np.array([s.extras.get("moviename", "") for s in samples]),

@@ -13,8 +13,8 @@ folders, LSP / LSPET, FLIC, MPII's "val" = valid.h5, and kinds users register) r
     of the model's stored read-out ("validated": readout.json, chosen on its validation split; with the spatial
     model saved with it where the choice says so, conditioned on each crop's person centre; the cascade for a model
     without one), the cascade, the coarse model alone and the mean pose (the training split's mean keypoints in
-    crop pixels, the same for every person); people whose normaliser joints are unlabelled are not scored
-    (counted);
+    crop pixels, the same for every person; from the annotations: no training image is decoded or cropped);
+    people whose normaliser joints are unlabelled are not scored (counted);
   PCKh@0.5 where the skeleton has a head segment (MPII: its head box's size, `PoseDataset.head_norm`, and the
     mean over the official toolkit's 14 joints, pelvis and thorax left out: `pckh_block`);
   COCO's OKS AP (pycocotools, the reference implementation) for kinds read from COCO-format files
@@ -74,6 +74,13 @@ def crops_of(cfg: TrainConfig, root: str | Path, split: str) -> PoseCrops:
         raise InputError("eval pose", "split", f"one of {SPLITS}", split)
     return person_crops.person_crops(cfg.data, root, split, cfg.model.image_size, cfg.crop_scale,
                                      protocol=cfg.protocol, **loader_options(cfg.data, cfg))
+
+
+def _train_points(cfg: TrainConfig, root: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(points [N, K, 2], visible [N, K]) of the train split's crops as the run `cfg` reads them (`crops_of`'s
+    arrays' fields), from the annotations alone (`person_crops.person_points`: no image decoded or cropped)."""
+    return person_crops.person_points(cfg.data, root, "train", cfg.model.image_size, cfg.crop_scale,
+                                      protocol=cfg.protocol, **loader_options(cfg.data, cfg))
 
 
 def pck_columns(pred: np.ndarray, gt: np.ndarray, scored: np.ndarray, norm: np.ndarray, skeleton: Skeleton,
@@ -303,10 +310,10 @@ def score_run(model: str | Path, root: str | Path, split: str = "val", flip: boo
     if entry.oks:  # the coco extra: refused in one line before the work, not in a traceback after it
         require("pycocotools.cocoeval", "coco", _OKS_NEEDS)
     crops = crops_of(cfg, root, split)
-    train = crops_of(cfg, root, "train") if split != "train" else crops
     arr = crops.arrays
+    train = _train_points(cfg, root) if split != "train" else (arr.points, arr.visible)  # before the model runs
     preds, key = validated_predictions(run, crops, sk.flip if flip else None)
-    preds["mean_pose"] = mean_pose(train.arrays.points, train.arrays.visible, len(arr))
+    preds["mean_pose"] = mean_pose(*train, len(arr))
     norm = np.asarray(arr.norm, np.float64)
     scored = np.asarray(arr.visible) & np.isfinite(norm)[:, None]
     models = {m: pck_columns(preds[m], arr.points, scored, norm, sk) for m in MODELS}
