@@ -337,3 +337,23 @@ def test_new_point_counts_compile_nothing_new(caffenet, method, count_compiles):
             t = transfer_points(a, b, pts[:k], method, model=caffenet, **settings)
     assert n[0] == 0 and t.points.shape == (8, 2)
     np.testing.assert_array_equal(t.points[:5], first.points)
+
+
+@pytest.mark.parametrize("method", ["ot_rhm", "bp"])
+def test_one_to_eight_points_share_one_program(caffenet, method, count_compiles):
+    """The point count is padded to a bucket of at least 8: after a call with 9 points, calls with 1 to 8 points
+    compile at most one more program (the 8-point bucket), and 3 points move as they do among 5 whose other 2
+    are NaN."""
+    a, b = _images(6, ((90, 120), (110, 100)))
+    pts = _points(a, 9, 7)
+    settings = FAST if method == "bp" else dict(image_size=96)
+    transfer_points(a, b, pts, method, model=caffenet, **settings)
+    with count_compiles() as n:
+        few = [transfer_points(a, b, pts[:k], method, model=caffenet, **settings).points for k in range(1, 9)]
+    assert n[0] <= 1
+    nan_rows = np.concatenate([pts[:3], np.full((2, 2), np.nan)])
+    t = transfer_points(a, b, nan_rows, method, model=caffenet, **settings)
+    np.testing.assert_array_equal(t.points[:3], few[2])
+    assert np.isnan(t.points[3:]).all() and np.isnan(t.confidence[3:]).all()
+    for k, p in enumerate(few, 1):
+        np.testing.assert_array_equal(p, few[7][:k])

@@ -13,7 +13,9 @@ mapped into frame i by M[i], moved, and mapped back to image j's pixels by the i
 
 Batches: BP runs `cfg.batch` pairs per vmapped call and the matchers `cfg.match_batch`; when there are more pairs
 than one batch, the last batch is padded, so any number of pairs above one batch compiles one batch shape (fewer
-pairs run as one batch of their own count, a compiled shape per count).
+pairs run as one batch of their own count, a compiled shape per count). The points of a pair are padded to a
+power of two, at least 8 (1 to 8 points one compiled shape, 9 to 16 another, ...), for the jitted carry
+and BP's flow read-out, and the padding dropped: a new number of points compiles nothing new within its bucket.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from convcorr_jax.flow.warp import bilinear_sample_jit
 from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 from convcorr_jax.core.progress import bar as progress_bar
 
+_POINT_BUCKET = 8  # the fewest points a pair's points are padded to (then the next power of two): one compiled shape
+
 
 def _flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Grid flow read at points by bilinear interpolation between the 4 nearest grid nodes.
@@ -53,7 +57,7 @@ def _flow_at_points(flow: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -
       float32 [K, 2] (dx, dy) frame pixels.
     """
     points = np.asarray(points)
-    q, k = pad_rows(points, pow2_ceil(points.shape[-2]), axis=-2)  # a few compiled shapes for any point count
+    q, k = pad_rows(points, pow2_ceil(points.shape[-2], _POINT_BUCKET), axis=-2)  # one shape per bucket
     fx, fy = grid_coordinates(grid_xy, q)
     return np.asarray(bilinear_sample_jit(np.asarray(flow, np.float32), np.asarray(fx, np.float32),
                                           np.asarray(fy, np.float32)))[:k]
@@ -168,7 +172,7 @@ def _carry(best, back, xy, q, cfg: PointTransferConfig, stride: float) -> np.nda
     trim = None if cfg.trim is None else cfg.trim * stride
     sigma = None if cfg.carry_sigma is None else cfg.carry_sigma * stride
     q = np.asarray(q, np.float32)
-    q, k = pad_rows(q, pow2_ceil(q.shape[-2]), axis=-2)  # K padded to a power of two, the padding dropped
+    q, k = pad_rows(q, pow2_ceil(q.shape[-2], _POINT_BUCKET), axis=-2)  # K to its bucket, padding dropped
     return np.asarray(_transfer_batch(best, xy, xy, q, cfg.radius * stride, keep, trim, sigma,
                                       carry.SPREAD_CLIP if cfg.carry_scale else None), np.float64)[:, :k]
 

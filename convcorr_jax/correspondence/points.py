@@ -148,7 +148,9 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
         images. An image given as the same array object in several pairs has its features computed once. Each
         pair's points are those it gets alone (BP flow scales its features over the pair's own two images).
       points_a: [K, 2] (x, y) pixels of image a, 0-based, pixel centres at integers; for pairs, a list of P arrays
-        [K_p, 2] (or [P, K, 2]), point sets of different sizes padded with NaN to the largest K.
+        [K_p, 2] (or [P, K, 2]), point sets of different sizes padded with NaN to the largest K. The points are
+        moved in buckets of K, a power of two, at least 8 (1 to 8 points compile one program, 9 to 16 another,
+        ...), the padding dropped: a point moves the same whatever other points share its bucket.
       method, backbone: override `config`'s (a method of `point_config.METHODS`, a backbone of
         `backbones.NAMES`, a registered one included).
       weights: None (the backbone's real pretrained weights, or a registered backbone's own), "random" (seeded
