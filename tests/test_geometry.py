@@ -31,6 +31,19 @@ def test_square_box_and_inverse_round_trip():
     np.testing.assert_allclose(both, np.broadcast_to(np.eye(2, 3), both.shape), atol=1e-12)
 
 
+def test_transform_and_compose_with_rotation_and_shear():
+    """Maps that are not diagonal (a rotation, a shear with anisotropic scale), against the matrix product written
+    out: transform_points applies M[:, :2] itself, not its transpose, and compose_affine applies M1 first."""
+    c, s = np.cos(0.3), np.sin(0.3)
+    M1 = np.array([[c, -s, 2.0], [s, c, -1.0]])  # rotation, then a shift
+    M2 = np.array([[2.0, 0.5, 3.0], [0.0, 1.0, 4.0]])  # shear and scale x
+    p = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    by_hand = p @ M1[:, :2].T + M1[:, 2]
+    np.testing.assert_allclose(geometry.transform_points(p, M1), by_hand, atol=1e-12)
+    np.testing.assert_allclose(geometry.transform_points(p, geometry.compose_affine(M2, M1)),
+                               by_hand @ M2[:, :2].T + M2[:, 2], atol=1e-12)
+
+
 def test_points_box_ignores_invisible_and_nan():
     p = np.array([[1.0, 2.0], [5.0, 9.0], [np.nan, 0.0], [100.0, 100.0]])
     np.testing.assert_allclose(geometry.points_box(p, np.array([1, 1, 1, 0], bool)), [1, 2, 5, 9])
@@ -126,6 +139,24 @@ def test_bad_input_is_named():
         geometry.box_to_affine(np.array([5.0, 5.0, 2.0, 2.0]), 4)
     with pytest.raises(InputError, match="one map per image"):
         geometry.crop(np.zeros((2, 4, 4, 3)), np.eye(2, 3)[None], 4)
+
+
+@pytest.mark.parametrize("point", [[9.5, 0.0], [0.0, 7.5], [-0.5, 3.0], [2.0, -0.5]])
+def test_check_point_refuses_a_point_beyond_the_outer_pixel_centres(point):
+    """Inside is 0 <= x <= W - 1 and 0 <= y <= H - 1 (an 8 x 10 image: x 0..9, y 0..7); the last centres are in."""
+    np.testing.assert_array_equal(geometry.check_point([9.0, 7.0], (8, 10), "f", "torso"), [9.0, 7.0])
+    with pytest.raises(InputError, match="f: field 'torso'"):
+        geometry.check_point(point, (8, 10), "f", "torso")
+
+
+@pytest.mark.parametrize("box, inward", [([-5, 0, -1, 4], [-5, 0, 0, 4]), ([0, -5, 4, -1], [0, -5, 4, 0]),
+                                          ([10, 0, 12, 4], [9, 0, 12, 4]), ([0, 8, 4, 12], [0, 7, 4, 12])])
+def test_check_box_refuses_a_box_that_only_touches_the_image(box, inward):
+    """A box ending at x1 = -1 (outer edge -0.5) or starting at x0 = W (outer edge W - 0.5) shares no area with an
+    8 x 10 image (its outer edges -0.5 .. 9.5, -0.5 .. 7.5); one pixel further in, it does."""
+    with pytest.raises(InputError, match="a box overlapping"):
+        geometry.check_box(box, (8, 10), "f", "box")
+    np.testing.assert_array_equal(geometry.check_box(inward, (8, 10), "f", "box"), inward)
 
 
 def test_module_examples_run():
