@@ -58,6 +58,14 @@ def test_frame_affines_large_image_letterboxed():
     np.testing.assert_allclose(a[1, :, 2], [142, 167])
 
 
+def test_frame_affines_letterbox_centres_the_frame():
+    """Letterboxed (not native): the frame's outer pixel edges go to the input's along its longer side, centred along
+    the shorter one (a 20 x 10 frame into 40 px: scale 2, 10 px of border above and below)."""
+    a = crop_geometry.frame_affines(np.array([[20, 10]]), 40)[0]
+    edges = geometry.transform_points(np.array([[-0.5, -0.5], [19.5, 9.5]]), a)
+    np.testing.assert_allclose(edges, [[-0.5, 9.5], [39.5, 29.5]], atol=1e-12)
+
+
 def test_native_config_and_estimation_input():
     cfg = pose_configs.get_config("flic_native")
     assert cfg.protocol == "native" and cfg.model.image_size >= 360
@@ -77,7 +85,7 @@ def test_real_flic_frames_native(flic_root):
     np.testing.assert_allclose(affine[:, :, 2], [[(size - 360) / 2, (size - 240) / 2]] * 5)
 
 
-@pytest.mark.parametrize("wh", [(7, 5), (8, 5), (7, 6), (1, 9), (16, 16)])
+@pytest.mark.parametrize("wh", [(7, 5), (8, 5), (7, 6), (1, 9), (16, 16), (16, 9), (9, 16)])
 def test_native_frames_of_any_parity_enter_unresampled(wh):
     """A frame whose sides differ in parity from the input's is shifted by whole pixels too (was a half-pixel shift:
     every input pixel the mean of two frame pixels), each frame pixel centre on an input pixel centre."""

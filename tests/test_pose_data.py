@@ -121,6 +121,16 @@ def test_flic_person_square_is_the_torso_box_extent_times_the_scale():
     np.testing.assert_allclose(q, [[63.5, 63.5]], atol=1e-9)  # the torso centre is the crop centre
 
 
+def test_crop_geometry_affines_scale_the_square_about_its_centre():
+    """A test-time crop scale multiplies the square's side for torso boxes (on top of the crop scale) and for person
+    boxes (which ignore the crop scale): the square's outer edges go to the input's."""
+    tb = np.array([[10.0, 20.0, 29.0, 59.0]])  # 20 x 40 pixels, centre (19.5, 39.5)
+    for geo, half in ((crop_geometry.TORSO_CROP, 2.5 * 1.2 * 40 / 2), (crop_geometry.BOX_CROP, 1.2 * 40 / 2)):
+        edges = np.array([[19.5 - half, 39.5 - half], [19.5 + half, 39.5 + half]])
+        q = geometry.transform_points(edges, geo.affines(tb, 128, 2.5, scale=1.2)[0])
+        np.testing.assert_allclose(q, [[-0.5, -0.5], [127.5, 127.5]], atol=1e-9)
+
+
 def test_long_and_tompson_flic_experiments_share_the_person_box():
     from convcorr_eval.long2014.common import flic_person_box
 
