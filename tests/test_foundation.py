@@ -142,6 +142,13 @@ def test_normalised_error_of_a_face_with_no_visible_point_is_nan_without_a_warni
     assert np.isnan(all_nan).all() and err.dtype == np.float64
 
 
+def test_normalised_error_of_one_counted_point_is_its_distance():
+    """The mean runs over the counted points only: one visible point, its distance / norm (hidden points far off)."""
+    pred = np.array([[[3.0, 4.0], [90.0, 90.0], [-50.0, 7.0]]])
+    err = metrics.normalised_error(pred, np.zeros((1, 3, 2)), np.array([2.0]), np.array([[True, False, False]]))
+    np.testing.assert_allclose(err, [2.5])
+
+
 def test_normalised_error_scores_a_non_finite_prediction_as_a_miss():
     """As the module promises: a NaN / inf prediction of a counted point makes the face's error inf; it used to be
     left out of the face's mean (a face with one NaN point scored better than one with every point off). A hidden

@@ -114,6 +114,15 @@ def test_head_size_and_auc():
     assert metrics.pckh_auc(np.linspace(0, 100, 51)) == pytest.approx(50.0)
 
 
+def test_pckh_distances_missing_flags_add_to_non_finite_ground_truth():
+    """A joint flagged missing is NaN (left out) like one with NaN ground truth; the others are distance / head."""
+    gt = np.zeros((1, 3, 2))
+    gt[0, 2] = np.nan
+    pred = np.tile([3.0, 4.0], (1, 3, 1))  # 5 px from each ground truth
+    d = metrics.pckh_distances(pred, gt, np.array([10.0]), missing=np.array([[True, False, False]]))
+    np.testing.assert_allclose(d, [[np.nan, 0.5, np.nan]])
+
+
 def test_pred_file_layouts(tmp_path):
     rng = np.random.default_rng(0)
     p = rng.uniform(0, 100, (5, 16, 2))
