@@ -13,7 +13,7 @@ import scipy.signal
 from convcorr_jax.correspondence.hough import _gaussian_filter, _hough_space, _offset_bins, rhm
 from convcorr_jax.correspondence.carry import _transfer_from_matrix
 from convcorr_jax.correspondence.matching import MatchConfig, match, match_best
-from convcorr_jax.correspondence.optimal_transport import ot_scores, sinkhorn_log
+from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
 from convcorr_jax.correspondence import matching
 from convcorr_jax.core.errors import InputError
@@ -68,6 +68,21 @@ def test_ot_scores_rescale_and_power():
     s = np.asarray(ot_scores(sim, u, u, eps=0.05, iters=1, exp2=0.5))
     p = _sinkhorn_numpy(1 - np.asarray(sim, np.float64), np.full(2, .5), np.full(2, .5), 0.05, 1)
     np.testing.assert_allclose(s, np.sqrt(2 * p), rtol=1e-5)
+
+
+def test_ot_scores_rescale_by_the_source_count_and_marginal_clips_negatives():
+    """(Ns * P)^exp2 with Ns the rows (3 sources, 5 targets: not the columns), P SCOT's plan; zero iterations leave
+    the plan at its start a = 1 / Ns; a negative weight counts as 0 in the marginal."""
+    rng = np.random.default_rng(3)
+    sim = rng.uniform(0, 1, (3, 5))
+    mu, nu = np.full(3, 1 / 3), np.full(5, 1 / 5)
+    s = np.asarray(ot_scores(jnp.asarray(sim, jnp.float32), jnp.asarray(mu, jnp.float32),
+                             jnp.asarray(nu, jnp.float32), eps=0.1, iters=2, exp2=0.5))
+    np.testing.assert_allclose(s, np.sqrt(3 * _sinkhorn_numpy(1 - sim, mu, nu, 0.1, 2)), rtol=1e-4)
+    start = sinkhorn_log(jnp.asarray(1 - sim, jnp.float32), jnp.asarray(mu, jnp.float32),
+                         jnp.asarray(nu, jnp.float32), 0.1, 0)
+    np.testing.assert_allclose(np.asarray(start), np.exp(-(1 - sim) / 0.1) / 3, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(marginal(jnp.asarray([-1.0, 1.0, 3.0]))), [0.0, 0.25, 0.75])
 
 
 def test_hough_geometry_like_hpf():
