@@ -74,6 +74,21 @@ def test_trimmed_weighted_and_scaled_transfer_equals_brute_force(trim, sigma, sc
         np.testing.assert_allclose(got[k], want, rtol=1e-5, atol=1e-4)
 
 
+def test_transfer_falls_back_to_the_nearest_kept_node_and_to_every_node_when_none_is_kept():
+    """No node within radius 1 of p = (4, 0): the nearest kept node carries (node 1, 6 px off, not the nearer node 0
+    that is not kept); with no node kept every node carries (as keep=None), node 2 within radius 5 of (28, 0)."""
+    src = jnp.asarray([[0.0, 0.0], [10.0, 0.0], [30.0, 0.0]])
+    trg = jnp.asarray([[100.0, 0.0], [200.0, 0.0], [300.0, 0.0]])
+    best = jnp.asarray([0, 1, 2])
+    keep = jnp.asarray([False, True, True])
+    np.testing.assert_allclose(np.asarray(transfer_keypoints(best, src, trg, jnp.asarray([[4.0, 0.0]]), 1.0, keep)),
+                               [[194.0, 0.0]])
+    p = jnp.asarray([[28.0, 0.0]])
+    none_kept = transfer_keypoints(best, src, trg, p, 5.0, jnp.zeros(3, bool))
+    np.testing.assert_allclose(np.asarray(none_kept), [[298.0, 0.0]])
+    np.testing.assert_allclose(np.asarray(none_kept), np.asarray(transfer_keypoints(best, src, trg, p, 5.0)))
+
+
 def test_distance_weighted_transfer_by_hand():
     """Carriers at distance 0 and 2 from p move it to (10, 0) and (12, 0): sigma 2 weighs them 1 and exp(-1/2); a
     very wide sigma gives the plain mean; a lone fallback carrier far from p still moves it (weight 1, not 0)."""
@@ -99,6 +114,7 @@ def test_spread_ratio_by_hand():
     np.testing.assert_allclose(np.asarray(spread_ratio(src, trg, every, 4.0)), [2.0, 1.0], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(spread_ratio(src, trg, every, 1.5)), [1.5, 1.0], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(spread_ratio(trg, src, every, 4.0)), [0.5, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(spread_ratio(trg, src, every, 1.5)), [1 / 1.5, 1.0], rtol=1e-6)
     odd = trg.at[5].set(jnp.asarray([0.0, 500.0]))  # a wild match of the uncounted node changes nothing
     counted = jnp.asarray([True, True, True, True, True, False])
     np.testing.assert_allclose(np.asarray(spread_ratio(src, odd, counted, 4.0)), [2.0, 1.0], rtol=1e-6)
