@@ -60,6 +60,21 @@ def test_crop_coordinates_round_trip_and_pixels():
     np.testing.assert_allclose(b, geometry.square_box([[5.0, 2.0]], [14.0]))
 
 
+def test_lookback_margin_is_the_quantile_of_the_out_of_fold_errors_and_crops_have_a_smallest_side():
+    """The margin is `margin_quantile` of the subset's out-of-fold point errors (0..11 px, each twice: the median
+    5.5, the maximum 11); a subset whose points coincide, with margin 0, still gets a MIN_SIDE crop."""
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(10, 30, (12, 2, 2))
+    oof = pts + np.stack([np.arange(12.0), np.zeros(12)], -1)[:, None, :]
+    images, feat = rng.integers(0, 255, (12, 40, 40, 3), dtype=np.uint8), features.pixel_featurizer((4, 4))
+    for q, margin in ((0.5, 5.5), (1.0, 11.0)):
+        lb = lookback.fit_lookback(images, pts, oof, feat, {"a": (0, 1)}, crop_size=8, margin_quantile=q,
+                                   lambdas=[1e-2])
+        assert lb.margins["a"] == pytest.approx(margin)
+    b = lookback._subset_boxes(np.array([[[5.0, 5.0], [5.0, 5.0]]]), (0, 1), 0.0)
+    np.testing.assert_allclose(b, geometry.square_box([[5.0, 5.0]], [lookback.MIN_SIDE]))
+
+
 def test_l2_normalise_and_pixel_featurizer():
     F = features.l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
     np.testing.assert_allclose(F, [[0.6, 0.8], [0.0, 0.0]])
