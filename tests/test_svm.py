@@ -1,6 +1,7 @@
 """Batched JAX linear SVMs against scikit-learn's LinearSVC (LIBLINEAR), masks, CV and hard-negative mining."""
 
 
+import jax
 import numpy as np
 import pytest
 from sklearn.svm import LinearSVC
@@ -28,6 +29,16 @@ def test_newton_squared_hinge_matches_linearsvc(C):
     np.testing.assert_allclose(ours.b, ref.intercept_, atol=2e-3 * max(np.abs(ref.intercept_).max(), 1e-3))
     acc, acc_ref = (ours.predict(Xte) == yte).mean(), (ref.predict(Xte) == yte).mean()
     assert abs(acc - acc_ref) <= 0.01
+
+
+def test_bias_scale_is_linearsvcs_intercept_scaling():
+    """The bias is the weight of a constant feature `bias_scale` (5 here), returned multiplied by it: LinearSVC's
+    intercept_ with intercept_scaling=5, and scores X @ W.T + b."""
+    X, y = _blobs(n=300, d=8, seed=2)
+    ours = svm.fit_ova(X, y, C=1e-2, tol=1e-6, bias_scale=5.0)
+    ref = LinearSVC(C=1e-2, tol=1e-6, intercept_scaling=5.0, max_iter=100000).fit(X, y)
+    np.testing.assert_allclose(ours.W, ref.coef_, atol=2e-3 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(ours.b, ref.intercept_, atol=2e-3 * np.abs(ref.intercept_).max())
 
 
 def test_dcd_hinge_matches_linearsvc():
@@ -70,6 +81,16 @@ def test_cross_validation_prefers_a_sensible_C_and_matches_manual_folds():
     assert cv["fold_accuracy"][1, f] == pytest.approx((m.predict(X[fold == f]) == y[fold == f]).mean(), abs=1e-6)
 
 
+def test_stratified_folds_balance_the_folds_and_each_class():
+    """Dealt round-robin across the classes: three classes of 3 into 2 folds give folds of 5 and 4 (dealing each class
+    from fold 0 gave 6 and 3), each class 2 and 1."""
+    labels = np.repeat([0, 1, 2], 3)
+    fold = svm._stratified_folds(labels, 2, jax.random.PRNGKey(0))
+    assert sorted(np.bincount(fold, minlength=2).tolist()) == [4, 5]
+    for c in range(3):
+        assert sorted(np.bincount(fold[labels == c], minlength=2).tolist()) == [1, 2]
+
+
 def test_cv_too_few_samples_falls_back_or_raises():
     X, y = _blobs(n=40, d=5, seed=4)
     y = y.copy()
@@ -97,6 +118,23 @@ def test_hard_negative_mining_converges_to_the_full_solution():
     Y = np.where(pos, 1.0, -1.0)
     full = svm.fit_binary(X, Y, C=1e-2, mask=(pos | neg))
     np.testing.assert_allclose(model.W, full.W, rtol=2e-3, atol=2e-3 * np.abs(full.W).max())
+
+
+def test_mining_under_a_cap_adds_the_highest_scoring_hard_negatives():
+    """Round 0 on the positives alone (initial_negatives=0), then the 10 hard negatives of highest round-0 score (the
+    cap): the model equals a fit on exactly those."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    s = X @ np.array([1.0, -0.5, 0.3, 0.8])
+    pos, neg = (s > 1.0)[None], (s < 0.5)[None]
+    model, info = svm.mine_hard_negatives(X, pos, neg, C=1e-1, initial_negatives=0, max_rounds=1, max_negatives=10)
+    Y = np.where(pos, 1.0, -1.0)
+    scores = svm.fit_binary(X, Y, C=1e-1, mask=pos).decision_function(X)[:, 0]
+    hard = np.flatnonzero(neg[0] & (scores > -1.0))
+    assert hard.size > 10 and info["negatives_used"].tolist() == [10]
+    work = np.zeros((1, 400), bool)
+    work[0, hard[np.argsort(-scores[hard], kind="stable")[:10]]] = True
+    np.testing.assert_allclose(model.W, svm.fit_binary(X, Y, C=1e-1, mask=pos | work).W, rtol=1e-5, atol=1e-6)
 
 
 def test_bad_input():
