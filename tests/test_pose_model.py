@@ -43,6 +43,22 @@ def test_subpixel_argmax_recovers_offset():
         assert abs(est[0] - cx) < 0.1 and abs(est[1] - cy) < 0.1
 
 
+def test_subpixel_argmax_by_hand_at_the_border_and_at_a_selected_cell():
+    """The parabola's shift by hand (lo, c, hi = 1, 3, 2: 0.5 (lo - hi) / (lo - 2c + hi) = 1/6 cell); 0 on the map's
+    last column and row; clipped to 0.5 cell at a cell `select` picks that is not the map's maximum (3.5 cells off
+    the fit); a NaN joint gives an all-zero target."""
+    maps = np.zeros((1, 4, 5, 3), np.float32)
+    maps[0, 1, 1:4, 0] = [1.0, 3.0, 2.0]  # x: peak at column 2, y: no neighbour above or below but zeros
+    maps[0, 3, 3:5, 1] = [1.0, 3.0]  # peak in the last row and column
+    maps[0, 2, 0:3, 2] = [0.0, 2.0, 3.5]  # the map's maximum at column 2
+    select = np.zeros_like(maps)
+    select[0, 1, 2, 0], select[0, 3, 4, 1], select[0, 2, 1, 2] = 1.0, 1.0, 1.0  # column 1 for map 2
+    got = np.asarray(hm.subpixel_argmax(jnp.asarray(maps), jnp.asarray(select)))[0]
+    np.testing.assert_allclose(got, [[2 + 1 / 6, 1.0], [4.0, 3.0], [1.5, 2.0]], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(hm.subpixel_argmax(jnp.asarray(maps)))[0, :2], got[:2], rtol=1e-6)
+    assert float(jnp.abs(hm.gaussian_targets(jnp.array([[np.nan, 2.0]]), (4, 5))).max()) == 0.0
+
+
 def test_crop_matches_numpy_slice_and_gradient_is_local():
     cfg = TINY
     feats = jax.random.normal(jax.random.PRNGKey(0), (2, 16, 16, 3))  # level 0, stride 2 of a 32 image
