@@ -98,6 +98,8 @@ def test_cascade_flip_equivariant(tiny, flip_apply):
     assert float(jnp.abs(plain - a["coarse_hm"]).max()) > 1e-6  # the model is not mirror-symmetric
     np.testing.assert_allclose(pose_flip._unflip_maps(b["coarse_hm"], PERM), a["coarse_hm"], atol=1e-6)
     np.testing.assert_allclose(pose_flip._mirror_points(b["xy"], cfg.image_size, PERM), a["xy"], atol=1e-4)
+    np.testing.assert_allclose(pose_flip._mirror_points(b["xy_product"], cfg.image_size, PERM), a["xy_product"],
+                               atol=1e-4)
     np.testing.assert_allclose(pose_flip._mirror_points(b["coarse_xy"], cfg.image_size, PERM), a["coarse_xy"])
 
 
