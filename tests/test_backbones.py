@@ -55,6 +55,8 @@ def test_caffe_ceil_pooling_sizes():
                                       Step(3, 2, 0)], (500, 500)) == (14, 14)
     # Caffe drops the last window when it would start in the right padding: n=4, k=2, s=3, p=1 -> 2 (not 3).
     assert receptive_field.output_size(4, Step(2, 3, 1, ceil=True)) == 2
+    # ... also one starting on the padding's first pixel ((out - 1) * s == n + p): n=5, k=2, s=3, p=1 -> 2.
+    assert receptive_field.output_size(5, Step(2, 3, 1, ceil=True)) == 2
     assert receptive_field.output_size(5, Step(3, 2, 0, ceil=True)) == 2
     assert receptive_field.output_size(6, Step(3, 2, 0, ceil=True)) == 3
     x = np.arange(2 * 6 * 6, dtype=np.float32).reshape(1, 6, 6, 2)
