@@ -71,6 +71,9 @@ def test_grid_maps_roundtrip_and_nearest_column():
     assert c.shape == (13, 13, 2) and tuple(c[2, 5]) == (17 + 5 * 16, 17 + 2 * 16)  # (x, y) of (col 5, row 2)
     pts = np.array([[17.0, 17.0], [17 + 16 * 3 + 7.9, 17 + 8.1], [-100.0, 1e4]])
     np.testing.assert_array_equal(receptive_field.nearest_column(rf, pts, (13, 13)), [[0, 0], [3, 1], [0, 12]])
+    # a grid wider than tall (h 3, w 10): columns clip to w - 1 = 9, rows to h - 1 = 2
+    far = np.array([[17 + 16 * 8, 1e4], [1e4, 17.0]])
+    np.testing.assert_array_equal(receptive_field.nearest_column(rf, far, (3, 10)), [[8, 2], [9, 0]])
     g = np.random.default_rng(0).uniform(-2, 14, (5, 2))
     np.testing.assert_allclose(receptive_field.pixel_to_grid(rf, receptive_field._grid_to_pixel(rf, g)), g)
     # brute force: nearest centre by distance among all columns
