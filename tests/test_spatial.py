@@ -458,6 +458,22 @@ def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
         spatial_mrf.load_spatial_model(tmp_path)
 
 
+def test_peak_at_reads_the_heatmap_at_the_selected_cell_clipped_to_0_1():
+    """A read-out's confidence is the heat-map at the cell `select` picks, clipped to [0, 1] (1.7 -> 1, a map whose
+    maximum is -0.2 -> 0; joint 2 read at the selected cell, 0.4, not at its own maximum, 0.9)."""
+    from convcorr_jax.pose import predict as pose_predict
+
+    maps = np.zeros((1, 3, 4, 3), np.float32)
+    maps[0, 1, 2, 0] = 1.7
+    maps[0, :, :, 1] = -0.3
+    maps[0, 2, 3, 1] = -0.2
+    maps[0, 0, 1, 2], maps[0, 2, 0, 2] = 0.9, 0.4
+    select = maps.copy()
+    select[0, 2, 0, 2] = 5.0
+    got = np.asarray(pose_predict._peak_at(jnp.asarray(maps), jnp.asarray(select)))
+    np.testing.assert_allclose(got, [[1.0, 0.0, 0.4]], rtol=1e-6)
+
+
 def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_maxima():
     """Configs that differ only in how their priors were learned map to one inference config (one compilation
     of `_make_readouts`); `predict(peaks=True)`'s "peak" is each coarse heat-map's maximum, and with a flat model
