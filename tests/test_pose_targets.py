@@ -12,6 +12,7 @@ from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import heatmaps as hm
 from convcorr_jax.pose import losses
 from convcorr_jax.pose import model as pose_model
+from convcorr_jax.pose import predict as pose_predict
 
 CFG = pose_model.ModelConfig(image_size=64, pool=8, levels=3, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=40)
 
@@ -40,6 +41,18 @@ def test_fine_target_in_window_decodes_to_the_joint():
     t = losses._fine_targets(jnp.asarray(pts), origin, CFG)  # [N, w0, w0, K]
     xy = np.asarray(hm.map_to_image(origin.astype(jnp.float32) + hm.subpixel_argmax(t), 2.0))
     assert np.abs(xy - pts).max() < 0.15 * 2  # the cascade's decoding of its own target: < 0.3 px
+
+
+def test_cascade_raw_read_out_of_the_fine_target_is_within_its_cell():
+    """`predict`'s "cascade_raw", the window origin plus the fine map's integer arg-max at stride 2, decodes the fine
+    target to the 2 px cell holding the joint: within 1 px of it."""
+    pts = _points(seed=3)
+    origin = pose_model.window_origin(jnp.asarray(pts + 3.0), CFG)
+    t = losses._fine_targets(jnp.asarray(pts), origin, CFG)
+    out = {"coarse_hm": jnp.zeros((len(pts), CFG.map_size, CFG.map_size, pts.shape[1])), "fine_hm": t,
+           "origin": origin, "coarse_xy": None, "xy": None, "xy_product": None}
+    raw = np.asarray(pose_predict._readouts(out, CFG.pool)["cascade_raw"])
+    assert np.abs(raw - pts).max() <= 1.0 + 1e-5
 
 
 @pytest.mark.parametrize("perm_name, names", [("MPII_FLIP", "mpii"), ("FLIC_FLIP", "flic")])
