@@ -57,6 +57,19 @@ def count_nonfinite(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None
     return int(np.sum(bad & evaluated(gt, visible)))
 
 
+def _checked_points(source: str, pred, gt, per, per_field: str, per_note: str, mask,
+                    mask_field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pred, gt, per) as float64, after checking pred and gt [N, K, 2] of one shape, per [N] and mask (where not None)
+    [N, K]: InputError naming `source` and the argument."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    dims = check_shape(gt, "N K 2", source, "gt", note="((x, y) pixels)")
+    check_shape(pred, "N K 2", source, "pred", dims, note="((x, y) pixels, like gt)")
+    check_shape(per, "N", source, per_field, dims, note=per_note)
+    if mask is not None:
+        check_shape(mask, "N K", source, mask_field, dims)
+    return pred, gt, np.asarray(per, np.float64)
+
+
 def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float) -> np.ndarray:
     """Correct-keypoint indicator [N, K] (float, NaN where not evaluated).
 
@@ -77,14 +90,7 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.nda
         InputError: pred, gt not [N, K, 2] of one shape, visible not [N, K], norm not [N], a finite norm <= 0 (it
             names the first such instance; a zero norm would make every prediction but an exact one a miss).
     """
-    gt = np.asarray(gt, np.float64)
-    pred = np.asarray(pred, np.float64)
-    dims = check_shape(gt, "N K 2", "pck", "gt", note="((x, y) pixels)")
-    check_shape(pred, "N K 2", "pck", "pred", dims, note="((x, y) pixels, like gt)")
-    if visible is not None:
-        check_shape(visible, "N K", "pck", "visible", dims)
-    check_shape(norm, "N", "pck", "norm", dims, note="(pixels per instance)")
-    norm = np.asarray(norm, np.float64)
+    pred, gt, norm = _checked_points("pck", pred, gt, norm, "norm", "(pixels per instance)", visible, "visible")
     bad = np.flatnonzero(np.isfinite(norm) & ~(norm > 0))
     if bad.size:
         raise InputError("pck", "norm", "values > 0 (pixels; NaN or inf leaves an instance out)",
@@ -161,13 +167,8 @@ def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
         InputError: pred, gt not [N, K, 2] of one shape, norm not [N], visible not [N, K], or a finite norm <= 0 (it
             names the first such instance).
     """
-    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    dims = check_shape(gt, "N K 2", "normalised_error", "gt", note="((x, y) pixels)")
-    check_shape(pred, "N K 2", "normalised_error", "pred", dims, note="((x, y) pixels, like gt)")
-    check_shape(norm, "N", "normalised_error", "norm", dims, note="(pixels per instance)")
-    if visible is not None:
-        check_shape(visible, "N K", "normalised_error", "visible", dims)
-    norm = np.asarray(norm, np.float64)
+    pred, gt, norm = _checked_points("normalised_error", pred, gt, norm, "norm", "(pixels per instance)", visible,
+                                     "visible")
     bad = np.flatnonzero(np.isfinite(norm) & ~(norm > 0))
     if bad.size:
         raise InputError("normalised_error", "norm", "values > 0 (pixels)",
@@ -254,14 +255,8 @@ def pckh_distances(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: 
             finite and > 0 (it names the first such person; a zero head made a miss of every prediction but an
             exact one, and an exact one 0 / 0: missing).
     """
-    pred = np.asarray(pred, np.float64)
-    gt = np.asarray(gt, np.float64)
-    dims = check_shape(gt, "N K 2", "pckh", "gt", note="((x, y) pixels)")
-    check_shape(pred, "N K 2", "pckh", "pred", dims, note="((x, y) pixels, like gt)")
-    check_shape(head, "N", "pckh", "head", dims, note="(head sizes in pixels, one per person)")
-    if missing is not None:
-        check_shape(missing, "N K", "pckh", "missing", dims)
-    head = np.asarray(head, np.float64)
+    pred, gt, head = _checked_points("pckh", pred, gt, head, "head", "(head sizes in pixels, one per person)", missing,
+                                     "missing")
     bad = np.flatnonzero(~(np.isfinite(head) & (head > 0)))
     if bad.size:
         raise InputError("pckh", "head", "finite head sizes > 0 (pixels)",
