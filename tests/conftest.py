@@ -251,6 +251,21 @@ def write_pf_willow():
 
 
 @pytest.fixture
+def mobilenet_v2_prior():
+    """MobileNetV2's real ImageNet network (the default CAM prior's classifier), loaded as `transfer_points` loads
+    it; the test is skipped, saying why, where its weights cannot be reached."""
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.correspondence import points as points_module
+
+    try:
+        return points_module._load_network("mobilenet_v2")
+    except InputError as e:
+        if "not found" in str(e) or "download" in str(e):
+            pytest.skip(f"MobileNetV2's ImageNet weights not reachable: {e}")
+        raise
+
+
+@pytest.fixture
 def tiny_flic(tmp_path):
     """A FLIC folder (examples.mat + images/) of 4 frames of 360 x 240 (FLIC's shipped half resolution; imgdims
     480 x 720), random JPEG pixels, 2 train (movies "a", "b") and 2 test; returns the folder."""

@@ -264,7 +264,7 @@ def test_sift_and_none_rows_keep_bp_flow_unless_a_method_is_named_and_say_which(
     assert pf_willow.replace_fields(base, features="sift", method="bp", beta=0.03).transfer.bp_beta == 0.03
 
 
-def test_frames_made_in_chunks_keep_the_prior_and_the_mirrored_features(tmp_path, monkeypatch):
+def test_frames_made_in_chunks_keep_the_prior_and_the_mirrored_features(tmp_path, monkeypatch, mobilenet_v2_prior):
     """`chunked_frames` joined only the crops, affines and features of its chunks: the CAM prior (the default OT
     marginals) and the mirrored source's features (flip_source) were dropped, so PF-PASCAL and SPair ran uniform
     marginals and no mirrored match while the row said otherwise. Chunks of 2 images give the frames of one call."""
@@ -273,12 +273,6 @@ def test_frames_made_in_chunks_keep_the_prior_and_the_mirrored_features(tmp_path
     from convcorr_jax.data.types import load_image
     from convcorr_jax.weights import load_backbone
 
-    try:
-        points_module._load_network("mobilenet_v2")
-    except InputError as e:
-        if "not found" in str(e) or "download" in str(e):
-            pytest.skip(f"MobileNetV2's ImageNet weights not reachable: {e}")
-        raise
     root = _pf_pascal(tmp_path / "PF-PASCAL")
     paths = tuple(str(root / "JPEGImages" / f"{n}.jpg") for n in "abc")
     tiny = pf_willow.get_config("tiny")

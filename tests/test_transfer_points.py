@@ -141,15 +141,9 @@ def test_every_method_gives_the_experiments_predictions(caffenet, method, featur
         assert np.all((t.confidence >= 0) & (t.confidence <= 1 + 1e-6))
 
 
-def test_the_cam_prior_gives_the_experiments_predictions(caffenet):
+def test_the_cam_prior_gives_the_experiments_predictions(caffenet, mobilenet_v2_prior):
     """prior="mobilenet_v2" (its real ImageNet classifier, loaded once): transfer_points equals the experiment's
     frames and transfer, and the prior moves some point against uniform marginals."""
-    try:
-        points_module._load_network("mobilenet_v2")
-    except InputError as e:
-        if "not found" in str(e) or "download" in str(e):
-            pytest.skip(f"MobileNetV2's ImageNet weights not reachable: {e}")
-        raise
     images = _images()
     samples = [_sample(im, _points(im, 12, seed=k)) for k, im in enumerate(images)]
     pairs = np.array([[0, 1], [2, 0]])
