@@ -187,13 +187,7 @@ def person_points(kind: str, root: str | os.PathLike | None, split: str, image_s
     cached (e.g. a split's mean pose without cutting its crops).
 
     Args:
-        kind: a registered kind.
-        root: the dataset folder.
-        split: one of the kind's splits.
-        image_size: the crops' side (pixels).
-        crop_scale: crop side / the person box's longer side.
-        protocol: one of the kind's protocols.
-        **options: the loader's options.
+        kind, root, split, image_size, crop_scale, protocol, **options: as `person_crops`'s.
 
     Returns:
         (points float32 [N, K, 2]: 0-based (x, y) input pixels, 0 where missing; visible bool [N, K]: labelled).
