@@ -177,3 +177,15 @@ def test_a_pipe_in_a_joint_name_keeps_the_printed_table_whole():
     lines = [ln for ln in pose_scores.markdown(res).split("\n") if ln.startswith("|")]
     assert [ln.count("|") for ln in lines] == [5, 5, 5]
     assert "l/eye" in lines[0] and lines[2] == "| validated | 50.0 | - | 50.0 |"
+
+
+@pytest.mark.slow
+def test_eval_pose_parses_each_annotation_file_once(coco_run, monkeypatch):
+    from convcorr_jax.data import coco_keypoints
+
+    root, run = coco_run
+    seen = []
+    real = coco_keypoints._parse_json
+    monkeypatch.setattr(coco_keypoints, "_parse_json", lambda path: seen.append(path.name) or real(path))
+    res = pose_scores.score_run(run, root, "val")
+    assert "oks" in res and sorted(seen) == ["train.json", "val.json"]  # the skeleton, crops, mean pose, OKS truth

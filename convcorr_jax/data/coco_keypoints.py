@@ -23,9 +23,12 @@ category without keypoints and persons without a labelled keypoint are left out 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,8 @@ LAYOUTS = {"coco": "DIR/annotations/person_keypoints_{train,val}2017.json + DIR/
 SPLITS = ("train", "val", "test")
 VAL_FRACTION = 0.1  # the part of the train file's images carved out as val where the folder has no val file
 VAL_SEED = 0
+# inside `parsed_once`: (resolved path, size, inode, mtime_ns) -> the parsed file; None outside it (nothing kept)
+_PARSED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("coco_parsed", default=None)
 log = logging.getLogger(__name__)
 
 
@@ -96,15 +101,51 @@ def _annotation_file(root: str | os.PathLike, split: str) -> Path:
     return path
 
 
-def _read_json(path: Path) -> dict:
-    """The parsed COCO-format file with its three lists checked; InputError naming the file and the field.
+@contextlib.contextmanager
+def parsed_once() -> Iterator[None]:
+    """Within the block, `read_annotations` parses each unchanged file once: the readers of one evaluation (the
+    skeleton, each split's people, the OKS ground truth) share one parse of a large file such as COCO's
+    person_keypoints_train2017.json (about 240 MB of JSON). A file is known by its resolved path, size, inode and
+    modification time, so one rewritten inside the block is parsed again. The parsed files are dropped when the
+    outermost block ends; outside any block every call parses.
+
+    Returns:
+        a context manager (its block gets None).
+    """
+    token = _PARSED.set({}) if _PARSED.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _PARSED.reset(token)
+
+
+def read_annotations(path: str | os.PathLike) -> dict:
+    """The parsed COCO-format annotation file with its three lists checked; InputError naming the file and the
+    field. Inside `parsed_once` a file is parsed once and the same object is returned to every caller.
 
     Args:
         path: the .json file.
 
     Returns:
-        the parsed object.
+        the parsed object; inside `parsed_once` shared with the other callers: read it, never change it (copy
+        what you change).
     """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file", "a COCO-format .json annotation file", "missing file")
+    memo = _PARSED.get()
+    if memo is None:
+        return _parse_json(path)
+    st = path.stat()
+    key = (os.fspath(path.resolve()), st.st_size, st.st_ino, st.st_mtime_ns)
+    if key not in memo:
+        memo[key] = _parse_json(path)
+    return memo[key]
+
+
+def _parse_json(path: Path) -> dict:
+    """`read_annotations` without the memo."""
     try:
         obj = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -269,7 +310,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
     Returns:
         the PersonSet.
     """
-    obj = _read_json(path)
+    obj = read_annotations(path)
     sk, cat_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
     images = {im.get("id"): im for im in obj["images"] if isinstance(im, dict)}

@@ -34,14 +34,13 @@ the mean of its two joints, Head upper neck and head top); "pckh"'s "mean" on MP
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from convcorr_jax.core import metrics
-from convcorr_jax.data import pose_sets
+from convcorr_jax.data import coco_keypoints, pose_sets
 from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.optional import require
@@ -172,7 +171,9 @@ def coco_sigmas(skeleton: Skeleton) -> tuple[np.ndarray, str]:
 
 def coco_ground_truth(path: str | Path, image_ids=None) -> dict:
     """The annotation file as pycocotools reads it: every annotation with id, area, iscrowd and num_keypoints
-    (filled in from bbox and keypoints where the file leaves them out).
+    (filled in from bbox and keypoints where the file leaves them out). The file is read with
+    `data.coco_keypoints.read_annotations` (inside `parsed_once`, the parse the people's readers share); the
+    returned dict and its annotations are copies.
 
     Args:
         path: the COCO-format .json.
@@ -182,7 +183,8 @@ def coco_ground_truth(path: str | Path, image_ids=None) -> dict:
     Returns:
         the dataset dict.
     """
-    obj = json.loads(Path(path).read_text())
+    obj = dict(coco_keypoints.read_annotations(path))  # shared with the data readers: copies of what changes
+    obj["annotations"] = [dict(ann) for ann in obj["annotations"]]  # pycocotools marks them too ("ignore")
     if image_ids is not None:
         keep = set(image_ids)
         obj["images"] = [im for im in obj["images"] if im.get("id") in keep]
@@ -299,6 +301,12 @@ def score_run(model: str | Path, root: str | Path, split: str = "val", flip: boo
     Returns:
         the result dict (module docstring).
     """
+    with coco_keypoints.parsed_once():  # the skeleton, the crops, the mean pose and the OKS ground truth: one parse
+        return _score_run(model, root, split, flip)
+
+
+def _score_run(model: str | Path, root: str | Path, split: str, flip: bool) -> dict:
+    """`score_run` without its `parsed_once` block (same arguments and result)."""
     t0 = time.perf_counter()
     run, saved = scored_model(model)
     cfg = run.config
