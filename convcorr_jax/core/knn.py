@@ -272,7 +272,7 @@ def topk_cosine(queries, database, k: int, block: int = 16384, qblock: int = 102
       block, qblock: database rows and query rows scored per step (memory ~ qblock * block * 4 bytes).
       devices: devices to shard the database over (default: all local devices).
     Returns:
-      scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32 into the database.
+      scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32 into the database, both jax arrays.
 
     Raises:
       InputError: shapes that do not match, k not an integer in [1, N], or a NaN / inf in a query or database row.
@@ -359,7 +359,7 @@ def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int 
       progress: draw a progress bar over the chunks.
 
     Returns:
-      scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32, as `topk_cosine`.
+      scores [Q, k] float32 (cosine similarity, descending) and indices [Q, k] int32, jax arrays as `topk_cosine`'s.
 
     Raises:
       InputError: an unreadable file, a database that is not a float [N, D], mismatched D, k not an integer in
