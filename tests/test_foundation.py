@@ -163,6 +163,17 @@ def test_normalised_error_scores_a_non_finite_prediction_as_a_miss():
     np.testing.assert_allclose(metrics.normalised_error(pred, gt, np.ones(2)), [np.hypot(3, 3)] * 2)
 
 
+def test_normalised_error_leaves_out_an_instance_whose_norm_is_not_finite_as_pck_does():
+    """An inf norm divided the error to 0, a perfect score, where `pck_hits` leaves the instance out; now NaN, as
+    for a NaN norm, with the other instances scored as before."""
+    gt = np.zeros((3, 2, 2))
+    pred = np.full((3, 2, 2), 3.0)
+    norm = np.array([2.0, np.inf, np.nan])
+    err = metrics.normalised_error(pred, gt, norm)
+    np.testing.assert_allclose(err, [np.hypot(3, 3) / 2, np.nan, np.nan])
+    assert np.isnan(metrics.pck_hits(pred, gt, None, norm, 0.1)[1:]).all()
+
+
 
 @pytest.mark.parametrize("name, home", [
     ("segmentation_average_precision", segmentation_metrics), ("segmentation_iou", segmentation_metrics),

@@ -156,11 +156,12 @@ def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
 
     Args:
         pred, gt: [N, K, 2] (x, y) pixels.
-        norm: [N] pixels.
+        norm: [N] pixels, > 0; NaN or inf leaves the instance out (NaN), as in `pck_hits`.
         visible: bool [N, K]; points where it is False are left out of the mean (None: all points).
 
     Returns:
-        float64 [N]; NaN for an instance with no point counted (no visible point) or a NaN norm, without a warning;
+        float64 [N]; NaN for an instance with no point counted (no visible point) or a non-finite norm, without a
+        warning;
         inf for an instance with a non-finite prediction of a counted point (a miss, not left out of its mean).
 
     Raises:
@@ -176,7 +177,8 @@ def normalised_error(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray,
     d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt)  # NaN only where gt is NaN
     d = d if visible is None else np.where(np.asarray(visible, bool), d, np.nan)
     n = np.sum(~np.isnan(d), axis=-1)  # nanmean's count, an empty mean NaN as `mean_scored` gives it, unwarned
-    return np.where(n > 0, np.nansum(d, axis=-1) / np.maximum(n, 1), np.nan) / norm
+    mean = np.where(n > 0, np.nansum(d, axis=-1) / np.maximum(n, 1), np.nan)
+    return np.where(np.isfinite(norm), mean / np.where(np.isfinite(norm), norm, 1.0), np.nan)  # inf: out, not 0
 
 
 # --- PCKh (MPII) -------------------------------------------------------------------------------------------
