@@ -50,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("convcorr_cli.demo",
              "run every experiment of the three papers on the embedded default and write a report"),
     "run": ("convcorr_cli.run", "run one experiment (a config, a size, overrides) into runs/<name>/"),
-    "classify": ("convcorr_cli.classify", "top-5 ImageNet classes of images"),
+    "classify": ("convcorr_cli.classify", "top-k ImageNet classes of images (5 by default)"),
     "features": ("convcorr_cli.features", "write named activations and receptive-field centres to .npz"),
     "weights": ("convcorr_cli.weights", "fetch, import and inspect pretrained weights"),
     "data": ("convcorr_cli.data", "generate synthetic datasets, fetch real ones, inspect what a loader reads"),
@@ -58,7 +58,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("convcorr_cli.match", "move points of image A into image B (semantic correspondence) and draw them"),
     "pose": ("convcorr_cli.pose", "joints of people in images or a video (a shipped pose model or a run), drawn"),
     "train": ("convcorr_cli.train", "train models (pose cascade, ...)"),
-    "eval": ("convcorr_cli.eval", "evaluate predictions and runs (PCKh, PCK, FLIC, MPII, PF-WILLOW)"),
+    "eval": ("convcorr_cli.eval",
+             "evaluate predictions and runs (PCKh, PCK, FLIC, MPII, any pose model, PF-WILLOW, PF-PASCAL, SPair)"),
     "launch": ("convcorr_cli.launch", "run a command as N JAX processes on this machine (CPU collectives)"),
 }
 
@@ -150,7 +151,8 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
 def _overview() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items())
-    return (f"usage: convcorr COMMAND [ARGS...]\n       convcorr --version\n\ncommands:\n{rows}\n\n"
+    return (f"usage: convcorr COMMAND [ARGS...]\n       convcorr --version\n"
+            f"       convcorr --profile[=FILE] COMMAND [ARGS...]  (where the wall time went)\n\ncommands:\n{rows}\n\n"
             "'convcorr COMMAND --help' for a command's options.")
 
 
@@ -276,6 +278,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PIPE
 
 
+def command_parser(name: str, argv: Sequence[str] = ()) -> Parser:
+    """The parser of command `name` (a key of `COMMANDS`) as `convcorr NAME ...` parses `argv`: the modules its
+    `--backbone-module` values name imported first (a user's backbone or matcher, registered before --backbone is
+    read), then the command's own arguments, and `--backbone-module` on a command with `--backbone`.
+
+    Args:
+      name: the command's word, e.g. "align" or "eval".
+      argv: the arguments after it (only their `--backbone-module` values are read here).
+
+    Returns:
+      The command's `Parser` (its subcommands' parsers inside it, for eval, data, weights and train).
+    """
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = Parser(prog=f"convcorr {name}", description=COMMANDS[name][1])
+    options.import_extensions(argv)
+    module.add_arguments(parser)
+    if "--backbone" in parser._option_string_actions:
+        options.add_backbone_module(parser)
+    return parser
+
+
 def _dispatch(argv: Sequence[str] | None) -> int:
     keep = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -306,11 +329,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         stop = profile.start() if profile_to else None
         module = importlib.import_module(COMMANDS[name][0])
         imports = time.perf_counter() - t0
-        parser = Parser(prog=f"convcorr {name}", description=COMMANDS[name][1])
-        options.import_extensions(rest)  # a user's backbone or matcher, registered before --backbone is read
-        module.add_arguments(parser)
-        if "--backbone" in parser._option_string_actions:
-            options.add_backbone_module(parser)
+        parser = command_parser(name, rest)
         try:
             return run_parsed(name, module.run, parser.parse_args(rest), keep)
         finally:

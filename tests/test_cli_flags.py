@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from convcorr_cli import options
-from convcorr_cli.main import COMMANDS, Parser, main
+from convcorr_cli.main import COMMANDS, command_parser, main
 from convcorr_jax.core import interrupt, progress
 from convcorr_jax.data.types import load_image
 from convcorr_jax.core.errors import InputError
@@ -40,11 +40,11 @@ NO_OUT = {
 
 
 def parsers() -> dict[str, argparse.ArgumentParser]:
-    """Every command's parser and every subcommand's, by the words that name it."""
+    """Every command's parser and every subcommand's, by the words that name it, as `convcorr` builds them
+    (`command_parser`: `--backbone-module` on every command with `--backbone`)."""
     out = {}
-    for name, (module, _) in COMMANDS.items():
-        p = Parser(prog=f"convcorr {name}")
-        importlib.import_module(module).add_arguments(p)
+    for name in COMMANDS:
+        p = command_parser(name)
         subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
         if not subs:
             out[name] = p

@@ -158,9 +158,7 @@ def unknown_flags(line: str) -> list[str]:
         names = [tokens[0]]
     out = []
     for name in filter(PARSERS.__contains__, names):
-        flags = {f for a in PARSERS[name]._actions for f in a.option_strings}
-        if "--backbone" in flags:
-            flags.add("--backbone-module")  # added to every command with --backbone by convcorr_cli.main
+        flags = {f for a in PARSERS[name]._actions for f in a.option_strings}  # --backbone-module included
         used = re.findall(r"(?<![\w-])(--[a-z][\w-]*)", " ".join(tokens[1:]))
         out += [f"{name}: {f}" for f in used if f not in flags]
     return out + (unknown_flags(launched) if launched else [])
