@@ -60,7 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
              "convcorr align a.png b.png --features sift --out ab_sift")
     p.add_argument("image_a", help="source image (any size)")
     p.add_argument("image_b", help="target image (resized to the source's size)")
-    p.add_argument("--features", choices=FEATURES, default="conv4")
+    p.add_argument("--features", choices=FEATURES, default="conv4",
+                   help="conv4: --backbone's conv4-role tap; sift: dense SIFT at the same grid points")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", default=None, help="also write the summary (config, backbone, versions, seconds) here")
     p.add_argument("--beta", type=float, default=None, help="smoothness weight (displacements in pixels of a 500 px "

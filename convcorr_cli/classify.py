@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None, help="weight file (.pth, .caffemodel, .npy) or 'random'; default: "
                    "the fetched MobileNetV2 ImageNet weights (AlexNet variants need a file)")  # fmt: skip
     p.add_argument("--json", default=None, help="also write predictions and raw logits to this JSON file")
-    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--topk", type=int, default=5, help="classes printed (and written) per image")
 
 
 def run(args: argparse.Namespace) -> int:

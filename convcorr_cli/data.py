@@ -40,7 +40,8 @@ def _synth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="the set's seed, an integer >= 0")
     p.add_argument("--out", required=True, help="output folder (created; must be empty or absent)")
     p.add_argument("--image-size", type=int, default=None,
-                   help="square image side in pixels (default: objects 192, people 128, faces 128)")
+                   help="square image side in pixels (default: "
+                   + ", ".join(f"{kind} {side}" for kind, side in DEFAULT_SIZE.items()) + ")")
     p.add_argument("--noise-sigma", type=float, default=0.0, help="people: annotation noise (pixels)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -37,11 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "all): " + ", ".join(STAGES))
     p.add_argument("--size", choices=SIZES, default="default",
                    help="every stage's scale: tiny (seconds, plumbing), default, full (the paper's)")
-    p.add_argument("--full", action="store_const", const="full", dest="size", help="paper-scale settings")
+    p.add_argument("--full", action="store_const", const="full", dest="size",
+                   help="paper-scale settings: the same as --size full")
     p.add_argument("--out", default="runs/demo", help="run folder")
     p.add_argument("--seed", type=int, default=0, help="seed of every stage")
     p.add_argument("--backbone", default=None, help="backbone of every stage (default: each config's: "
-                   "torchvision_alexnet, the papers' network, for Long et al., mobilenet_v2 otherwise)")
+                   "torchvision_alexnet, the papers' network, for Long et al.'s locality and tables 2-4, "
+                   "mobilenet_v2 otherwise)")
     p.add_argument("--weights", default=None, help="weight file, or 'random' (default: the real pretrained weights)")
     p.add_argument("--force", action="store_true", help="re-run stages whose identical result is in the run folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")

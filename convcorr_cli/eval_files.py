@@ -88,7 +88,8 @@ def score_pckh(args: argparse.Namespace) -> int:
 def pck_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("--preds", required=True, help=".npz/.npy/.h5 with `preds` [N, K, 2]")
     b.add_argument("--gt", required=True, help=".npz with points [N, K, 2], visible [N, K], norm [N]")
-    b.add_argument("--alpha", type=float, default=0.05)
+    b.add_argument("--alpha", type=float, default=0.05,
+                   help="threshold as a fraction of each instance's norm (FLIC: the torso size)")
     b.add_argument("--json", default=None, help="write the PCK per joint, mean and curve here")
 
 

@@ -45,7 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None, help="weight file or 'random'; default: the backbone's fetched "
                    "ImageNet weights (MobileNetV2, EfficientNet-Lite2: every layer; torchvision_alexnet, vgg16: conv "
                    "layers only; caffenet, bvlc_alexnet need a file)")
-    p.add_argument("--resize", choices=MODES, default="standard")
+    p.add_argument("--resize", choices=MODES, default="standard",
+                   help="standard: the backbone's evaluation transform (resize + centre crop); none: the image as "
+                   "it is; square: resized to the default input size, no crop")
     p.add_argument("--pre-relu", action="store_true", help="activations before the ReLU where a tap has one")
 
 

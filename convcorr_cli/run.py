@@ -45,8 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the experiment's scale: tiny (seconds, plumbing), default (the demo), full (the paper's)")
     add_set(p, "override a config field (nested: transfer.beta=0.01; tuples: steps=300,450,50)")
     p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the experiment's: "
-                   "torchvision_alexnet, the papers' network, for long2014's tables 2-4 and locality; mobilenet_v2 "
-                   "for long2014.table1 and razavian2015.*; vgg16 for the PF-WILLOW, PF-PASCAL and SPair runs)")
+                   "torchvision_alexnet, the papers' network, for long2014's tables 2-4 and locality; vgg16 for the "
+                   "PF-WILLOW, PF-PASCAL and SPair runs; mobilenet_v2 for long2014.table1 and .data and "
+                   "razavian2015.*; tompson2015.* train their own network)")
     p.add_argument("--data-root", "--root", dest="data_root", default=None,
                    help="dataset folder (with --set data=NAME); --root, as the other commands spell it, is the same")
     p.add_argument("--out", default="runs", help="output root (the run folder is OUT/<name>)")

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                  "convcorr weights import bvlc_alexnet.caffemodel --arch bvlc_alexnet",
                  "convcorr weights import alexnet.pth --arch torchvision_alexnet --out alexnet_tree --force")
     i.add_argument("file", type=Path)
-    i.add_argument("--arch", required=True, choices=ARCH_CHOICES)
+    i.add_argument("--arch", required=True, choices=ARCH_CHOICES, help="the architecture the file holds")
     i.add_argument("--out", type=Path, help="output orbax directory (default: the cache entry of the file, "
                    "<cache>/weights/<digest of the arch, the file's sha256 and the converting code>/params)")
     i.add_argument("--force", action="store_true", help="replace the converted tree already at --out (one an "
