@@ -1,10 +1,13 @@
 """docs/commands.md lists every command: each command and subcommand the parsers of `convcorr` expose (built from
 the parser objects, `test_cli_flags.parsers`) has a row in its "Command line" table, and every `convcorr A [B]`
-the page names, anywhere, is a command (and subcommand) the parsers have. The command lines of the papers' READMEs
-(eval/*/README.md) parse, and each `convcorr run` among them makes its experiment's config."""
+the page names, anywhere, is a command (and subcommand) the parsers have; every flag a command's `--help` lists
+(each of its spellings) is in that command's row, and a value a row shows for a flag (`[--alpha 0.05]`) is the
+flag's default. The command lines of the papers' READMEs (eval/*/README.md) parse, and each `convcorr run` among
+them makes its experiment's config."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 from pathlib import Path
@@ -57,6 +60,79 @@ def test_every_command_the_page_names_exists():
     assert len(names) >= len(COMMANDS)
     unknown = sorted(n for n in names if n not in PARSERS and n not in WITH_SUBCOMMANDS)
     assert unknown == [], f"docs/commands.md names commands the parsers do not have: {unknown}"
+
+
+SAME_OPTIONS = re.compile(r"the options of ([a-z][\w-]*)")  # a row that takes another row's flags: "[the options of X]"
+
+
+def rows_of(text: str) -> dict[str, str]:
+    """{command: the text of its rows of the "Command line" table (both columns)}; a row saying "the options of X"
+    holds the flags of X's row too (`eval pf-pascal|spair`: those of `eval pf-willow`)."""
+    section = text.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, str] = {}
+    for row in (line for line in section.splitlines() if line.startswith("| `convcorr ")):
+        for name in named(row.split(" | ")[0]):
+            out[name] = out.get(name, "") + row + "\n"
+    for name, text_ in list(out.items()):
+        for other in SAME_OPTIONS.findall(text_):
+            group = f"{name.split()[0]} {other}" if " " in name else other
+            out[name] += out.get(group, "")
+    return out
+
+
+def shown_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """The long flags a parser's `--help` lists, every spelling (`--model, --run`); hidden ones (`--out-dir`) and
+    `--help` left out."""
+    return [o for a in parser._actions if a.help != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)
+            for o in a.option_strings if o.startswith("--")]
+
+
+def test_rows_of_reads_the_rows_and_the_options_they_share():
+    text = ("# Commands\n\n## Command line\n\n| `convcorr eval pf-willow --root DIR [--pairs N]` | x |\n"
+            "| `convcorr eval pf-pascal\\|spair --root DIR [the options of pf-willow]` | y `--split` |\n\n## Next\n")
+    rows = rows_of(text)
+    assert sorted(rows) == ["eval pf-pascal", "eval pf-willow", "eval spair"]
+    assert "--pairs" in rows["eval spair"] and "--split" in rows["eval spair"]
+    assert "--split" not in rows["eval pf-willow"]
+    assert shown_flags(PARSERS["eval pose"])[:2] == ["--model", "--run"]
+    assert "--out-dir" not in shown_flags(PARSERS["eval flic"]) and "--help" not in shown_flags(PARSERS["eval flic"])
+
+
+@pytest.mark.parametrize("name", sorted(PARSERS))
+def test_every_flag_of_the_help_is_in_the_command_row(name):
+    row = rows_of(DOC.read_text())[name]
+    missing = [f for f in shown_flags(PARSERS[name]) if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", row)]
+    assert missing == [], f"convcorr {name} --help lists flags its row of docs/commands.md does not: {missing}"
+
+
+# `[--flag VALUE]` in a row with VALUE a word or number, not a placeholder (DIR, N), a file (preds.h5), alternatives
+# (a|b) or an assignment (f=v): the flag's default, e.g. `[--alpha 0.05]`, `[--out runs]`
+SHOWN_DEFAULT = re.compile(r"\[(--[a-z][\w-]*) ([a-z0-9][\w./-]*)\]")
+
+
+def shown_defaults(row: str) -> list[tuple[str, str]]:
+    """The (flag, value) pairs a row shows as `[--flag VALUE]` with a literal value (`SHOWN_DEFAULT`)."""
+    return [(f, v) for f, v in SHOWN_DEFAULT.findall(row.split(" | ")[0]) if not re.search(r"\.[a-z]", v)]
+
+
+def test_shown_defaults_reads_literal_values_only():
+    row = "| `convcorr x [--alpha 0.05] [--out runs/demo] [--h5 preds.h5] [--json OUT] [--split a\\|b] [--set f=v]` |"
+    assert shown_defaults(row) == [("--alpha", "0.05"), ("--out", "runs/demo")]
+
+
+@pytest.mark.parametrize("name", sorted(PARSERS))
+def test_a_value_the_row_shows_for_a_flag_is_its_default(name):
+    row = rows_of(DOC.read_text())[name]
+    actions = {o: a for a in PARSERS[name]._actions for o in a.option_strings}
+    for flag, value in shown_defaults(row):
+        if flag not in actions:  # the flag of another command of the same row (`weights fetch` / `weights import`)
+            continue
+        default = actions[flag].default
+        try:
+            same = float(value) == float(default)
+        except (TypeError, ValueError):
+            same = value == str(default)
+        assert same, f"docs/commands.md shows `{flag} {value}` for convcorr {name}; its default is {default!r}"
 
 
 def test_the_train_pose_row_lists_every_named_config():
