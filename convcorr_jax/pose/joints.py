@@ -21,7 +21,7 @@ import numpy as np
 from convcorr_jax.core import metrics
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check_shape
 
 JointSet = Skeleton  # a dataset's joint set is its skeleton
 MPII = skeletons.MPII
@@ -90,34 +90,58 @@ def column_label(group: str, members: Sequence[int], names: Sequence[str]) -> st
     return f"{group} ({names[members[0]]})"
 
 
+def _checked_pixels(source: str, pred, gt, visible) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pred, gt, visible bool) after checking pred and gt [N, K, 2] of one shape and visible [N, K]: float32 and
+    float64 points as given, any other real dtype (integer pixels, unsigned ones too, float16, bfloat16) as float64,
+    so that pred - gt neither wraps nor rounds."""
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    dims = check_shape(gt, "N K 2", source, "gt", dtype="int | float", note="((x, y) pixels)")
+    check_shape(pred, "N K 2", source, "pred", dims, dtype="int | float", note="((x, y) pixels, like gt)")
+    check_shape(visible, "N K", source, "visible", dims, note="(bool, or 0 / 1, per joint)")
+    pred, gt = (a if a.dtype in (np.float32, np.float64) else a.astype(np.float64) for a in (pred, gt))
+    return pred, gt, np.asarray(visible, bool)
+
+
 def x_errors(pred, gt, visible, joints: tuple[int, ...]) -> np.ndarray:
     """Signed x errors (pixels) of the given joints over labelled instances, flattened.
 
     Args:
-        pred, gt: [N, K, 2] (x, y) pixels.
-        visible: bool [N, K] the labelled joints.
+        pred, gt: [N, K, 2] (x, y) pixels, any real dtype (integers, unsigned ones too, are taken as float64).
+        visible: [N, K] the labelled joints: bool, or 0 / 1 of any dtype (a mask, never indices).
         joints: the joint indices to take.
 
     Returns:
-        [M] pred x - gt x of the visible (instance, joint) pairs, M <= N * len(joints).
+        [M] pred x - gt x of the visible (instance, joint) pairs, M <= N * len(joints); float64 (float32 where pred
+        and gt both are).
+
+    Raises:
+        InputError: pred, gt not [N, K, 2] numbers of one shape, or visible not [N, K].
     """
+    return _x_errors("x_errors", pred, gt, visible, joints)
+
+
+def _x_errors(source: str, pred, gt, visible, joints: tuple[int, ...]) -> np.ndarray:
+    """`x_errors`, its InputError naming `source`."""
+    pred, gt, visible = _checked_pixels(source, pred, gt, visible)
     j = list(joints)
-    e = np.asarray(pred)[:, j, 0] - np.asarray(gt)[:, j, 0]
-    return e[np.asarray(visible)[:, j]]
+    return (pred[:, j, 0] - gt[:, j, 0])[visible[:, j]]
 
 
 def x_sigma(pred, gt, visible, joints: tuple[int, ...], outlier: float = 20.0) -> float:
     """Std of the x error (pixels) after removing |error| > outlier (Tompson et al. Table 1 footnote).
 
     Args:
-        pred, gt: [N, K, 2] (x, y) pixels.
-        visible: bool [N, K] the labelled joints.
+        pred, gt: [N, K, 2] (x, y) pixels, any real dtype (as `x_errors`).
+        visible: [N, K] the labelled joints: bool, or 0 / 1 of any dtype.
         joints: the joint indices to pool.
         outlier: errors beyond this many pixels (absolute) are left out.
 
     Returns:
         float std in pixels of the `x_errors` kept; NaN when none is left.
+
+    Raises:
+        InputError: as `x_errors`.
     """
-    e = x_errors(pred, gt, visible, joints)
+    e = _x_errors("x_sigma", pred, gt, visible, joints)
     e = e[np.abs(e) <= outlier]
     return float(np.std(e)) if e.size else float("nan")

@@ -1,0 +1,55 @@
+"""The public array functions give the same result for the same values in any real dtype a user has them in: integer
+pixel coordinates (unsigned too), float64, float16 / bfloat16, 0 / 1 masks, Python lists; or refuse them with one
+InputError naming the argument."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.pose import joints
+
+
+def _pose_points():
+    """pred, gt [2, 3, 2] integer pixels, with predictions left of the ground truth (negative x errors), and
+    visible [2, 3]."""
+    gt = np.array([[[100, 50], [120, 60], [140, 70]], [[200, 80], [210, 90], [220, 100]]])
+    pred = gt + np.array([[[-5, 0], [3, 1], [-2, 2]], [[4, 0], [-7, 1], [0, 0]]])
+    visible = np.array([[1, 1, 0], [1, 0, 1]], bool)
+    return pred, gt, visible
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "uint16", "float16", ml_dtypes.bfloat16])
+def test_x_errors_of_integer_and_half_pixels_do_not_wrap(dtype):
+    """uint8 / uint16 pixels gave pred - gt modulo 256 / 65536 (an error of -5 px read 251 px)."""
+    pred, gt, visible = _pose_points()
+    want = joints.x_errors(pred.astype(np.float32), gt.astype(np.float32), visible, (0, 1, 2))
+    np.testing.assert_array_equal(want, [-5, 3, 4, 0])
+    got = joints.x_errors(pred.astype(dtype), gt.astype(dtype), visible, (0, 1, 2))
+    np.testing.assert_array_equal(got, want)
+    assert joints.x_sigma(pred.astype(dtype), gt.astype(dtype), visible, (0, 1, 2)) == pytest.approx(
+        joints.x_sigma(pred, gt, visible, (0, 1, 2)))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "uint8", "float32"])
+def test_x_errors_visible_of_zeros_and_ones_is_a_mask(dtype):
+    """A 0 / 1 visible was used as indices (rows 0 and 1 picked, an array of another shape returned; a float one
+    raised numpy's IndexError)."""
+    pred, gt, visible = _pose_points()
+    want = joints.x_errors(pred, gt, visible, (0, 1, 2))
+    np.testing.assert_array_equal(joints.x_errors(pred, gt, visible.astype(dtype), (0, 1, 2)), want)
+    np.testing.assert_array_equal(joints.x_errors(pred.tolist(), gt.tolist(), visible.astype(int).tolist(),
+                                                  (0, 1, 2)), want)
+    assert joints.x_sigma(pred, gt, visible.astype(dtype), (0, 1, 2)) == joints.x_sigma(pred, gt, visible, (0, 1, 2))
+
+
+def test_x_errors_refuses_bad_arrays_with_one_input_error():
+    pred, gt, visible = _pose_points()
+    with pytest.raises(InputError, match=r"x_sigma: field 'visible'"):
+        joints.x_sigma(pred, gt, visible[:, :2], (0,))
+    with pytest.raises(InputError, match=r"x_errors: field 'pred'"):
+        joints.x_errors(pred[:1], gt, visible, (0,))
+    with pytest.raises(InputError, match=r"x_errors: field 'gt'.*float"):
+        joints.x_errors(pred, np.full(gt.shape, "a"), visible, (0,))
