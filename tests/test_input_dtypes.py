@@ -53,3 +53,24 @@ def test_x_errors_refuses_bad_arrays_with_one_input_error():
         joints.x_errors(pred[:1], gt, visible, (0,))
     with pytest.raises(InputError, match=r"x_errors: field 'gt'.*float"):
         joints.x_errors(pred, np.full(gt.shape, "a"), visible, (0,))
+
+
+def _peaked_maps() -> np.ndarray:
+    """Heat maps [2, 8, 8, 3] of values 0..200, each peaked at cell (x 4, y 3) and leaning left and up."""
+    hm = np.zeros((2, 8, 8, 3))
+    hm[:, 3, 3:6, :] = np.array([150, 200, 100])[:, None]
+    hm[:, 2, 4, :], hm[:, 4, 4, :] = 120, 60
+    return hm
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int32", "float16", ml_dtypes.bfloat16])
+def test_subpixel_argmax_of_integer_and_half_maps(dtype):
+    """uint8 / uint16 maps wrapped around in the parabola's lo - 2 c + hi: no refinement (x 4.0, not 3.83)."""
+    from convcorr_jax.pose import heatmaps
+
+    hm = _peaked_maps()
+    want = np.asarray(heatmaps.subpixel_argmax(hm.astype(np.float32)))
+    np.testing.assert_allclose(want[0, 0], [4 - 1 / 6, 3 - 3 / 22], atol=1e-6)  # 0.5 (lo - hi) / (lo - 2 c + hi)
+    got = heatmaps.subpixel_argmax(hm.astype(dtype))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-6)

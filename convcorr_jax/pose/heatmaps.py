@@ -80,15 +80,17 @@ def subpixel_argmax(heatmaps: jax.Array, select: jax.Array | None = None) -> jax
     the shift is clipped to +-0.5 cell, and is 0 at the border, on a flat top or where the parabola has no maximum.
 
     Args:
-      heatmaps: [..., H, W, K] one map per joint (channels last).
+      heatmaps: [..., H, W, K] one map per joint (channels last), any real dtype (uint8 maps, float16, bfloat16: the
+        parabola is fitted in float32).
       select: maps [..., H, W, K] whose arg-max cell is taken instead (e.g. the spatial model's marginals, which
         pick the person); the refinement is still on `heatmaps` around that cell. None: `heatmaps`' own arg-max.
 
     Returns:
       float32 [..., K, 2] (x, y) cell coordinates (to image pixels: `map_to_image`).
     """
-    h, w, k = heatmaps.shape[-3:]
     am = argmax_2d(heatmaps if select is None else select)
+    heatmaps = jnp.asarray(heatmaps, jnp.float32)  # the fit in float32: lo - 2 c + hi of uint8 maps would wrap
+    h, w, k = heatmaps.shape[-3:]
     x, y = am[..., 0], am[..., 1]
     hm = jnp.moveaxis(heatmaps, -1, -3)  # [..., K, H, W]
 
