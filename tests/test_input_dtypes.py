@@ -74,3 +74,25 @@ def test_subpixel_argmax_of_integer_and_half_maps(dtype):
     got = heatmaps.subpixel_argmax(hm.astype(dtype))
     assert got.dtype == np.float32
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "uint8", "uint16", "float16"])
+def test_lookback_of_integer_pixels(dtype):
+    """uint8 / uint16 points made stage1_oof - points wrap around: a margin of 255 / 65535 px and crops to match."""
+    from convcorr_jax.regression import features, lookback
+
+    rng = np.random.default_rng(0)
+    pts = rng.integers(10, 30, (12, 2, 2))
+    oof = pts + np.stack([np.arange(12) - 6, np.zeros(12, int)], -1)[:, None, :]  # x errors -6..5 px
+    images, feat = rng.integers(0, 255, (12, 40, 40, 3), dtype=np.uint8), features.pixel_featurizer((4, 4))
+    runs = []
+    for d in (np.float64, dtype):
+        lb = lookback.fit_lookback(images, pts.astype(d), oof.astype(d), feat, {"a": (0, 1)}, crop_size=8,
+                                   lambdas=[1e-2])
+        runs.append((lb.margins["a"], *lookback.apply_lookback(lb, images, oof.astype(d), feat)))
+    (m0, r0, b0), (m1, r1, b1) = runs
+    assert m0 == m1 == 6.0
+    np.testing.assert_allclose(r1, r0, atol=1e-9)
+    np.testing.assert_array_equal(b1["a"], b0["a"])
+    np.testing.assert_array_equal(
+        lookback.apply_lookback(lb, images, oof.astype(d).tolist(), feat)[0], r1)  # a list as its array

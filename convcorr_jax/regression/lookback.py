@@ -66,9 +66,10 @@ def _subset_boxes(pred: np.ndarray, idx: Sequence[int], margin: float) -> np.nda
 
 
 def _check_inputs(images: np.ndarray, points: np.ndarray, subsets: dict[str, tuple[int, ...]], source: str,
-                  field: str) -> None:
-    """InputError unless images are [N, H, W, 3], points [N, K, 2] and every subset index is in 0..K-1, with the
-    subsets' points finite.
+                  field: str) -> np.ndarray:
+    """InputError unless images are [N, H, W, 3], points [N, K, 2] numbers and every subset index is in 0..K-1, with
+    the subsets' points finite; returns the points, float32 and float64 as given, any other real dtype as float64
+    (uint16 pixels made wrapped-around errors and margins of 65535 px).
 
     Args:
       images: uint8 RGB [N, H, W, 3].
@@ -77,7 +78,9 @@ def _check_inputs(images: np.ndarray, points: np.ndarray, subsets: dict[str, tup
       source, field: the function and the name of `points`, for the error.
     """
     dims = check_shape(images, "N>=1 H W 3", source, "images")
-    dims = check_shape(points, "N K 2", source, field, {"N": dims["N"]}, note="(one row of (x, y) points per image)")
+    dims = check_shape(points, "N K 2", source, field, {"N": dims["N"]}, dtype="int | float",
+                       note="(one row of (x, y) points per image)")
+    points = np.asarray(points)
     for name, idx in subsets.items():
         idx = list(idx)
         check(len(idx) > 0 and all(isinstance(i, (int, np.integer)) and 0 <= i < dims["K"] for i in idx), source,
@@ -86,6 +89,7 @@ def _check_inputs(images: np.ndarray, points: np.ndarray, subsets: dict[str, tup
     used[[i for idx in subsets.values() for i in idx]] = True
     check_finite(points, np.broadcast_to(used, points.shape[:2]), source, field, "finite (x, y) for every point in a "
                  "subset")
+    return points if points.dtype in (np.float32, np.float64) else points.astype(np.float64)
 
 
 def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray, featurize: Featurizer,
@@ -95,8 +99,9 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
 
     Args:
       images: uint8 RGB [N, H, W, 3].
-      points: [N, K, 2] (x, y) pixel ground truth.
-      stage1_oof: [N, K, 2] out-of-fold first-stage predictions (`landmarks.oof_points`).
+      points: [N, K, 2] (x, y) pixel ground truth, any real dtype (integer pixels, unsigned ones too, are taken as
+        float64).
+      stage1_oof: [N, K, 2] out-of-fold first-stage predictions (`landmarks.oof_points`), likewise.
       featurize: uint8 crops [N, crop_size, crop_size, 3] -> descriptors [N, d].
       subsets: subset name -> point indices.
       crop_size: side in pixels of the square crops.
@@ -111,11 +116,10 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
         index outside 0..K-1, a non-finite point in a subset, margin_quantile outside 0..1, or crop_size not an
         int >= 1.
     """
-    points, stage1_oof = np.asarray(points), np.asarray(stage1_oof)
-    _check_inputs(images, points, subsets, "fit_lookback", "points")
+    points = _check_inputs(images, points, subsets, "fit_lookback", "points")
     images = np.asarray(images)
     check_shape(stage1_oof, points.shape, "fit_lookback", "stage1_oof", note="(as points)")
-    _check_inputs(images, stage1_oof, subsets, "fit_lookback", "stage1_oof")
+    stage1_oof = _check_inputs(images, stage1_oof, subsets, "fit_lookback", "stage1_oof")
     check(0.0 <= float(margin_quantile) <= 1.0, "fit_lookback", "margin_quantile", "a quantile in 0..1",
           margin_quantile)
     check(is_int(crop_size, 1), "fit_lookback", "crop_size", "an int >= 1 (pixels)", crop_size)
@@ -137,7 +141,7 @@ def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray,
     Args:
       model: a `LookbackModel` (`fit_lookback`).
       images: uint8 RGB [N, H, W, 3].
-      stage1: [N, K, 2] first-stage (x, y) pixel predictions.
+      stage1: [N, K, 2] first-stage (x, y) pixel predictions, any real dtype (as `fit_lookback`'s points).
       featurize: the descriptor the model was fitted with.
 
     Returns:
@@ -148,8 +152,7 @@ def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray,
       InputError: images not [N, H, W, 3], stage1 not [N, K, 2] with every subset index below K, or a non-finite
         stage1 point in a subset.
     """
-    stage1 = np.asarray(stage1)
-    _check_inputs(images, stage1, model.subsets, "apply_lookback", "stage1")
+    stage1 = _check_inputs(images, stage1, model.subsets, "apply_lookback", "stage1")
     images = np.asarray(images)
     acc = np.zeros(stage1.shape, np.float64)
     cnt = np.zeros(stage1.shape[:2], np.float64)
