@@ -96,3 +96,32 @@ def test_lookback_of_integer_pixels(dtype):
     np.testing.assert_array_equal(b1["a"], b0["a"])
     np.testing.assert_array_equal(
         lookback.apply_lookback(lb, images, oof.astype(d).tolist(), feat)[0], r1)  # a list as its array
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int32", "float32"])
+def test_map_to_image_of_integer_cells_does_not_wrap(dtype):
+    """uint8 / int8 cells times an int stride stayed uint8 / int8: cell 100 at stride 4 gave pixel 145.5, not 401.5."""
+    import jax.numpy as jnp
+
+    from convcorr_jax.pose import heatmaps
+
+    cells = np.array([[100, 50], [127, 3]])
+    want = [[401.5, 201.5], [509.5, 13.5]]
+    np.testing.assert_array_equal(heatmaps.map_to_image(cells.astype(dtype), 4), want)
+    np.testing.assert_array_equal(np.asarray(heatmaps.map_to_image(jnp.asarray(cells.astype(dtype)), 4)), want)
+    np.testing.assert_array_equal(heatmaps.image_to_map(heatmaps.map_to_image(cells.astype(dtype), 4), 4), cells)
+
+
+def test_heatmap_functions_take_lists_as_their_arrays():
+    """A nested list raised a TypeError / AttributeError in each (list - float, list.shape, jnp.isfinite(list))."""
+    from convcorr_jax.pose import heatmaps
+
+    points = [[10, 21], [3.5, 7]]
+    np.testing.assert_array_equal(heatmaps.image_to_map(points, 4), heatmaps.image_to_map(np.array(points), 4))
+    np.testing.assert_array_equal(heatmaps.map_to_image(points, 4), heatmaps.map_to_image(np.array(points), 4))
+    np.testing.assert_array_equal(heatmaps.gaussian_targets(points, (8, 8)),
+                                  heatmaps.gaussian_targets(np.array(points), (8, 8)))
+    hm = _peaked_maps()
+    np.testing.assert_array_equal(heatmaps.argmax_2d(hm.tolist()), heatmaps.argmax_2d(hm))
+    np.testing.assert_array_equal(heatmaps.subpixel_argmax(hm.tolist()), heatmaps.subpixel_argmax(hm))
+    np.testing.assert_array_equal(heatmaps.subpixel_argmax(hm, hm.tolist()), heatmaps.subpixel_argmax(hm))

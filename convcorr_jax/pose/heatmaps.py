@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+
+def _coordinates(x):
+    """`x` as an array (numpy, jax, or traced as given; a nested list as numpy), an integer or bool one as float (the
+    default float: c * s of uint8 cells wrapped around at 256)."""
+    x = x if hasattr(x, "shape") and hasattr(x, "dtype") else np.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(float)
 
 
 def image_to_map(points: jax.Array, stride: float) -> jax.Array:
     """Image pixels (x, y) [..., 2] -> heat-map cell coordinates [..., 2] for a map of this stride.
 
     Args:
-      points: float [..., 2] (x, y) 0-based image pixels.
+      points: [..., 2] (x, y) 0-based image pixels: an array of any real dtype (integer pixels are taken as float),
+        or a nested list.
       stride: the map's stride s in image pixels (its pooling factor).
 
     Returns:
-      float [..., 2] (x, y) cell coordinates: (p - (s - 1) / 2) / s (module docstring).
+      float [..., 2] (x, y) cell coordinates: (p - (s - 1) / 2) / s (module docstring); a jax array for a jax
+      array, else numpy.
     """
+    points = _coordinates(points)
     return (points - (stride - 1) / 2) / stride
 
 
@@ -28,12 +39,14 @@ def map_to_image(cells: jax.Array, stride: float) -> jax.Array:
     """Heat-map cell coordinates (x, y) [..., 2] -> image pixels [..., 2]; the inverse of `image_to_map`.
 
     Args:
-      cells: float [..., 2] (x, y) cell coordinates (column, row).
+      cells: [..., 2] (x, y) cell coordinates (column, row): an array of any real dtype (integer cells, uint8 ones
+        too, are taken as float), or a nested list.
       stride: the map's stride s in image pixels.
 
     Returns:
-      float [..., 2] (x, y) 0-based image pixels: c * s + (s - 1) / 2.
+      float [..., 2] (x, y) 0-based image pixels: c * s + (s - 1) / 2; a jax array for a jax array, else numpy.
     """
+    cells = _coordinates(cells)
     return cells * stride + (stride - 1) / 2
 
 
@@ -43,7 +56,8 @@ def gaussian_targets(points: jax.Array, shape: tuple[int, int], sigma: float = 1
     Points far outside the map give an all-zero map (the Gaussian's tail is cut at the border).
 
     Args:
-      points: [K, 2] (x, y) map cell coordinates (`image_to_map`); non-finite points give all-zero maps.
+      points: [K, 2] (x, y) map cell coordinates (`image_to_map`), an array or a nested list; non-finite points give
+        all-zero maps.
       shape: (H, W) of the map in cells.
       sigma: the Gaussians' std in cells.
 
@@ -51,6 +65,7 @@ def gaussian_targets(points: jax.Array, shape: tuple[int, int], sigma: float = 1
       float32 [H, W, K] targets, exp(-d^2 / (2 sigma^2)) of each cell's distance d to the joint.
     """
     h, w = shape
+    points = jnp.asarray(points)
     ys = jnp.arange(h, dtype=jnp.float32)[:, None, None]
     xs = jnp.arange(w, dtype=jnp.float32)[None, :, None]
     p = jnp.where(jnp.isfinite(points), points, -1e4).astype(jnp.float32)
@@ -62,11 +77,12 @@ def argmax_2d(heatmaps: jax.Array) -> jax.Array:
     """Integer arg-max (x, y) [..., K, 2] of heat-maps [..., H, W, K] (first maximum in row-major order).
 
     Args:
-      heatmaps: [..., H, W, K] one map per joint (channels last).
+      heatmaps: [..., H, W, K] one map per joint (channels last), an array or a nested list.
 
     Returns:
       int [..., K, 2] (x, y) = (column, row) cell of each map's maximum.
     """
+    heatmaps = jnp.asarray(heatmaps)
     h, w, k = heatmaps.shape[-3:]
     flat = jnp.moveaxis(heatmaps.reshape(heatmaps.shape[:-3] + (h * w, k)), -1, -2)
     idx = jnp.argmax(flat, axis=-1)
