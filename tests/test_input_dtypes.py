@@ -125,3 +125,14 @@ def test_heatmap_functions_take_lists_as_their_arrays():
     np.testing.assert_array_equal(heatmaps.argmax_2d(hm.tolist()), heatmaps.argmax_2d(hm))
     np.testing.assert_array_equal(heatmaps.subpixel_argmax(hm.tolist()), heatmaps.subpixel_argmax(hm))
     np.testing.assert_array_equal(heatmaps.subpixel_argmax(hm, hm.tolist()), heatmaps.subpixel_argmax(hm))
+
+
+def test_pckh_curves_takes_a_list():
+    """A nested list raised a TypeError at the UBody curve (list[:, idx]) after the joints' curves had worked."""
+    from convcorr_jax.core import metrics
+
+    dist = np.random.default_rng(0).uniform(0, 1, (4, 16))
+    want, got = metrics.pckh_curves(dist), metrics.pckh_curves(dist.tolist())
+    assert got.keys() == want.keys()
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])

@@ -283,7 +283,8 @@ def pckh_curves(dist: np.ndarray, thresholds=PCKH_THRESHOLDS) -> dict[str, np.nd
     """computePCK on MPII-ordered distances [N, 16]: percent curves over `thresholds` [T].
 
     Args:
-        dist: [N, 16] head-normalised distances in MPII joint order (`pckh_distances`), NaN where missing.
+        dist: [N, 16] head-normalised distances in MPII joint order (`pckh_distances`), NaN where missing: an array
+            of any real dtype, or a nested list.
         thresholds: [T] thresholds in head sizes.
 
     Returns:
@@ -291,8 +292,8 @@ def pckh_curves(dist: np.ndarray, thresholds=PCKH_THRESHOLDS) -> dict[str, np.nd
         "Total": [T] (pooled over the toolkit's 14 joints), and one [T] curve per group of PCKH_GROUPS}, float64
         percent (0..100; NaN where nothing is evaluated).
     """
-    t = np.asarray(thresholds, np.float64)
-    joints = _pct_within(np.asarray(dist, np.float64).T, t)  # [T, 16]
+    t, dist = np.asarray(thresholds, np.float64), np.asarray(dist, np.float64)
+    joints = _pct_within(dist.T, t)  # [T, 16]
     out = {"joints": joints}
     for name, (a, b) in PCKH_GROUPS.items():
         out[name] = (joints[:, a] + joints[:, b]) / 2
