@@ -136,3 +136,17 @@ def test_pckh_curves_takes_a_list():
     assert got.keys() == want.keys()
     for k in want:
         np.testing.assert_array_equal(got[k], want[k])
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float32", "float16"])
+def test_transfer_keypoints_keep_of_zeros_and_ones_and_lists(dtype):
+    """A float keep raised jax's TypeError ("and does not accept dtype float32"); lists raised an AttributeError."""
+    from convcorr_jax.correspondence import carry
+
+    src = np.stack(np.meshgrid(np.arange(4) * 8 + 4, np.arange(4) * 8 + 4), -1).reshape(-1, 2).astype(np.float32)
+    best, keep, points = np.arange(16)[::-1].copy(), np.arange(16) % 3 != 0, np.array([[5.0, 6.0], [20.0, 21.0]])
+    want = carry.transfer_keypoints(best, src, src + 3, points, 8.0, keep=keep)
+    np.testing.assert_array_equal(carry.transfer_keypoints(best, src, src + 3, points, 8.0, keep=keep.astype(dtype)),
+                                  want)
+    np.testing.assert_array_equal(carry.transfer_keypoints(best.tolist(), src.tolist(), (src + 3).tolist(),
+                                                           points.tolist(), 8.0, keep=keep.tolist()), want)

@@ -67,10 +67,11 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
 
     Args:
       best: int [Ns] the target node of each source node.
-      src_xy, trg_xy: [Ns, 2], [Nt, 2] (x, y) pixels of the nodes.
-      points: [K, 2] (x, y) source pixels.
+      src_xy, trg_xy: [Ns, 2], [Nt, 2] (x, y) pixels of the nodes (any real dtype, or nested lists; taken as float32).
+      points: [K, 2] (x, y) source pixels (likewise).
       radius: p's carriers: the nodes i with |p - src_xy[i]| <= radius px in x and in y, else the nearest node.
-      keep: bool [Ns] the nodes that carry (nearest kept node if none within radius; all if none kept; None: all).
+      keep: [Ns] the nodes that carry, bool or 0 / 1 of any dtype (nearest kept node if none within radius; all if
+        none kept; None: all).
       trim: None (HPF's mean over all carriers), or pixels: only the carriers whose moved point lies within `trim`
         (Euclidean) of the carriers' coordinate-wise median are averaged (all carriers if none does).
       sigma: None (the carriers weigh the same), or pixels: carrier i weighs exp(-|p - src_xy[i]|^2 / (2 sigma^2)),
@@ -83,16 +84,16 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
       float32 [K, 2] pixels: the (weighted) mean over the carriers i of trg_xy[best[i]] + s * (p - src_xy[i]),
       s = 1 or the pair's spread ratio.
     """
-    p = points.astype(jnp.float32)
-    s = src_xy.astype(jnp.float32)
-    ok = jnp.ones(s.shape[0], bool) if keep is None else keep
+    p = jnp.asarray(points, jnp.float32)
+    s = jnp.asarray(src_xy, jnp.float32)
+    ok = jnp.ones(s.shape[0], bool) if keep is None else jnp.asarray(keep, bool)
     ok = jnp.where(jnp.any(ok), ok, True)
     d = p[:, None, :] - s[None, :, :]  # [K, Ns, 2]
     inside = jnp.all(jnp.abs(d) <= radius, axis=-1) & ok[None, :]
     dist = jnp.where(ok[None, :], jnp.sum(d * d, -1), jnp.inf)
     nearest = jax.nn.one_hot(jnp.argmin(dist, axis=1), s.shape[0], dtype=bool)
     carriers = jnp.where(jnp.any(inside, axis=1, keepdims=True), inside, nearest)
-    matched = trg_xy.astype(jnp.float32)[best]
+    matched = jnp.asarray(trg_xy, jnp.float32)[jnp.asarray(best)]
     s_d = d if scale_clip is None else d * spread_ratio(s, matched, ok, scale_clip)
     moved = matched[None, :, :] + s_d  # [K, Ns, 2]
     if trim is not None:
