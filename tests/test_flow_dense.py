@@ -353,6 +353,15 @@ def test_pixel_features_refuse_an_image_that_is_not_grey_in_one_line():
     assert dense.pixel_features(rgb[..., 0], "grad").shape == (12, 16, 8)
 
 
+def test_pixel_features_refuse_a_uint8_grey_image_in_one_line():
+    """A uint8 grey image (0..255) read as if in [0, 1] gave "grad" features 255 times too large against the flow's
+    smoothness term, without a word; it is refused, naming the dtype and the division."""
+    grey = np.random.default_rng(0).random((12, 16), np.float32)
+    with pytest.raises(InputError, match=r"^pixel_features: field 'grey'.*float.*uint8"):
+        dense.pixel_features((grey * 255).astype(np.uint8), "grad")
+    assert dense.pixel_features(grey, "sift").shape == (12, 16, 128)
+
+
 def test_images_too_small_for_the_conv4_grid_are_named_by_the_function_and_argument():
     """The error named 'image_a' as its source (a file) and 'size' as its field; it names dense_flows and
     images_a now, with the images' size."""

@@ -148,9 +148,11 @@ def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_
       "grad" [H, W, 8] or "sift" [H, W, 128] (dense SIFT, bin size `sift_bin`).
 
     Raises:
-      InputError: grey not [H, W] of at least 2 x 2 (an RGB image: `features.sift.to_grey`), or an unknown kind.
+      InputError: grey not a float [H, W] of at least 2 x 2 (an RGB image: `features.sift.to_grey`; a uint8 image
+        read as if in [0, 1] would give "grad" features 255 times too large for the flow's smoothness term:
+        divide by 255 first), or an unknown kind.
     """
-    check_shape(grey, "H>=2 W>=2", "pixel_features", "grey", note="(a grey image)")
+    check_shape(grey, "H>=2 W>=2", "pixel_features", "grey", dtype="float", note="(a grey image in [0, 1])")
     check(kind in PIXEL_FEATURES, "dense", "pixel_features", f"one of {list(PIXEL_FEATURES)}", kind)
     if kind == "sift":
         return sift_dense(grey, sift_bin)
