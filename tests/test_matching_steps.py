@@ -35,6 +35,19 @@ def synthetic_frames(feats: np.ndarray, flipped: np.ndarray | None = None) -> Fr
                   grid, 8.0, None if flipped is None else {"f": flipped})
 
 
+def test_columns_at_gives_float64_numpy_for_jax_features():
+    """`columns_at` of jax features: float64 numpy, as documented, the same columns as from numpy features (a jax
+    array's `astype(np.float64)` gave a float32 jax array, which refuses in-place writes)."""
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    grid = np.stack(np.meshgrid(3.5 + 8 * np.arange(4), 3.5 + 8 * np.arange(3)), -1).astype(np.float32)
+    points = np.array([[5.0, 6.0], [30.0, 1.0], [-3.0, 40.0]])
+    got = columns_at(jnp.asarray(feats), grid, points)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == (3, 5)
+    np.testing.assert_array_equal(got, columns_at(feats, grid, points))
+    got[0] = 0.0  # a numpy array: written in place
+
+
 def test_cycle_consistency_by_hand():
     src = jnp.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0]])
     forward = jnp.array([1, 0, 2])  # source node -> target node

@@ -261,12 +261,12 @@ def columns_at(feats: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np
     """Feature columns of one grid at points, bilinear between the 4 nearest nodes, edge nodes held outside.
 
     Args:
-      feats: [h, w, C] features at the nodes.
+      feats: [h, w, C] features at the nodes (numpy or jax).
       grid_xy: [h, w, 2] (x, y) frame pixels of the nodes.
       points: [K, 2] (x, y) frame pixels.
 
     Returns:
-      float64 [K, C].
+      float64 numpy [K, C].
     """
     fx, fy = grid_coordinates(grid_xy, points)
     h, w = feats.shape[:2]
@@ -274,7 +274,7 @@ def columns_at(feats: np.ndarray, grid_xy: np.ndarray, points: np.ndarray) -> np
     y0 = np.clip(np.floor(fy).astype(int), 0, max(h - 2, 0))
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     ax, ay = (fx - x0)[:, None], (fy - y0)[:, None]
-    f = feats.astype(np.float64)
+    f = np.asarray(feats, np.float64)  # a jax array's astype gave a float32 jax array
     top = f[y0, x0] * (1 - ax) + f[y0, x1] * ax
     bot = f[y1, x0] * (1 - ax) + f[y1, x1] * ax
     return top * (1 - ay) + bot * ay
