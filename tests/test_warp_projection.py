@@ -30,6 +30,15 @@ def test_node_targets_identity_and_shift():
     assert np.array_equal(t.reshape(6, 6)[:, :5], np.arange(36).reshape(6, 6)[:, 1:])
 
 
+def test_node_targets_of_jax_arrays_are_numpy():
+    """A jax grid and warp give numpy targets and flags, as numpy ones do (`valid` was a jax array)."""
+    g, H = _grid(), np.array([[1.0, 0, 8], [0, 1, 0], [0, 0, 1]])
+    t, v = wp.node_targets(jnp.asarray(g), jnp.asarray(H), 8.0)
+    assert isinstance(t, np.ndarray) and t.dtype == np.int32 and isinstance(v, np.ndarray) and v.dtype == bool
+    want_t, want_v = wp.node_targets(g, H, 8.0)
+    assert np.array_equal(t, want_t) and np.array_equal(v, want_v)
+
+
 def test_frame_warp_is_seeded_and_keeps_the_centre_without_shift():
     cfg = WarpConfig(shift=0.0, perspective=0.0)
     h1 = wp.frame_warp(np.random.default_rng(3), 224, cfg)

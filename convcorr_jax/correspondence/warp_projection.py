@@ -99,11 +99,12 @@ def node_targets(grid_xy: np.ndarray, H: np.ndarray, stride: float) -> tuple[np.
         stride: pixels between nodes.
 
     Returns:
-        (target int32 [h * w]: row-major index of the nearest warped-frame node; valid bool [h * w]: positive
-        homogeneous weight and within half a stride of the grid's outer nodes).
+        (target int32 numpy [h * w]: row-major index of the nearest warped-frame node; valid bool numpy [h * w]:
+        positive homogeneous weight and within half a stride of the grid's outer nodes).
     """
     check_shape(grid_xy, "h w 2", "node_targets", "grid_xy")
     check_shape(H, "3 3", "node_targets", "H")
+    grid_xy, H = np.asarray(grid_xy), np.asarray(H, np.float64)  # jax arrays in: `valid` was a jax array
     p = grid_xy.reshape(-1, 2).astype(np.float64)
     w = p @ H[2, :2] + H[2, 2]
     q = (p @ H[:2, :2].T + H[:2, 2]) / np.where(w > 0, w, 1.0)[:, None]
