@@ -132,7 +132,7 @@ def _init_projection(feats: np.ndarray, cfg: ProjectionTrainConfig, key: jax.Arr
     c = check_shape(feats, "M C", "init_projection", "feats", dtype="float")["C"]
     if cfg.kind == "lowrank":
         return {"u": jnp.zeros((c, cfg.dim), jnp.float32),
-                "v": jax.random.normal(key, (c, cfg.dim), jnp.float32) / np.sqrt(c)}
+                "v": jax.random.normal(key, (c, cfg.dim), jnp.float32) / np.float32(np.sqrt(c))}  # float32 (x64)
     if cfg.dim > min(feats.shape):
         raise InputError("init_projection", "dim", f"at most {min(feats.shape)} (columns, channels)", cfg.dim)
     x = np.asarray(feats, np.float64)
@@ -151,7 +151,8 @@ def project(params: dict, feats: jax.Array) -> jax.Array:
         float32 [..., C] (lowrank) or [..., D] (linear), unit norm per column (zero columns stay zero).
     """
     f = jnp.asarray(feats, jnp.float32)
-    g = f + (f @ params["v"]) @ params["u"].T if "u" in params else f @ params["w"]
+    p = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}  # float32 under jax_enable_x64 too
+    g = f + (f @ p["v"]) @ p["u"].T if "u" in p else f @ p["w"]
     return l2_normalize(g, 1e-12)  # grad-safe at zero columns (an all-zero feature column is common after a ReLU)
 
 

@@ -108,6 +108,7 @@ def bilinear_sample_jit(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Arr
     Returns:
       float32 [..., C] samples, border-clamped.
     """
+    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)  # float64 coordinates (jax_enable_x64) too
     return bilinear_sample(jnp.asarray(image, jnp.float32), x, y)
 
 
@@ -168,8 +169,8 @@ def _warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
     """`warp_image` of checked arrays, one compiled program per shape."""
     h, w = dense_flow.shape[:2]
     yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
-    img = jnp.asarray(target, jnp.float32)
-    return bilinear_sample(img, xx + dense_flow[..., 0], yy + dense_flow[..., 1])
+    img, flow = jnp.asarray(target, jnp.float32), jnp.asarray(dense_flow, jnp.float32)  # float32 under x64 too
+    return bilinear_sample(img, xx + flow[..., 0], yy + flow[..., 1])
 
 
 def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
