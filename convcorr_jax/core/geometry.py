@@ -22,8 +22,9 @@ and a point makes the round trip:
 >>> transform_points(transform_points(np.array([[12.0, 25.0]]), M), invert_affine(M)).tolist()
 [[12.0, 25.0]]
 
-The maps, boxes and crops take numpy or concrete jax arrays and give float64 numpy; called on traced arrays (inside
-a caller's `jax.jit`, `jax.vmap` or `jax.grad`) they run in jax.numpy instead and give jax arrays.
+The maps and boxes take numpy or concrete jax arrays and give float64 numpy (the crops and `transform_points`: as
+their Returns say); called on traced arrays (inside a caller's `jax.jit`, `jax.vmap` or `jax.grad`) they run in
+jax.numpy instead and give jax arrays, float32 unless `jax_enable_x64` is on.
 
 The central 2 x 2 pixels of a 4 x 4 image, cut out at their own resolution:
 
@@ -71,8 +72,8 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
         (x_max - x_min + 1 > 0 and y_max - y_min + 1 > 0), else InputError.
       size: the crop's side in pixels (int: square) or (h, w).
     Returns:
-      float64 [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`); traced boxes (inside
-      jit / vmap / grad) give a jax array, unchecked for empty boxes.
+      float64 numpy [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`); traced boxes
+      (inside jit / vmap / grad) give a jax array (float32 unless jax_enable_x64), unchecked for empty boxes.
     """
     traced = is_traced(boxes)
     xp, b = (jnp if traced else np), _floats(boxes, traced)
@@ -95,8 +96,9 @@ def square_box(centres, sides) -> np.ndarray:
       centres: [..., 2] (x, y) image pixels.
       sides: [...] (broadcast against centres[..., 0]) side lengths in pixels.
     Returns:
-      float64 [..., 4] (x_min, y_min, x_max, y_max), inclusive pixel-centre coordinates: c -+ (side/2 - 0.5),
-      so `box_to_affine` maps the square's outer edges onto the crop's (a jax array when traced).
+      float64 numpy [..., 4] (x_min, y_min, x_max, y_max), inclusive pixel-centre coordinates: c -+ (side/2 - 0.5),
+      so `box_to_affine` maps the square's outer edges onto the crop's (a jax array when traced, float32 unless
+      jax_enable_x64).
     """
     traced = is_traced(centres, sides)
     c, half = _floats(centres, traced), _floats(sides, traced)[..., None] / 2
@@ -110,8 +112,9 @@ def points_box(points, visible=None) -> np.ndarray:
       points: [..., K, 2] (x, y) pixels; points with a non-finite (NaN, inf) coordinate are ignored.
       visible: optional bool [..., K]; points where it is False are ignored.
     Returns:
-      float64 [..., 4] (x_min, y_min, x_max, y_max) of the kept points, inclusive (the extreme points lie on the
-      box); (inf, inf, -inf, -inf) for a set with no kept point (a jax array when traced).
+      float64 numpy [..., 4] (x_min, y_min, x_max, y_max) of the kept points, inclusive (the extreme points lie on
+      the box); (inf, inf, -inf, -inf) for a set with no kept point (a jax array when traced, float32 unless
+      jax_enable_x64).
     """
     traced = is_traced(points, visible)
     xp, p = (jnp if traced else np), _floats(points, traced)
@@ -161,7 +164,7 @@ def check_box(box, size: Sequence[int], source, field: str, image: str = "the im
       got: what the error shows as given (None: the box itself).
 
     Returns:
-      float64 [4]: the box.
+      float64 numpy [4]: the box.
 
     Raises:
       InputError: one line naming the field, the image and its size, what was expected and the value given.
@@ -203,7 +206,7 @@ def check_point(point, size: Sequence[int], source, field: str, image: str = "th
       got: what the error shows as given (None: the point itself).
 
     Returns:
-      float64 [2]: the point.
+      float64 numpy [2]: the point.
 
     Raises:
       InputError: one line naming the field, the image and its size, what was expected and the value given.
@@ -225,7 +228,8 @@ def invert_affine(M) -> np.ndarray:
     Args:
       M: [..., 2, 3] invertible affine maps (e.g. image -> crop pixels from `box_to_affine`).
     Returns:
-      float64 [..., 2, 3], the inverse of each (crop -> image pixels for a crop's M); a jax array when traced.
+      float64 numpy [..., 2, 3], the inverse of each (crop -> image pixels for a crop's M); a jax array when traced
+      (float32 unless jax_enable_x64).
     """
     traced = is_traced(M)
     xp, M = (jnp if traced else np), _floats(M, traced)
@@ -240,8 +244,8 @@ def compose_affine(M2, M1) -> np.ndarray:
     Args:
       M2, M1: [..., 2, 3] affine maps (broadcast against each other).
     Returns:
-      float64 [..., 2, 3] with `transform_points(p, result) == transform_points(transform_points(p, M1), M2)`; a
-      jax array when traced.
+      float64 numpy [..., 2, 3] with `transform_points(p, result) == transform_points(transform_points(p, M1),
+      M2)`; a jax array when traced (float32 unless jax_enable_x64).
     """
     traced = is_traced(M2, M1)
     xp, M1, M2 = (jnp if traced else np), _floats(M1, traced), _floats(M2, traced)
@@ -257,7 +261,9 @@ def transform_points(points, M):
       points: [..., K, 2] (x, y) pixels.
       M: [..., 2, 3] affine maps (broadcast against points' leading axes), e.g. image -> crop pixels.
     Returns:
-      [..., K, 2] mapped (x, y): numpy when both inputs are numpy (or lists), a jax array when either is one.
+      [..., K, 2] mapped (x, y): numpy when both inputs are numpy (or lists), in their common dtype (float64 for
+      lists or a float64 operand, float32 when both are float32); a jax array when either is one (float32 unless
+      jax_enable_x64).
     """
     xp = jnp if isinstance(points, jax.Array) or isinstance(M, jax.Array) else np
     p, M = xp.asarray(points), xp.asarray(M)
