@@ -42,7 +42,7 @@ def spread_ratio(src_xy: jax.Array, trg_xy: jax.Array, weight: jax.Array, clip: 
       clip: the largest ratio (> 1); the ratio is clipped to [1 / clip, clip].
 
     Returns:
-      float32 [2]: std of trg_xy over the counted nodes / std of src_xy over them, per axis; 1 with fewer than
+      float32 jax array [2]: std of trg_xy over the counted nodes / std of src_xy over them, per axis; 1 with fewer than
       `MIN_SPREAD_NODES` counted nodes, and 1 on an axis where the counted source nodes do not spread (all in one
       row or column: the ratio is undefined there).
     """
@@ -81,7 +81,7 @@ def transfer_keypoints(best: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, po
         trim.
 
     Returns:
-      float32 [K, 2] pixels: the (weighted) mean over the carriers i of trg_xy[best[i]] + s * (p - src_xy[i]),
+      float32 jax array [K, 2] pixels: the (weighted) mean over the carriers i of trg_xy[best[i]] + s * (p - src_xy[i]),
       s = 1 or the pair's spread ratio.
     """
     p = jnp.asarray(points, jnp.float32)
@@ -116,7 +116,7 @@ def cycle_consistent(forward: jax.Array, backward: jax.Array, src_xy: jax.Array,
       src_xy, tolerance: [Ns, 2] (x, y) pixels of the source nodes; pixels (Euclidean; 0: mutual nearest neighbours).
 
     Returns:
-      bool [..., Ns]: backward[..., forward[i]] lies within `tolerance` pixels of node i.
+      bool jax array [..., Ns]: backward[..., forward[i]] lies within `tolerance` pixels of node i.
     """
     back = jnp.take_along_axis(backward, forward, axis=-1)
     s = src_xy.astype(jnp.float32)

@@ -246,7 +246,7 @@ def match_transfer(feats: np.ndarray, frames: Frames, points: np.ndarray, pairs:
         (cfg.prior; None: uniform).
 
     Returns:
-      (moved points float64 [P, K, 2] in image j's pixels; matches float32 [P, h, w, 2]: each source node's best
+      numpy (moved points float64 [P, K, 2] in image j's pixels; matches float32 [P, h, w, 2]: each source node's best
       target node minus the node, frame pixels, the matcher's flow; for a mirrored match, node k takes the match of
       the mirrored node nearest to it).
     """
@@ -308,7 +308,7 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
         points as it would alone (`transfer_points`); False: one scale from all the frames (a data set's).
 
     Returns:
-      (pred float64 [P, K, 2] in image j's pixels, NaN where the source point is NaN; flows float32 [P, h, w, 2]
+      numpy (pred float64 [P, K, 2] in image j's pixels, NaN where the source point is NaN; flows float32 [P, h, w, 2]
       (dx, dy) frame pixels of every node of frame i: BP's flow, the matcher's best match minus the node, or zero
       for features="none").
     """
@@ -340,7 +340,7 @@ def projected(feats: np.ndarray | None, cfg: PointTransferConfig) -> np.ndarray 
       cfg: the settings (projection, features, matcher).
 
     Returns:
-      [N, h, w, D] (float32 projected, L2-normalised per node) or `feats` unchanged.
+      [N, h, w, D] (float32 numpy projected, L2-normalised per node) or `feats` unchanged.
     """
     if feats is None or cfg.projection is None or cfg.features != "cnn" or cfg.resolved_method == "bp":
         return feats
@@ -360,7 +360,7 @@ def similarity_at(feats: np.ndarray, grid_xy: np.ndarray, pairs: np.ndarray, src
       src, dst: [P, K, 2] (x, y) frame pixels in frame i and frame j.
 
     Returns:
-      float64 [P, K]; NaN where a point is not finite; 0 for an all-zero column.
+      float64 numpy [P, K]; NaN where a point is not finite; 0 for an all-zero column.
     """
     out = np.full(src.shape[:2], np.nan)
     for p, (i, j) in enumerate(pairs):

@@ -32,11 +32,11 @@ from convcorr_jax.features.sift import sift_bin_size, sift_grid, to_grey
 class Frames:
     """Images resized to a square frame, with features on one node grid.
 
-    M [N, 2, 3] image -> frame affine; crops uint8 [N, S, S, 3]; parts {name: [N, h, w, C_t]} the features of
-    each tap (or {"sift": ...}; None for features="none"), concatenated by `features`; grid_xy [h, w, 2] frame
-    pixels of the nodes; stride: frame pixels per grid cell; flipped: the parts of the mirrored frames (or None);
-    prior, flipped_prior: [N, h, w] OT marginal weights of the nodes of the frames and of the mirrored frames
-    (cfg.prior, `node_prior`; None: uniform)."""
+    All arrays numpy: M float64 [N, 2, 3] image -> frame affine; crops uint8 [N, S, S, 3]; parts {name: float32
+    [N, h, w, C_t]} the features of each tap (or {"sift": ...}; None for features="none"), concatenated by
+    `features`; grid_xy float32 [h, w, 2] frame pixels of the nodes; stride: frame pixels per grid cell; flipped:
+    the parts of the mirrored frames (or None); prior, flipped_prior: float32 [N, h, w] OT marginal weights of the
+    nodes of the frames and of the mirrored frames (cfg.prior, `node_prior`; None: uniform)."""
 
     crops: np.ndarray
     M: np.ndarray
@@ -92,8 +92,9 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
       third: cfg.third_backbone's (backbone, params), required then.
 
     Returns:
-      `Frames`: crops uint8 [N, S, S, 3] (S = cfg.image_size), M [N, 2, 3], parts {name: [N, h, w, C_t]} (None for
-      features "none"), grid_xy [h, w, 2], stride, and the mirrored parts and priors where asked.
+      `Frames` of numpy arrays: crops uint8 [N, S, S, 3] (S = cfg.image_size), M float64 [N, 2, 3], parts {name:
+      float32 [N, h, w, C_t]} (None for features "none"), grid_xy float32 [h, w, 2], stride, and the mirrored parts
+      and priors where asked.
 
     Raises:
       InputError: cfg not a `PointTransferConfig`; `extra`, `third` or `prior` missing where cfg needs them.
@@ -178,7 +179,7 @@ def node_prior(crops: np.ndarray, cfg: PointTransferConfig, prior: tuple, rf, hw
       rf, hw: the node grid (receptive field and (h, w)).
 
     Returns:
-      float32 [N, h, w] weights: cfg.prior_floor + a prior in [0, 1].
+      float32 numpy [N, h, w] weights: cfg.prior_floor + a prior in [0, 1].
     """
     return cfg.prior_floor + cam_prior(prior[0], prior[1], crops, rf, hw, cfg.prior_top_k)
 
@@ -218,7 +219,7 @@ def scale_parts(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
       prefix: the parts' name prefix (`part_name`).
 
     Returns:
-      {`part_name(tap, scale, prefix)`: float32 [N, h, w, C]} on `frames`' grid.
+      {`part_name(tap, scale, prefix)`: float32 numpy [N, h, w, C]} on `frames`' grid.
     """
     size = max(round(cfg.image_size * scale), 1)
     M = geometry.box_to_affine(boxes, size)
@@ -251,7 +252,7 @@ def grid_coordinates(grid_xy: np.ndarray, points: np.ndarray) -> tuple[np.ndarra
       points: [K, 2] (x, y) frame pixels; points beyond the outermost nodes are clamped to them.
 
     Returns:
-      (column float64 [K], row float64 [K]) in 0..w - 1 and 0..h - 1.
+      (column float64 numpy [K], row float64 numpy [K]) in 0..w - 1 and 0..h - 1.
     """
     xs, ys = grid_xy[0, :, 0], grid_xy[:, 0, 1]
     return np.interp(points[:, 0], xs, np.arange(len(xs))), np.interp(points[:, 1], ys, np.arange(len(ys)))

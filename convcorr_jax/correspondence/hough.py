@@ -94,7 +94,8 @@ def rhm(votes: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[in
       src_hw, trg_hw, ncells, side: (h, w) image pixels; Hough bins; Gaussian width in bins (static).
 
     Returns:
-      The confidences [Ns, Nt].
+      The confidences, a jax array [Ns, Nt]: float32 for float32 votes (float64 votes under jax_enable_x64 give
+      float64).
     """
     ny, nx, _ = _hough_space(src_hw, trg_hw, ncells)
     bins = _offset_bins(src_xy, trg_xy, src_hw, trg_hw, ncells)

@@ -291,7 +291,7 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
       src_weights, trg_weights: OT marginals [Ns] / [Nt] up to scale (None: uniform); finite, some > 0.
 
     Returns:
-      float32 [Ns, Nt] confidences, larger is better. Traceable (jit / vmap with static sizes and config).
+      float32 jax array [Ns, Nt] confidences, larger is better. Traceable (jit / vmap with static sizes and config).
 
     Raises:
       InputError: an image size that is not (h, w), or concrete weights with a NaN / inf or no entry > 0.
@@ -363,7 +363,7 @@ def soft_mutual(conf: jax.Array, eps: float = 1e-12) -> jax.Array:
       eps: the smallest row / column maximum divided by (an all-zero row or column stays 0).
 
     Returns:
-      float32 [Ns, Nt]: conf_ij * (conf_ij / max_k conf_kj) * (conf_ij / max_l conf_il); 1 x conf_ij exactly
+      float32 jax array [Ns, Nt]: conf_ij * (conf_ij / max_k conf_kj) * (conf_ij / max_l conf_il); 1 x conf_ij exactly
       where ij is the best of both its row and its column.
     """
     c = conf.astype(jnp.float32)
@@ -414,8 +414,8 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
       backward: also match the target to the source (`match` with every pair of arguments swapped), same cosines.
 
     Returns:
-      (index int32 [P, Ns] into the Nt target nodes, confidence float32 [P, Ns]); backward=True appends (index
-      [P, Nt] into the Ns source nodes, confidence [P, Nt]).
+      jax arrays: (index int32 [P, Ns] into the Nt target nodes, confidence float32 [P, Ns]); backward=True
+      appends (index int32 [P, Nt] into the Ns source nodes, confidence float32 [P, Nt]).
 
     Raises:
       InputError: naming the argument whose shape disagrees (features not [P, N, C], node centres not [N, 2]), an

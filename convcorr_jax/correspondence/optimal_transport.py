@@ -23,8 +23,8 @@ def sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax
       mu, nu, iters: marginals [Ns], [Nt] (each summing to 1); Sinkhorn iterations.
 
     Returns:
-      float32 [Ns, Nt] P = diag(a) K diag(b), K = exp(-cost / eps), each iteration b = nu / K^T a then a = mu / K b
-      (its rows sum to mu; its columns approach nu as iters grows).
+      float32 jax array [Ns, Nt] P = diag(a) K diag(b), K = exp(-cost / eps), each iteration b = nu / K^T a then
+      a = mu / K b (its rows sum to mu; its columns approach nu as iters grows).
     """
     logk = -cost.astype(jnp.float32) / eps
     lmu = jnp.log(mu.astype(jnp.float32))
@@ -48,7 +48,7 @@ def marginal(weights: jax.Array) -> jax.Array:
       weights: [N] node weights >= 0, not all 0.
 
     Returns:
-      float32 [N] summing to 1.
+      float32 jax array [N] summing to 1.
     """
     w = jnp.maximum(weights.astype(jnp.float32), 0.0)
     return w / jnp.sum(w)
@@ -63,7 +63,7 @@ def ot_scores(sim: jax.Array, mu: jax.Array, nu: jax.Array, eps: float = 0.05, i
       eps, iters, exp2: the entropic regularisation, Sinkhorn iterations, the exponent on the rescaled plan.
 
     Returns:
-      float32 [Ns, Nt] scores.
+      float32 jax array [Ns, Nt] scores.
     """
     plan = sinkhorn_log(1.0 - sim, mu, nu, eps, iters)
     return jnp.power(jnp.maximum(plan * sim.shape[0], 0.0), exp2)

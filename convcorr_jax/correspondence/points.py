@@ -39,7 +39,8 @@ SOURCE = "transfer_points"
 
 
 class Transfer(NamedTuple):
-    """What `transfer_points` returns; arrays carry a leading pair axis [P, ...] when pairs were given as lists.
+    """What `transfer_points` returns, numpy arrays; they carry a leading pair axis [P, ...] when pairs were given
+    as lists.
 
     points: [K, 2] float64 (x, y) pixels of image b (0-based, pixel centres at integers); NaN where the source
       point is not a valid point of image a (`valid_keypoints`) or is padding, and for every point of a pair where
@@ -52,8 +53,8 @@ class Transfer(NamedTuple):
       non-negative features (ReLU taps such as VGG-16's, SIFT), in [-1, 1] where a network's taps are linear
       (MobileNetV2's and EfficientNet-Lite2's blocks of the default: about half their entries are negative, and a
       poor match can score below 0); NaN where the point is NaN and for features="none".
-    grid: [h, w, 2] (x, y) pixels of image a of the grid nodes; None unless `with_field`.
-    field: [h, w, 2] (x, y) pixels of image b each node of a is matched to (BP: the node moved by its flow;
+    grid: [h, w, 2] float64 (x, y) pixels of image a of the grid nodes; None unless `with_field`.
+    field: [h, w, 2] float64 (x, y) pixels of image b each node of a is matched to (BP: the node moved by its flow;
       matchers: its best target node; NaN where the pair's points are all NaN for want of features); None unless
       `with_field`.
     """
@@ -75,7 +76,7 @@ def valid_keypoints(points: np.ndarray, image_hw: tuple[int, int] | None = None)
         (None: only the lower bound).
 
     Returns:
-      bool [..., K].
+      bool numpy [..., K].
     """
     p = np.asarray(points, np.float64)
     ok = np.all(np.isfinite(p), -1)

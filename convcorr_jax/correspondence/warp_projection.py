@@ -84,7 +84,7 @@ def frame_warp(rng: np.random.Generator, size: int, cfg: WarpConfig = WarpConfig
         cfg: the ranges.
 
     Returns:
-        float64 [3, 3] H: frame pixels -> warped frame pixels ((x, y) 0-based).
+        float64 numpy [3, 3] H: frame pixels -> warped frame pixels ((x, y) 0-based).
     """
     c = (size - 1) / 2
     return homography_about(rng, (c, c), size, (size, size), cfg)
@@ -148,7 +148,7 @@ def project(params: dict, feats: jax.Array) -> jax.Array:
         feats: [..., C] columns.
 
     Returns:
-        float32 [..., C] (lowrank) or [..., D] (linear), unit norm per column (zero columns stay zero).
+        float32 jax array [..., C] (lowrank) or [..., D] (linear), unit norm per column (zero columns stay zero).
     """
     f = jnp.asarray(feats, jnp.float32)
     p = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}  # float32 under jax_enable_x64 too
@@ -224,7 +224,7 @@ def train_projection(fs: np.ndarray, ft: np.ndarray, target: np.ndarray, valid: 
         progress: a progress bar over the steps.
 
     Returns:
-        (params {"u", "v"} or {"w"} float32, losses float32 [steps]).
+        (params {"u", "v"} or {"w"} of float32 jax arrays, losses float32 numpy [steps]).
     """
     dims = check_shape(fs, "P N C", "train_projection", "fs", dtype="float")
     check_shape(ft, "P N C", "train_projection", "ft", dims, dtype="float")
@@ -317,7 +317,7 @@ def project_features(feats: np.ndarray, name: str) -> np.ndarray:
         name: a shipped projection's name or an .npz path.
 
     Returns:
-        float32 [N, h, w, D] projected, L2-normalised per node.
+        float32 numpy [N, h, w, D] projected, L2-normalised per node.
 
     Raises:
         InputError: a projection trained on another number of channels.
