@@ -76,7 +76,7 @@ def cam_prior(backbone: Backbone, params, images, grid_rf: RF, grid_hw: tuple[in
       batch_size: images per forward pass.
 
     Returns:
-      float32 [N, h, w] in [0, 1] (`_class_activation_maps`).
+      float32 numpy [N, h, w] in [0, 1] (`_class_activation_maps`).
 
     Raises:
       InputError naming the backbone, grid_rf, grid_hw or top_k when the backbone has no pooled classifier here,

@@ -17,7 +17,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
       logits: float [..., K] (`classify` passes float64 for exact small probabilities).
 
     Returns:
-      [..., K] probabilities summing to 1 along the last axis, in the dtype of logits.
+      numpy [..., K] probabilities summing to 1 along the last axis, in the dtype of logits (numpy or jax).
     """
     z = np.exp(logits - logits.max(-1, keepdims=True))
     return z / z.sum(-1, keepdims=True)
@@ -41,7 +41,7 @@ def classify(backbone, params, images: np.ndarray,
       topk: classes listed per image, highest probability first.
 
     Returns:
-      (logits float32 [N, K] (K: the "logits" tap's width, 1000 for the ImageNet backbones), per image a list of
+      (logits float32 numpy [N, K] (K: the "logits" tap's width, 1000 for the ImageNet backbones), per image a list of
       topk (class index, class name, softmax probability)).
 
     Raises:

@@ -23,8 +23,9 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
       grid: [H, W, C] (one image) or [N, H, W, C].
       rf: the grid's receptive field.
       points: [K, 2] (x, y) for one image, or [N, K, 2] (N as grid's).
-    Returns: [K, C] or [N, K, C]; points beyond the grid take the nearest edge column. Numpy; a jax array when grid
-      or points are traced (inside a caller's jit / vmap / grad, where non-finite points are not refused).
+    Returns: [K, C] or [N, K, C] in grid's dtype; points beyond the grid take the nearest edge column. Numpy; a
+      jax array when grid or points are traced (inside a caller's jit / vmap / grad, where non-finite points are not
+      refused).
     Raises:
       InputError: grid or points of another shape (points of [N, ...] grids one row per grid), or non-finite points.
     """
@@ -55,7 +56,7 @@ def neighbourhood_concat(grid, size: int = 3):
       grid: [..., H, W, C] feature grid (numpy or jax).
       size: neighbourhood side in columns, odd (>= 1).
     Returns:
-      jax array [..., H, W, size * size * C], grid's dtype.
+      jax array [..., H, W, size * size * C], grid's dtype (float64 becomes float32 unless jax_enable_x64).
     Raises:
       InputError: size not an odd integer >= 1 (a float such as 3.0 included).
     """
@@ -82,7 +83,8 @@ def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[
       taps: tap names of the backbone.
       batch_size: images per forward pass.
     Returns:
-      {tap: list of N float32 arrays}, one per image in input order: [h, w, C] for spatial taps, [D] for vector taps.
+      {tap: list of N float32 numpy arrays}, one per image in input order: [h, w, C] for spatial taps, [D] for
+      vector taps.
     Raises:
       InputError: an image that is not uint8 RGB [H, W, 3].
     """

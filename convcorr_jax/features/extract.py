@@ -60,7 +60,7 @@ def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch
         own).
 
     Returns:
-      {tap: float32 array}: spatial taps [N, h, w, C], vector taps [N, D].
+      {tap: float32 numpy array}: spatial taps [N, h, w, C], vector taps [N, D].
 
     Raises:
       InputError: bad images (`stack_images`), no images, no taps, images smaller than the smallest input of a tap
@@ -161,7 +161,7 @@ def extract_fitted(backbone: Backbone, params, images, taps: Sequence[str] | str
       backbone, params, images, taps, batch_size, relu, progress: as `extract`.
 
     Returns:
-      {tap: float32 array} in the order of taps: spatial taps [N, h, w, C] (h, w of the input size the tap ran
+      {tap: float32 numpy array} in the order of taps: spatial taps [N, h, w, C] (h, w of the input size the tap ran
       at), vector taps [N, D].
 
     Raises:

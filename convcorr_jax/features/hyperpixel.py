@@ -120,7 +120,7 @@ def interpolation_matrix(src_rf: RF, src_n: int, dst_rf: RF, dst_n: int) -> np.n
       dst_rf, dst_n: the same for the destination grid.
 
     Returns:
-      float32 [dst_n, src_n]; each row has at most two non-zero weights summing to 1.
+      float32 numpy [dst_n, src_n]; each row has at most two non-zero weights summing to 1.
 
     Raises:
       InputError: a grid with no node, or a node count that is not an integer.
@@ -165,7 +165,7 @@ def l2_normalise(x: jax.Array, eps: float = NORM_EPS) -> jax.Array:
       eps: floor on the norm (`NORM_EPS`: all-zero columns stay zero).
 
     Returns:
-      jax array [..., C] (`knn.l2_normalize`: a zero column's gradient is finite, not NaN).
+      jax array [..., C] in x's dtype (`knn.l2_normalize`: a zero column's gradient is finite, not NaN).
     """
     return l2_normalize(x, eps)
 
@@ -182,9 +182,9 @@ def combine(grids: tuple, wys: tuple, wxs: tuple, weights: jax.Array, normalise:
       normalise: L2-normalise each tap's resampled columns.
 
     Returns:
-      (features float32 [N, h, w, sum C_t]: each tap resampled, L2-normalised per column when `normalise`, times its
-      weight, concatenated in tap order; norms float32 [N, h, w, T]: the L2 norm of each resampled tap's column
-      before normalising).
+      jax arrays (features float32 [N, h, w, sum C_t]: each tap resampled, L2-normalised per column when
+      `normalise`, times its weight, concatenated in tap order; norms float32 [N, h, w, T]: the L2 norm of each
+      resampled tap's column before normalising).
     """
     parts, norms = [], []
     for t, (x, wy, wx) in enumerate(zip(grids, wys, wxs)):
@@ -208,8 +208,8 @@ def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | st
       taps, grid, normalise, batch_size, relu: as `_hyperpixel_features`.
 
     Returns:
-      (parts {tap name: [N, h, w, C_t] float32} in tap order, centres [h, w, 2] float32 (x, y) image pixels of the
-      grid nodes, norms {tap name: [N, h, w] float32} each column's L2 norm before normalising).
+      numpy (parts {tap name: [N, h, w, C_t] float32} in tap order, centres [h, w, 2] float32 (x, y) image pixels
+      of the grid nodes, norms {tap name: [N, h, w] float32} each column's L2 norm before normalising).
 
     Raises:
       InputError: bad images or taps, an empty grid (`resolve_taps`, `target_grid`), or batch_size not an integer

@@ -43,7 +43,7 @@ def read_image(path: str | os.PathLike, field: str = "image", min_side: int = MI
       max_aspect: the largest accepted longer side / shorter side.
 
     Returns:
-      uint8 RGB [H, W, 3].
+      uint8 RGB numpy [H, W, 3].
 
     Raises:
       InputError: naming `field`, for a missing path, a folder, an unreadable or truncated file, or a thin image:
@@ -100,7 +100,7 @@ def load_inputs(backbone, paths: Sequence[str | os.PathLike] | str | os.PathLike
       paths: N image files (`read_image`); a single path is one file (not its characters).
 
     Returns:
-      (uint8 [N, h, w, 3] network inputs, N `preprocess.Transform`s back to each original image's pixels).
+      (uint8 numpy [N, h, w, 3] network inputs, N `preprocess.Transform`s back to each original image's pixels).
 
     Raises:
       InputError: no paths, or a file `read_image` refuses.
@@ -123,9 +123,9 @@ def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...] | s
       relu: post-activation (True) or pre-activation (False) values (`extract`).
 
     Returns:
-      dict: per tap T, `T` float32 activations ([h, w, C] spatial, [D] vector); for spatial taps `T__centers`
-      float32 [h, w, 2] (x, y) original-image pixels and `T__rf` float32 [3] (size, stride, offset) in input
-      pixels; `image_size` and `input_size` int [2] (h, w).
+      dict of numpy arrays: per tap T, `T` float32 activations ([h, w, C] spatial, [D] vector); for spatial taps
+      `T__centers` float32 [h, w, 2] (x, y) original-image pixels and `T__rf` float32 [3] (size, stride, offset) in
+      input pixels; `image_size` and `input_size` int64 [2] (h, w).
 
     Raises:
       InputError: image not uint8 RGB [H, W, 3], no taps, or an unknown mode.

@@ -81,7 +81,7 @@ def gradient_channels(image: jax.Array) -> jax.Array:
       image: grey [H, W] (cast to float32), H, W >= 2.
 
     Returns:
-      float32 [H, W, 8]: each pixel's gradient modulus split linearly between its two nearest orientation bins
+      float32 jax array [H, W, 8]: each pixel's gradient modulus split linearly between its two nearest orientation bins
       (bin t at angle 2 pi t / 8 from +x towards +y).
 
     Raises:
@@ -164,7 +164,7 @@ def vlfeat_output(descriptors) -> np.ndarray:
       descriptors: unit-norm descriptors [..., 128] (`sift_grid`, `sift_dense`, `dsift`).
 
     Returns:
-      float32 [..., 128] in [0, 255] (cast to uint8 for the default integer output).
+      float32 numpy [..., 128] in [0, 255] (cast to uint8 for the default integer output).
     """
     return np.minimum(512.0 * np.asarray(descriptors, np.float32), 255.0)
 
@@ -184,7 +184,7 @@ def to_grey(images: np.ndarray) -> np.ndarray:
         gradients below `_fast_sqrt`'s floor: all-zero descriptors, so it is refused).
 
     Returns:
-      float32 [..., H, W] in [0, 1].
+      float32 numpy [..., H, W] in [0, 1].
 
     Raises:
       InputError: images that are not uint8 with a last axis of 3.
@@ -299,8 +299,8 @@ def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float
       window_size: Gaussian window sigma in bins.
 
     Returns:
-      (frames float32 [N, 2]: (x, y) 0-based descriptor centres in row-major order (x fastest), descriptors float32
-      [N, 128]: unit-norm, VLFeat C layout).
+      (frames float32 numpy [N, 2]: (x, y) 0-based descriptor centres in row-major order (x fastest), descriptors
+      float32 jax array [N, 128]: unit-norm, VLFeat C layout).
 
     Raises:
       InputError: image too small for bin_size, or a bad bin_size, step or window_size.
