@@ -143,9 +143,9 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
         None on accelerators.
 
     Returns:
-      A `FlowResult` ([N, ...] leading where batched): flow float32 [H, W, 2] (dx, dy) in pixels (grid cells x
-      pixel_scale), labels int32 [H, W, 2] (dy, dx) displacements in grid cells, data / deformation / total energy
-      scalars and the energy trace [levels * iters].
+      A `FlowResult` of jax arrays ([N, ...] leading where batched): flow float32 [H, W, 2] (dx, dy) in pixels
+      (grid cells x pixel_scale), labels int32 [H, W, 2] (dy, dx) displacements in grid cells, data / deformation /
+      total energy float32 scalars and the energy trace float32 [levels * iters].
 
     Raises:
       InputError: features of mismatched shapes or not finite, an unknown `config.dt_method`, a pixel_scale not
@@ -193,7 +193,8 @@ def solve_flow_in_frame(fs: jax.Array, ft: jax.Array, config: BPConfig, stride: 
       **kwargs: `solve_flow`'s mesh and pairs_per_call.
 
     Returns:
-      A `FlowResult`: flow float32 [..., H, W, 2] (dx, dy) in frame pixels; energies in paper units.
+      A `FlowResult` of jax arrays: flow float32 [..., H, W, 2] (dx, dy) in frame pixels; energies in paper
+      units.
 
     Raises:
       InputError: stride, frame_side or paper_side not finite and > 0, or `solve_flow`'s checks.

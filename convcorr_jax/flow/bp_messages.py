@@ -22,7 +22,7 @@ def argmin_label(belief: jax.Array) -> jax.Array:
       belief: [..., Ly, Lx] beliefs over 2D labels.
 
     Returns:
-      int32 [..., 2] (y, x) label indices (an all-NaN belief gives the last label).
+      int32 jax array [..., 2] (y, x) label indices (an all-NaN belief gives the last label).
     """
     ly, lx = belief.shape[-2:]
     low = jnp.min(belief, axis=(-2, -1), keepdims=True)
@@ -269,7 +269,7 @@ def neighbour_differences(x: jax.Array) -> tuple[jax.Array, ...]:
       x: [h, w, C] per-node values.
 
     Returns:
-      4 x [h, w, C] differences (below, above, right, left), 0 where there is no neighbour.
+      4 jax arrays [h, w, C] in x's dtype: differences (below, above, right, left), 0 where there is no neighbour.
     """
     def nb(axis, by):  # value at the neighbour (node + by along axis), held at the edge
         n = x.shape[axis]
@@ -285,7 +285,7 @@ def edge_factors(edge_scale: jax.Array) -> tuple[jax.Array, ...]:
       edge_scale: [h, w, 2] factors of the edge to the node below and to the node right.
 
     Returns:
-      4 x [h, w] (down, up, right, left), 1 where there is no neighbour.
+      4 jax arrays [h, w] in edge_scale's dtype (down, up, right, left), 1 where there is no neighbour.
     """
     v, r = edge_scale[..., 0], edge_scale[..., 1]
     one_row, one_col = jnp.ones_like(v[:1]), jnp.ones_like(r[:, :1])

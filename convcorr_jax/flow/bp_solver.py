@@ -230,8 +230,9 @@ def solve(cost: jax.Array, weight: float | jax.Array, iters: int = 10, levels: i
         contrast-sensitive smoothness, beyond the paper's energy), exact messages (`_scaled_dt`); one level, no crop.
 
     Returns:
-      A `BPResult`: labels int32 [H, W, 2] (dy, dx) label indices of the lowest-energy labelling seen, its data,
-      deformation and total energy, and the trace [levels * iters] (coarsest level first).
+      A `BPResult` of jax arrays: labels int32 [H, W, 2] (dy, dx) label indices of the lowest-energy labelling
+      seen, its data, deformation and total energy (float32 scalars), and the trace float32 [levels * iters]
+      (coarsest level first).
 
     Raises:
       InputError: costs not [H, W, Ly, Lx] (targets=True: not [H, W, H, W]); offsets or edge_scale not [H, W, 2],

@@ -43,7 +43,7 @@ def flow_to_colour(flow: np.ndarray, max_flow: float | None = None) -> np.ndarra
       max_flow: the length drawn fully saturated (None: the longest finite vector).
 
     Returns:
-      uint8 [..., 3] RGB.
+      uint8 numpy [..., 3] RGB.
     """
     flow = np.asarray(flow, np.float64)
     ok = np.all(np.isfinite(flow), axis=-1)
@@ -72,7 +72,7 @@ def colour_key(size: int = 101) -> np.ndarray:
       size: the key's side in pixels.
 
     Returns:
-      uint8 RGB [size, size, 3]; white outside the disc.
+      uint8 RGB numpy [size, size, 3]; white outside the disc.
     """
     c = (size - 1) / 2
     y, x = np.mgrid[0:size, 0:size].astype(np.float64) - c

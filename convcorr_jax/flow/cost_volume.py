@@ -64,7 +64,7 @@ def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
       fs, ft: source and target features [H, W, C].
 
     Returns:
-      float32 [H, W, H, W]: source node (y, x) against target node (y', x').
+      float32 jax array [H, W, H, W]: source node (y, x) against target node (y', x').
     """
     h, w, c = fs.shape
     a = fs.reshape(h * w, c).astype(jnp.float32)
@@ -83,7 +83,7 @@ def cost_volume(fs: jax.Array, ft: jax.Array, window: tuple[int, int]) -> jax.Ar
       window: (Ry, Rx) grid cells (`resolve_window`).
 
     Returns:
-      float32 [H, W, 2Ry+1, 2Rx+1], label (Ry + dy, Rx + dx); +inf where the target leaves the grid.
+      float32 jax array [H, W, 2Ry+1, 2Rx+1], label (Ry + dy, Rx + dx); +inf where the target leaves the grid.
     """
     h, w = fs.shape[:2]
     ry, rx = window

@@ -145,7 +145,7 @@ def pixel_features(grey: jax.Array, kind: str = "grad", sift_bin: int = 3, grad_
       sift_bin, grad_sigma: dense SIFT's bin size (px); the gradients' smoothing sigma (px).
 
     Returns:
-      "grad" [H, W, 8] or "sift" [H, W, 128] (dense SIFT, bin size `sift_bin`).
+      float32 jax array: "grad" [H, W, 8] or "sift" [H, W, 128] (dense SIFT, bin size `sift_bin`).
 
     Raises:
       InputError: grey not a float [H, W] of at least 2 x 2 (an RGB image: `features.sift.to_grey`; a uint8 image
@@ -201,7 +201,7 @@ def binned(grey: jax.Array, s: int) -> jax.Array:
       grey, s: [H, W] grey image; the block side in pixels (1: grey as given).
 
     Returns:
-      [ceil(H / s), ceil(W / s)] block means.
+      jax array [ceil(H / s), ceil(W / s)] block means in grey's dtype (s = 1: grey itself, numpy or jax).
     """
     if s == 1:
         return grey
@@ -319,8 +319,8 @@ def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
       mesh: the pairs' BP levels are also split over this 1-D mesh's devices (`parallel.make_mesh()`, one process).
 
     Returns:
-      float32 [N, H, W, 2] (dx, dy) pixels (InputError for images not uint8 [N, H, W, 3] of one shape, N, H, W >= 1,
-      or too small for a conv4 grid of 2 columns).
+      float32 jax array [N, H, W, 2] (dx, dy) pixels (InputError for images not uint8 [N, H, W, 3] of one shape,
+      N, H, W >= 1, or too small for a conv4 grid of 2 columns).
     """
     dims = check_shape(images_a, "N>=1 H>=1 W>=1 3", "dense_flows", "images_a", dtype="uint8",
                        note="(RGB in [0, 255])")

@@ -58,7 +58,7 @@ def rounded_product(w: jax.Array, x: jax.Array) -> jax.Array:
       x: float values (float16, bfloat16, float32 or float64; the bit trick reads them as integers of their width).
 
     Returns:
-      w * x in x's dtype, broadcast shape.
+      jax array w * x in x's dtype, broadcast shape.
     """
     t = w * x
     ints = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}[jnp.dtype(t.dtype).itemsize]
@@ -158,7 +158,7 @@ def dt1d(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tuple[jax.
       axis: the axis the transform runs along.
 
     Returns:
-      (values like f, arg-min int32 indices along `axis`).
+      jax arrays (values like f, arg-min int32 indices along `axis`).
     """
     f = _as_costs(f)
     w = jnp.asarray(w, f.dtype)
@@ -180,7 +180,7 @@ def dt1d_brute(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1) -> tupl
       axis: the axis the transform runs along.
 
     Returns:
-      (values like f, arg-min int32 indices along `axis`).
+      jax arrays (values like f, arg-min int32 indices along `axis`).
     """
     f = _as_costs(f)
     w = jnp.asarray(w, f.dtype)
@@ -244,7 +244,7 @@ def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int 
       method: "auto", "tree", "brute" or "envelope" (see `_resolve_method`).
 
     Returns:
-      Values like f but with n + 2 pad entries along `axis`.
+      A jax array of values like f but with n + 2 pad entries along `axis`.
 
     Raises:
       InputError: an unknown method.

@@ -45,7 +45,8 @@ def dense_flow_spline(flow: np.ndarray, grid_xy: np.ndarray, out_hw: tuple[int, 
       k: the spline degree, min(k, n - 1) per axis (a grid of one row or column: linear interpolation).
 
     Returns:
-      float32 [H, W, 2] (dx, dy) pixels; pixels outside the grid's span take the nearest grid position's spline value.
+      float32 numpy [H, W, 2] (dx, dy) pixels; pixels outside the grid's span take the nearest grid position's
+      spline value.
 
     Raises:
       InputError: grid_xy not [h, w, 2], flow not of its shape, or out_hw not two integers >= 1.
@@ -106,7 +107,7 @@ def bilinear_sample_jit(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Arr
       x, y: fractional 0-based pixel coordinates, broadcastable against each other to [...].
 
     Returns:
-      float32 [..., C] samples, border-clamped.
+      float32 jax array [..., C] samples, border-clamped.
     """
     x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)  # float64 coordinates (jax_enable_x64) too
     return bilinear_sample(jnp.asarray(image, jnp.float32), x, y)
@@ -120,7 +121,8 @@ def bilinear_sample(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
       x, y: fractional 0-based pixel coordinates, broadcastable against each other to [...].
 
     Returns:
-      [..., C] samples (float for a float image).
+      jax array [..., C] samples: float32 for float32 coordinates and an integer or float32 image (the image's and
+      the coordinates' dtypes promoted).
     """
     h, w = image.shape[:2]
     x = jnp.clip(x, 0, w - 1)
@@ -153,7 +155,7 @@ def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
       dense_flow: [H, W, 2] (dx, dy) pixels on the source's pixel grid, into the target's pixels (likewise).
 
     Returns:
-      float32 [H, W, C].
+      float32 jax array [H, W, C].
 
     Raises:
       InputError: target not [H', W', C] with H', W' >= 1, or dense_flow not [H, W, 2] numbers.
@@ -184,8 +186,8 @@ def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
       dense_flow: [H, W, 2] (dx, dy) pixels, source -> target (likewise).
 
     Returns:
-      float32 [..., K, 2] (x, y) source pixels; NaN where there is no nearest pixel: a NaN (or infinite) point, or
-      a flow NaN at every pixel.
+      float32 jax array [..., K, 2] (x, y) source pixels; NaN where there is no nearest pixel: a NaN (or infinite)
+      point, or a flow NaN at every pixel.
 
     Raises:
       InputError: points not [..., K, 2] numbers, or dense_flow not [H, W, 2] numbers with H, W >= 1.
