@@ -143,3 +143,23 @@ def test_l2_normalise_is_differentiable_at_a_zero_column():
     np.testing.assert_allclose(np.asarray(l2_normalise(x)), [[0.0, 0.6, 0.8], [0.0, 0.0, 0.0]])
     g = np.asarray(jax.grad(lambda x: l2_normalise(x).sum())(x))
     assert np.isfinite(g).all(), g
+
+
+def test_a_new_image_count_compiles_one_program_per_tap(count_compiles):
+    """hyperpixel_taps on an image count it has not seen compiles the combining program of each tap and nothing
+    else: each tap's features went through `jnp.asarray` first, which compiled a copy program per shape (as many
+    again); a repeated call compiles nothing and gives the same features bit for bit."""
+    from convcorr_jax.features.hyperpixel import hyperpixel_taps
+
+    rng = np.random.default_rng(4)
+    images = rng.integers(1, 255, (3, 10, 14, 3), dtype=np.uint8)  # a size no other test uses
+    bb, taps = _toy_backbone(), ("a", "b")
+    hyperpixel_taps(bb, {}, images[:1], taps)
+    with count_compiles() as n:
+        parts, _, _ = hyperpixel_taps(bb, {}, images, taps)
+    assert n[0] == len(taps)
+    with count_compiles() as again:
+        same, _, _ = hyperpixel_taps(bb, {}, images, taps)
+    assert again[0] == 0
+    for t in taps:
+        np.testing.assert_array_equal(parts[t], same[t])

@@ -97,7 +97,7 @@ def cam_prior(backbone: Backbone, params, images, grid_rf: RF, grid_hw: tuple[in
     feats = extract(backbone, params, images, (tap,), batch_size=batch_size)[tap]
     th, tw = feats.shape[1:3]
     trf = backbone.geometry[tap]
-    wy = jnp.asarray(interpolation_matrix(trf, th, grid_rf, int(grid_hw[0])))
-    wx = jnp.asarray(interpolation_matrix(trf, tw, grid_rf, int(grid_hw[1])))
-    prior, _ = _class_activation_maps(jnp.asarray(feats), kernel, bias, wy, wx, int(top_k))
+    wy = interpolation_matrix(trf, th, grid_rf, int(grid_hw[0]))  # numpy into the jitted maps: a jnp.asarray of
+    wx = interpolation_matrix(trf, tw, grid_rf, int(grid_hw[1]))  # each compiled a copy program per shape
+    prior, _ = _class_activation_maps(feats, kernel, bias, wy, wx, int(top_k))
     return np.asarray(prior, np.float32)

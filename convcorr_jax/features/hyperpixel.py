@@ -220,20 +220,19 @@ def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | st
     names = resolve_taps(backbone, taps)
     image_hw = tuple(x.shape[1:3])
     rf, hw = target_grid(backbone, names, image_hw, grid)
-    mats = {}
+    mats = {}  # numpy into the jitted `combine`: a jnp.asarray of each compiled a copy program per shape
     for t in names:
         th, tw = backbone.grid_size(t, image_hw)
         trf = backbone.geometry[t]
-        mats[t] = (jnp.asarray(interpolation_matrix(trf, th, rf, hw[0])),
-                   jnp.asarray(interpolation_matrix(trf, tw, rf, hw[1])))
-    one = jnp.ones(1, jnp.float32)
+        mats[t] = (interpolation_matrix(trf, th, rf, hw[0]), interpolation_matrix(trf, tw, rf, hw[1]))
+    one = np.ones(1, np.float32)
     parts: dict = {t: [] for t in names}
     norms: dict = {t: [] for t in names}
     for s in range(0, len(x), batch_size):
         acts = extract(backbone, params, x[s:s + batch_size], names, batch_size=batch_size, relu=relu,
                        progress=False)
         for t in names:
-            f, n = combine((jnp.asarray(acts[t]),), (mats[t][0],), (mats[t][1],), one, normalise)
+            f, n = combine((acts[t],), (mats[t][0],), (mats[t][1],), one, normalise)
             parts[t].append(np.asarray(f))
             norms[t].append(np.asarray(n)[..., 0])
     return ({t: np.concatenate(v) for t, v in parts.items()}, grid_centers(rf, hw),
