@@ -43,12 +43,16 @@ LEFT, RIGHT = "lime", "red"  # bones of the person's left side, of the others
 
 
 def draw_skeleton(ax, points: np.ndarray, joint_set: JointSet, shown: np.ndarray | None = None) -> None:
-    """One skeleton [K, 2] on `ax`: bones of the person's left side green, the others red, joints as white dots;
-    `shown` [K] bool: the joints drawn (bones need both ends; None: every finite joint)."""
+    """One skeleton [K, 2] on `ax`: bones of the person's left side green (a bone with a left joint and no right
+    one, whichever end the edge lists first), the others red (the right side and the bones across the middle, e.g.
+    shoulder to shoulder), joints as white dots; `shown` [K] bool: the joints drawn (bones need both ends; None:
+    every finite joint)."""
     ok = np.all(np.isfinite(points), axis=-1) if shown is None else np.asarray(shown, bool)
+    left, right = set(joint_set.left), {b for _, b in joint_set.flip_pairs}
     for a, b in joint_set.edges:
         if ok[a] and ok[b]:
-            ax.plot(points[[a, b], 0], points[[a, b], 1], "-", lw=1.6, color=LEFT if a in joint_set.left else RIGHT)
+            on_left = bool({a, b} & left) and not {a, b} & right
+            ax.plot(points[[a, b], 0], points[[a, b], 1], "-", lw=1.6, color=LEFT if on_left else RIGHT)
     ax.scatter(points[ok, 0], points[ok, 1], s=9, color="white", edgecolors="black", linewidths=0.4, zorder=3)
 
 

@@ -1,0 +1,66 @@
+"""Figures draw what they claim, read back from the rendered pixels: each mark where its (x, y) pixel is on the image
+(imshow's pixel centres at integers) and in the colour its legend names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcorr_eval.report import plt
+from convcorr_eval.tompson2015 import figures as pose_figures
+from convcorr_jax.pose import joints
+
+RED, LIME = (255, 0, 0), (0, 255, 0)
+
+
+def rendered(fig) -> np.ndarray:
+    """The figure's pixels, uint8 [H, W, 3] (Agg)."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def pixel_of(ax, fig, x: float, y: float) -> tuple[int, int]:
+    """(row, column) of the rendered figure at data point (x, y) of `ax`."""
+    px, py = ax.transData.transform((x, y))
+    return int(round(fig.canvas.get_width_height()[1] - py - 0.5)), int(round(px - 0.5))
+
+
+def colour_near(canvas: np.ndarray, rc: tuple[int, int], colour, r: int = 2) -> int:
+    """How many pixels within r of (row, column) are `colour` (to 40 grey levels a channel)."""
+    patch = canvas[rc[0] - r: rc[0] + r + 1, rc[1] - r: rc[1] + r + 1].astype(int)
+    return int((np.abs(patch - np.array(colour)).max(-1) < 40).sum())
+
+
+def _skeleton_axes(points: np.ndarray, joint_set, size: int = 40, shown=None):
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    ax.imshow(np.zeros((size, size, 3), np.uint8))
+    pose_figures.draw_skeleton(ax, points, joint_set, shown)
+    return fig, ax
+
+
+def test_bones_across_the_body_are_drawn_in_the_right_and_middle_colour():
+    """The legend: the person's left side green, the right side and the middle red. A bone joining a left joint to a
+    right one (FLIC's shoulder line, hip line) was green when the edge listed the left joint first, and MPII's
+    thorax -> left shoulder bone red because it lists the thorax first."""
+    # FLIC: lsho lelb lwri rsho relb rwri lhip rhip leye reye nose, the person facing the camera
+    flic = np.array([[28, 8], [31, 18], [33, 28], [12, 8], [9, 18], [7, 28], [25, 32], [15, 32], [23, 2], [17, 2],
+                     [20, 5]], np.float64)
+    fig, ax = _skeleton_axes(flic, joints.FLIC)
+    canvas = rendered(fig)
+    for (x, y), colour, what in (((20, 8), RED, "shoulder line"), ((20, 32), RED, "hip line"),
+                                 ((29.5, 13), LIME, "left upper arm"), ((10.5, 13), RED, "right upper arm")):
+        rc = pixel_of(ax, fig, x, y)
+        other = LIME if colour == RED else RED
+        assert colour_near(canvas, rc, colour) > 0 and colour_near(canvas, rc, other) == 0, what
+    plt.close(fig)
+    # MPII: r ankle .. l ankle, pelvis, thorax, upper neck, head top, r wrist .. l wrist
+    mpii = np.full((16, 2), np.nan)
+    mpii[[6, 7, 8, 9, 12, 13]] = [[20, 30], [20, 12], [20, 8], [20, 3], [10, 12], [30, 12]]
+    fig, ax = _skeleton_axes(mpii, joints.MPII)
+    canvas = rendered(fig)
+    for (x, y), colour, what in (((25, 12), LIME, "thorax - l shoulder"), ((15, 12), RED, "r shoulder - thorax"),
+                                 ((20, 21), RED, "pelvis - thorax")):
+        rc = pixel_of(ax, fig, x, y)
+        assert colour_near(canvas, rc, colour) > 0 and colour_near(canvas, rc, LIME if colour == RED else RED) == 0, \
+            what
+    plt.close(fig)
+
