@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from convcorr_eval.report import plt
@@ -64,3 +66,40 @@ def test_bones_across_the_body_are_drawn_in_the_right_and_middle_colour():
             what
     plt.close(fig)
 
+
+def test_the_tables_skeletons_leave_out_unlabelled_ground_truth_joints(monkeypatch):
+    """`PoseArrays` holds an unlabelled joint as (0, 0): the ground-truth row of tompson_skeletons.png drew it, and
+    its bones, in the image's top-left corner."""
+    import dataclasses
+
+    import jax
+
+    from convcorr_eval.tompson2015 import tables
+    from convcorr_jax.pose import model as pose_model
+    from convcorr_jax.pose.data import PoseArrays
+    from convcorr_train import pose_configs
+
+    tc = pose_configs.get_config("tiny")
+    tc = dataclasses.replace(tc, data="mpii", model=dataclasses.replace(tc.model, num_joints=16))
+    n, s = 2, tc.model.image_size
+    gt = np.random.default_rng(0).uniform(s / 4, 3 * s / 4, (n, 16, 2)).astype(np.float32)
+    pred = gt + 1.0
+    visible = np.ones((n, 16), bool)
+    visible[:, [0, 1]] = False  # r ankle, r knee unlabelled
+    gt[:, [0, 1]] = 0.0
+    test = PoseArrays(np.zeros((n, s, s, 3), np.uint8), gt, visible, np.full(n, 8.0, np.float32))
+    monkeypatch.setattr(tables.predict, "predict_crops", lambda *a, **k: {"coarse": pred, "cascade": pred})
+    drawn = {}
+    monkeypatch.setattr(pose_figures, "save_figure", lambda fig, path, **kw: drawn.setdefault(path.name, fig))
+    monkeypatch.setattr(tables.figures, "pck_curves", lambda *a, **k: None)
+    monkeypatch.setattr(tables.figures, "x_error_hist", lambda *a, **k: None)
+    params = pose_model.init(jax.random.PRNGKey(0), tc.model)
+    tables.evaluate_run(tc, params, test, figures_dir=Path("figures"), timing=False, mpii_reference=None,
+                        with_paper=False)
+    fig = drawn["tompson_skeletons.png"]
+    canvas = rendered(fig)
+    truth_row = [ax for ax in fig.axes if ax.get_ylabel() == "ground truth"][0]
+    row, col = pixel_of(truth_row, fig, 0.0, 0.0)
+    corner = canvas[row: row + 4, col: col + 4]  # inside the image, by its top-left pixel
+    assert corner.max() < 60, "something drawn at an unlabelled joint's (0, 0)"
+    plt.close(fig)

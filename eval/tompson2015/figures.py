@@ -66,15 +66,19 @@ def skeleton_legend() -> list:
             Line2D([], [], marker="o", color="white", markeredgecolor="black", linestyle="", label="joint")]
 
 
-def skeletons(images: np.ndarray, preds: dict[str, np.ndarray], joint_set: JointSet, path: Path, n: int = 6) -> None:
-    """Skeletons (one row per model, the person's left side green) over the first n images."""
+def skeletons(images: np.ndarray, preds: dict[str, np.ndarray], joint_set: JointSet, path: Path, n: int = 6,
+              shown: dict[str, np.ndarray] | None = None) -> None:
+    """Skeletons (one row per model, the person's left side green) over the first n images. shown: {row name: bool
+    [N, K] the joints drawn} for rows whose points hold unlabelled joints (the ground truth of `PoseArrays`, 0 where
+    missing); other rows draw every finite joint."""
     n = min(n, len(images))
+    shown = shown or {}
     fig, axes = plt.subplots(len(preds), n, figsize=(1.6 * n, 1.6 * len(preds)), squeeze=False)
     for r, (name, p) in enumerate(preds.items()):
         for c in range(n):
             ax = axes[r][c]
             ax.imshow(images[c])
-            draw_skeleton(ax, p[c], joint_set)
+            draw_skeleton(ax, p[c], joint_set, None if name not in shown else np.asarray(shown[name][c], bool))
             ax.set_xticks([]), ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)

@@ -214,7 +214,7 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
         figures.x_error_hist({f"{k}: head+shoulders": joints.x_errors(p, g, v, head_sho) for k, p in preds.items()},
                              figures_dir / "tompson_x_error_hist.png")
         figures.skeletons(test.images, {"ground truth": g, "coarse": coarse, "cascade": casc}, js,
-                          figures_dir / "tompson_skeletons.png")
+                          figures_dir / "tompson_skeletons.png", shown={"ground truth": v})
         md += ["![PCK curves](figures/tompson_pck_curves.png) ![x error](figures/tompson_x_error_hist.png)", "",
                "![skeletons](figures/tompson_skeletons.png)", ""]
     if timing:
