@@ -84,8 +84,12 @@ def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton
     d = ImageDraw.Draw(canvas)
     for _, v, colour in boxes:
         edge = "black" if sum(colour) > 382 else "white"
-        if len(v) == 4:  # inclusive pixels: the outer edges are half a pixel out
-            edges = [float(v[0]) - 0.5, float(v[1]) - 0.5, float(v[2]) + 0.5, float(v[3]) + 0.5]
+        if len(v) == 4:  # inclusive pixels: a line `width` px wide on each outer edge (half a pixel out), as
+            # whole pixels: PIL draws the outline inward from the pixels given, and truncated the half-pixel edges
+            # to one pixel further out on the left and top than on the right and bottom
+            half = width / 2
+            edges = [int(np.floor(float(v[0]) - half)), int(np.floor(float(v[1]) - half)),
+                     int(np.ceil(float(v[2]) + half)), int(np.ceil(float(v[3]) + half))]
             d.rectangle([edges[0] - 1, edges[1] - 1, edges[2] + 1, edges[3] + 1], outline=edge,
                         width=width + 2)  # 1 px either side
             d.rectangle(edges, outline=colour, width=width)

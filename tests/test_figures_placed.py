@@ -103,3 +103,21 @@ def test_the_tables_skeletons_leave_out_unlabelled_ground_truth_joints(monkeypat
     corner = canvas[row: row + 4, col: col + 4]  # inside the image, by its top-left pixel
     assert corner.max() < 60, "something drawn at an unlabelled joint's (0, 0)"
     plt.close(fig)
+
+
+def test_pose_drawing_outlines_a_box_evenly_on_its_four_sides():
+    """`convcorr pose` draws a box of inclusive pixels (x0, y0, x1, y1) as lines on its outer edges, x0 - 0.5 and
+    x1 + 0.5: PIL truncated those half pixels, so the left and top lines sat a pixel further out than the right and
+    bottom ones (box 40..70: lines on 39-40 and 69-70)."""
+    from convcorr_cli import pose_draw
+
+    img = np.full((96, 128, 3), 128, np.uint8)
+    for box in ([40, 20, 70, 60], [41, 21, 70, 61], [40.0, 20.0, 69.0, 59.0]):
+        shown = pose_draw.boxes_to_draw(None, box, None, "given", None)
+        drawn = np.asarray(pose_draw.draw(img, np.full((11, 2), 5.0), joints.FLIC.names, joints.FLIC.edges, shown))
+        colour = pose_draw.BOX_COLOURS["torso box"]
+        cols = np.flatnonzero((drawn[int(box[1] + box[3]) // 2] == colour).all(-1))
+        rows = np.flatnonzero((drawn[:96, int(box[0] + box[2]) // 2] == colour).all(-1))
+        for lines, lo, hi in ((cols, box[0], box[2]), (rows, box[1], box[3])):
+            assert lines.min() + lines.max() == lo + hi, (box, lines)  # centred on the box
+            assert {lo - 1, lo, hi, hi + 1} <= set(lines.tolist()), (box, lines)  # on its outer edges
