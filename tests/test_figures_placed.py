@@ -121,3 +121,28 @@ def test_pose_drawing_outlines_a_box_evenly_on_its_four_sides():
         for lines, lo, hi in ((cols, box[0], box[2]), (rows, box[1], box[3])):
             assert lines.min() + lines.max() == lo + hi, (box, lines)  # centred on the box
             assert {lo - 1, lo, hi, hi + 1} <= set(lines.tolist()), (box, lines)  # on its outer edges
+
+
+def test_receptive_fields_of_a_squashed_image_are_drawn_as_rectangles(monkeypatch):
+    """Table 1's figure: CaffeNet resizes a 450 x 300 image to a 256 square, so a receptive field (a square of the
+    crop) covers 256 / 450 as many image pixels across as down. It was drawn as a square of the width's side."""
+    from convcorr_eval.long2014 import table1
+    from convcorr_jax.backbones import preprocess
+    from convcorr_jax.backbones.registry import get
+
+    backbone = get("caffenet")
+    image = np.zeros((300, 450, 3), np.uint8)
+    _, transform = preprocess.resize_and_crop(image, *backbone.resize)
+    drawn = []
+    monkeypatch.setattr(table1, "save_figure", lambda fig, path, **kw: drawn.append(fig))
+    table1.rf_figure(Path("rf.png"), image, backbone, transform)
+    fig = drawn[0]
+    ax = fig.axes[0]
+    canvas = rendered(fig)
+    rf = backbone.geometry[backbone.roles["pool5"]].size
+    cx, cy = transform.to_original(np.array([(backbone.resize[1] - 1) / 2] * 2))
+    for (x, y), along in (((cx, cy - rf / transform.sy / 2), "top"), ((cx - rf / transform.sx / 2, cy), "left")):
+        assert colour_near(canvas, pixel_of(ax, fig, x, y), RED, 1) > 0, along  # the pool5 box's edge
+    inside = pixel_of(ax, fig, cx, cy - rf / transform.sx / 2)  # where the square's top edge was
+    assert colour_near(canvas, inside, RED, 1) == 0
+    plt.close(fig)

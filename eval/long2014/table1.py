@@ -72,15 +72,17 @@ def skimage_images() -> list[tuple[str, np.ndarray]]:
 
 
 def rf_figure(path: Path, image: np.ndarray, backbone, transform) -> None:
-    """The conv3/conv5/pool5-role receptive fields drawn at the centre of the evaluation crop."""
+    """The conv3/conv5/pool5-role receptive fields drawn at the centre of the evaluation crop, in the image's pixels
+    (`transform`: the crop's `preprocess.resize_and_crop`; squares of the crop, rectangles where it squashed the
+    image, as CaffeNet's resize does)."""
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.imshow(image)
     crop = backbone.resize[1]
     for role, color in {"conv3": "yellow", "conv5": "orange", "pool5": "red"}.items():
         rf = backbone.geometry[backbone.roles[role]]
         c = transform.to_original(np.array([(crop - 1) / 2, (crop - 1) / 2]))
-        s = rf.size / transform.sx
-        ax.add_patch(plt.Rectangle((c[0] - s / 2, c[1] - s / 2), s, s, fill=False, color=color, lw=1.5,
+        w, h = rf.size / transform.sx, rf.size / transform.sy  # a square of the crop: a rectangle of a squashed image
+        ax.add_patch(plt.Rectangle((c[0] - w / 2, c[1] - h / 2), w, h, fill=False, color=color, lw=1.5,
                                    label=f"{role} ({backbone.roles[role]}) rf {rf.size}px"))
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title("Receptive fields of the conv3, conv5 and pool5-role taps at the crop centre", fontsize=9)
