@@ -104,7 +104,8 @@ def _draw_points(ax, s, cmap="tab20"):
 def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, cols: int = 6, out=None,
          masks_out=None) -> None:
     """Draw n samples of `kind` to `out` (PNG): visible keypoints filled, invisible hollow; people with their MPII
-    skeleton (right limbs red) and head box, objects with their box and, to `masks_out`, their label maps."""
+    skeleton (right limbs red, the rest blue) and head box, objects with their box and, to `masks_out`, their label
+    maps."""
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.35 * rows), squeeze=False)
     labels = []
@@ -137,7 +138,7 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
         _draw_points(ax, s)
         ax.set_xlim(-0.5, s.image.shape[1] - 0.5)
         ax.set_ylim(s.image.shape[0] - 0.5, -0.5)
-    what = {"people": "people: MPII skeleton (right limbs red, left blue), head box yellow",
+    what = {"people": "people: MPII skeleton (right limbs red; left limbs, spine and head blue), head box yellow",
             "faces": "faces: 68 landmarks by contour",
             "objects": "objects: box yellow"}.get(kind, kind)
     fig.suptitle(f"Synthetic {kind}, first {n} samples; keypoints filled where visible, hollow where not; {what}",
