@@ -91,7 +91,7 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys, monkeypa
     args = ["eval", "flic", "--run", str(run), "--root", str(people), "--out-dir", str(out), "--no-progress"]
     assert main([*args, "--json", str(js), "--figure", str(fig)]) == 0
     printed = capsys.readouterr().out
-    assert "**Table 3: FLIC test PCK@0.05 (torso), 4 people" in printed
+    assert "**Table 3: FLIC test PCK@0.05 (torso, %), 4 people" in printed
     assert "FLIC test PCK@0.05 (torso): coarse" in printed
     run_dir = _folder(out, "tompson2015.flic_pose")
     saved = _saved(run_dir, "tompson2015.flic")

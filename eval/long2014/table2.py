@@ -28,7 +28,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
-from convcorr_eval.report import markdown_table, ours, paper_block, plt, ran_on, save_figure
+from convcorr_eval.report import markdown_table, ours, paper_block, plt, ran_on, save_figure, score_about
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +161,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     summary = (f"Table 2 ({out['n_targets']} targets): mean PCK@0.1 conv4 flow {r['conv4 flow'][0.1]['mean']:.1f}, "
                f"SIFT flow {r['SIFT flow'][0.1]['mean']:.1f}, NN transfer {r['NN transfer'][0.1]['mean']:.1f}")
     metrics = {m: {str(a): v for a, v in r[m].items()} for m in r}
+    metrics["pck_about"] = score_about("longer side of the target's object box", [float(a) for a in r[next(iter(r))]],
+                                       "percent", mean="over the categories with a visible target keypoint")
     metrics["beta"] = used.beta
     if out["validation"]:
         metrics["validation_pck"] = {str(b): v for b, v in out["validation"].items()}

@@ -160,6 +160,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         md += ["", f"![Figure 5](figures/{path.name})"]
     metrics = {k: {"mean": v["mean"], **v["accuracy"]} for k, v in res.items()}
     metrics["C"] = {k: v["C"] for k, v in res.items()}
+    metrics["accuracy_about"] = {"unit": "fraction in [0, 1]", "mean": "over the categories with a test keypoint"}
     if cfg.figure4:
         f4 = cls.run_figure4(train, test, backbone, params, cfg.fig4_category, cfg.fig4_keypoints, cfg.fig4_role,
                              C=cfg.conv_C, sift_C=cfg.sift_C, n_images=cfg.fig4_images, step=cfg.fig4_step)

@@ -34,7 +34,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, sized
 from convcorr_eval.long2014 import common, paper
 from convcorr_eval.long2014.common import load_train_test
-from convcorr_eval.report import markdown_table, ours, paper_block, percent, plt, ran_on, save_figure
+from convcorr_eval.report import markdown_table, ours, paper_block, percent, plt, ran_on, save_figure, score_about
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,7 +217,8 @@ def run(cfg: Config, ctx: Context) -> Result:
                + "; ".join(f"{k}: " + ", ".join(f"C={c:g} {percent(v)}" for c, v in cur.items())
                            for k, cur in sel["curve"].items())
                + f" -> C = {sel['C']:g}, SIFT C = {sel['sift_C']:g}."]
-    metrics = {"rows": rows, "C": pc.C, "sift_C": pc.sift_C, "selection": sel,
+    metrics = {"rows": rows, "rows_about": score_about("longer side of the object box", 0.1),
+               "C": pc.C, "sift_C": pc.sift_C, "selection": sel,
                "prior_gain_conv5": rows["conv5+prior"]["mean"] - rows["conv5"]["mean"]}
     summary = (f"keypoint prediction PCK@0.1: conv5 {percent(rows['conv5']['mean'])}, +prior "
                f"{percent(rows['conv5+prior']['mean'])} ({100 * metrics['prior_gain_conv5']:+.1f})")

@@ -97,7 +97,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: 
                "rgb_lambda_edge": r.edge,
                "seg_mean_iou": miou, "seg_iou": dict(zip(class_names, map(float, sres.iou))),
                "seg_ap": dict(zip(class_names, map(float, sres.ap))), "seg_mean_ap": sres.mean_ap,
-               "seg_pixel_acc": sres.pixel_acc}
+               "seg_pixel_acc": sres.pixel_acc,
+               "seg_about": {"unit": "fraction in [0, 1]", "mean": "over the classes scored, background included"}}
     if extra:
         metrics["extra"] = {"descriptor": desc.extra_label, "rgb_mae": extra[0].mae, "rgb_lambda": extra[0].lam,
                             "rgb_lambda_edge": extra[0].edge,

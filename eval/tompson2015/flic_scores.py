@@ -371,7 +371,7 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     chosen = (f"; validated: the model's stored read-out {v['readout']} ({v['label']}), chosen on the "
               f"{v['chosen_on']} by the rule: {v['rule']}" if v else "")
     note = pose_readout.same_split_note(v) if v else ""
-    md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso), {res['n']} people; input: {inputs}; pretrained trunk: "
+    md = [f"**Table 3: FLIC {res['split']} PCK@0.05 (torso, %), {res['n']} people; input: {inputs}; pretrained trunk: "
           f"{trunk}; {res['head']}{with_sm}{chosen}**", "",
           markdown_table(["model", *paper.TABLE3_COLUMNS], rows, "{:.1f}"), "", *([note, ""] if note else [])]
     rows = [[f"{m} @{a}", *[100 * res["pck"][a][m][c] for c in groups + ["all"]]] for a in ALPHAS
@@ -381,7 +381,8 @@ def markdown(res: dict, with_paper: bool = True) -> str:
     rows = [[k, *[100 * res["ablation"][k][a][c] for a in ALPHAS for c in ("Head", "Shoulder", "Elbow", "Wrist")]]
             for k in res["ablation"]]
     hdr = [f"{c[:3]}@{a}" for a in ALPHAS for c in ("Head", "Shoulder", "Elbow", "Wrist")]
-    md += ["**Ablation (same checkpoint): coarse vs cascade, with and without parabola sub-cell refinement"
+    md += ["**Ablation (same checkpoint), PCK (percent): coarse vs cascade, with and without parabola sub-cell "
+           "refinement"
            + (", with and without the spatial model (spatial_)" if sm else "") + "**", "",
            markdown_table(["read-out", *hdr], rows, "{:.1f}"), ""]
     if "table2_ms" in res:

@@ -12,9 +12,10 @@ original image, writes them 1-based as `preds` [N, 16, 2] (the frame of annot/va
 run folder (`convcorr eval mpii`: runs/tompson2015.mpii_<model>_<digest of the settings and the model's identity>, the
 file then copied to --h5) and scores the file with the official PCKh definition (`convcorr eval pckh`), head size from
 the annotation's `normalize`. metrics.json holds the PCKh tables {"0.5": {column: percent}, "0.1": ..., "auc",
-"curve"}; prints them at 0.5 and 0.1. With the stored read-out it also holds "readout_chosen_on" and
-"readout_chosen_on_scored_split" (`pose.readout.chosen_on_scored_split`: an MPII model's read-out is chosen on
-valid.h5, so scoring valid.h5 with it is optimistic, and a line under the tables says so).
+"curve"} and their unit ("about": percent, as the --json says); prints them at 0.5 and 0.1. With the stored
+read-out it also holds "readout_chosen_on" and "readout_chosen_on_scored_split"
+(`pose.readout.chosen_on_scored_split`: an MPII model's read-out is chosen on valid.h5, so scoring valid.h5 with it
+is optimistic, and a line under the tables says so).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.data import mpii_person_crops
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.report import save_figure
+from convcorr_eval.report import save_figure, score_about
 from convcorr_eval.tompson2015 import figures, pckh
 from convcorr_eval.tompson2015.trained import scored_model, model_help, model_name, take_old_name, with_model_state
 
@@ -150,4 +151,5 @@ def run(cfg: Config, ctx: Context) -> Result:
     md += f"\n![best and worst people: ground truth beside prediction](figures/{PAGE})\n"
     summary = (f"MPII PCKh@0.5 (%) total {r['0.5']['Total']:.1f}, AUC(0..0.5) {r['auc']:.1f} ({r['people']} people, "
                f"{r['readout']})")
-    return Result(summary, md, dict(r, model=str(cfg.model)))
+    about = score_about("head segment", [0.5, 0.1], "percent")  # as `convcorr eval mpii --json` says it
+    return Result(summary, md, dict(r, model=str(cfg.model), about=about))
