@@ -32,6 +32,7 @@ from convcorr_jax.pose.training.loop import train
 from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_eval.long2014 import pf_willow as pf_willow_eval
 from convcorr_eval.tompson2015 import flic_scores, trained
+from report_consistency import check_run_folder
 
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 RUN_FILES = ("config.json", "metrics.json", "report.md", "report.html")
@@ -95,6 +96,7 @@ def test_eval_flic_is_a_run_of_the_experiment(people, tmp_path, capsys, monkeypa
     assert "FLIC test PCK@0.05 (torso): coarse" in printed
     run_dir = _folder(out, "tompson2015.flic_pose")
     saved = _saved(run_dir, "tompson2015.flic")
+    check_run_folder(run_dir)  # report.md, report.html, config.json and metrics.json agree (tables in percent)
     assert saved["key"]["settings"]["model"] == str(run) and saved["key"]["settings"]["run_dir"] is None  # --run
     assert saved["key"]["settings"]["trained"] == run_folder.run_state(run)  # a run without model files: its state
     res = json.loads(js.read_text())
@@ -172,6 +174,7 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
     assert f"wrote {preds}" in printed and "PCKh@0.5" in printed and "PCKh@0.1" in printed
     run_dir = _folder(out, "tompson2015.mpii_pose")
     saved = _saved(run_dir, "tompson2015.mpii")
+    check_run_folder(run_dir)  # ... and metrics.json names the percent its tables print
     assert (run_dir / "preds.h5").read_bytes() == preds.read_bytes()
     n = json.loads((people / "synthetic.json").read_text())["test"]  # the people of valid.h5
     assert mpii_eval_files.read_preds(preds).shape == (n, 16, 2) and saved["metrics"]["people"] == n

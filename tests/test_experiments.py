@@ -16,6 +16,12 @@ from convcorr_eval import experiment, registry
 from convcorr_eval import demo
 from convcorr_eval.demo import STAGES, tompson_claim
 from convcorr_eval.runner import experiments, make_config, run_experiment
+from report_consistency import check_run_folder
+
+
+# columns of numbers that are no scores of the run (metrics.json need not hold them): geometry, sizes
+NOT_SCORES = ("rf size (ours)", "stride (ours)", "centre of unit 0", "rf size, paper", "stride, paper", "rf size",
+              "stride", "image px", "keypoints", "test instances")
 
 
 def _check_report(run_dir, markdown):
@@ -58,6 +64,7 @@ def test_experiment_tiny_on_caffenet_random_weights(exp_id, tmp_path):
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["status"] == "ok" and saved["key"]["settings"]["backbone"] == "caffenet" and not reused
     _check_report(run_dir, res.markdown)
+    check_run_folder(run_dir, NOT_SCORES)  # report.md, report.html, config.json and metrics.json agree
 
 
 def test_runner_keeps_identical_runs_and_reruns_changed_ones(tmp_path, capsys):
@@ -163,6 +170,7 @@ def test_demo_every_stage_into_one_report(tmp_path):
     for name in STAGES:
         section = report.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
         _check_report(out, section)
+        check_run_folder(out / name, NOT_SCORES)  # each stage's own run folder
     assert "<table>" in (out / "report.html").read_text()
     verdict = tompson_claim(metrics["tompson"]["metrics"])  # the claim reads what the stage writes
     assert verdict is None or verdict.startswith("the cascade is not clearly above"), verdict
