@@ -122,6 +122,58 @@ def test_importing_the_library_loads_nothing_above_it():
     assert int(r.stdout.split()[0]) >= len(MODULES) - 1  # all but the top-level package itself
 
 
+HOST_STATE = """
+    import faulthandler, importlib, json, logging, os, signal, sys, threading, warnings
+    import jax, matplotlib, numpy as np
+
+    def state():
+        loggers = {n: [l.level, [repr(h) for h in l.handlers], l.propagate, l.disabled]
+                   for n, l in logging.root.manager.loggerDict.items() if isinstance(l, logging.Logger)}
+        return {"jax.config": {k: repr(v) for k, v in jax.config.values.items()}, "os.environ": dict(os.environ),
+                "root logger": [logging.root.level, [repr(h) for h in logging.root.handlers]],
+                "logging.disable": logging.root.manager.disable, "loggers": loggers,
+                "warnings": [repr(f) for f in warnings.filters] + [repr(warnings.showwarning)],
+                "numpy": [repr(np.get_printoptions()), repr(np.geterr())],
+                "matplotlib": {k: repr(v) for k, v in dict.items(matplotlib.rcParams)}, "sys.path": list(sys.path),
+                "signals": [repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM)],
+                "hooks": [repr(h) for h in (sys.excepthook, threading.excepthook, sys.unraisablehook,
+                                            sys.displayhook)] + [faulthandler.is_enabled()], "cwd": os.getcwd()}
+
+    before = state()
+    for name in sys.argv[1:]:
+        importlib.import_module(name)
+    after = state()
+    changed = {}
+    for part, was in before.items():
+        now = after[part]
+        if isinstance(was, dict):  # a library's logger made by its import (a NullHandler at most) is no change
+            keys = [k for k in set(was) | set(now) if was.get(k) != now.get(k) and not (
+                part == "loggers" and k not in was and now[k][0] == 0 and all("NullHandler" in h for h in now[k][1]))]
+            if keys:
+                changed[part] = {k: [was.get(k), now.get(k)] for k in sorted(keys)}
+        elif was != now:
+            changed[part] = [was, now]
+    print(json.dumps(changed))
+"""
+PACKAGES = ["convcorr_jax"] + [f"convcorr_jax.{p}" for p in ("core", "backbones", "correspondence", "data",
+                                                             "features", "flow", "linear", "long2014", "pose",
+                                                             "regression", "weights")]
+
+
+def test_importing_the_library_leaves_the_host_process_as_it_was(tmp_path):
+    """The package and each subpackage imported into a program change none of its process-wide settings (JAX's
+    config, the environment, logging, warnings filters, NumPy's print options and error handling, matplotlib's
+    rcParams, sys.path, signal handlers, exception hooks, the current folder) and write no file (a cache folder)."""
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("KMP_DUPLICATE_LIB_OK", "MPLBACKEND")}
+    r = _python(HOST_STATE, *PACKAGES, env=dict(env, HOME=str(home), CONVCORR_CACHE=str(cache),
+                                                MPLCONFIGDIR=str(tmp_path / "mpl")))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.splitlines()[-1]) == {}
+    assert not cache.exists() and not any(home.iterdir())
+
+
 def test_every_command_module_builds_its_parser():
     for name, (module, _) in COMMANDS.items():
         assert module.startswith("convcorr_cli."), name

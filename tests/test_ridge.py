@@ -1,6 +1,7 @@
 """Ridge regression: parity with scikit-learn, CV choice equal to a brute-force refit loop for every route and both
 engines (NumPy/SciPy on CPU, jitted JAX), the cost-model route choice, bad input."""
 
+import threading
 import time
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import scipy.linalg as sl
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
+from threadpoolctl import ThreadpoolController
 
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.linear import ridge, ridge_kernels
@@ -582,3 +584,46 @@ def test_predict_refuses_what_the_fits_refuse():
         ridge.fit(X + 1j, Y, 0.1)
     assert np.all(np.isfinite(ridge.predict(m, X[:2] * 1e10)))  # float64 features: promoted, no overflow
     assert ridge.predict(m, X[:0]).shape == (0, 2)
+
+
+
+def test_fits_that_overlap_in_two_threads_give_the_blas_threads_back(monkeypatch):
+    """Two fits in two threads, the second entering its one-BLAS-thread step while the first is in it and leaving it
+    after the first has returned (its thread still alive): the process's BLAS thread count is the one found before,
+    not the 1 the first set (each fit putting back what it found, or threadpoolctl ignoring a thread other than the
+    one that set the count), and both fits are right."""
+    blas_threads = lambda: {i["num_threads"] for i in ThreadpoolController().select(user_api="blas").info()}
+    before = blas_threads()
+    if before == {1}:
+        pytest.skip("BLAS runs on one thread already: nothing to put back")
+    X, Y = _data(40, 6, 2, seed=21)
+    first_in, second_in, first_out, done = (threading.Event() for _ in range(4))
+    real, models = ridge_kernels.solve_shifted, {}
+
+    def gated(*a, **k):
+        if threading.current_thread() is threads[0]:
+            first_in.set()
+            assert second_in.wait(10)
+        else:
+            second_in.set()
+            assert first_out.wait(10)
+        return real(*a, **k)
+
+    def first():
+        models[0] = ridge.fit(X, Y, 0.5, dtype="float64")
+        first_out.set()
+        done.wait(10)  # alive until the second has left
+
+    monkeypatch.setattr(ridge_kernels, "solve_shifted", gated)
+    threads = [threading.Thread(target=first),
+               threading.Thread(target=lambda: models.update({1: ridge.fit(X, Y, 0.5, dtype="float64")}))]
+    threads[0].start()
+    assert first_in.wait(10)
+    threads[1].start()
+    threads[1].join(20)
+    after = blas_threads()
+    done.set()
+    threads[0].join(10)
+    assert after == before
+    sk = Ridge(alpha=0.5).fit(X, Y)
+    assert all(_relerr(models[i].W, sk.coef_.T) < 1e-8 for i in range(2))

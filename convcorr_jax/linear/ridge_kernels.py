@@ -5,33 +5,77 @@ Engines. On a CPU backend (`jax.default_backend() == "cpu"`) every step runs thr
 syrk, LAPACK `potrf`/`potrs` and `syevd`), which are 2-2.5x faster than XLA:CPU's GEMM and eigh
 (bench/RESULTS_ridge.md); the Cholesky and eigen factorisations run on one BLAS thread, because OpenBLAS's
 multithreaded potrf/syevd synchronise at every block step and ran up to 10x slower than one thread whenever another
-process shared the cores (GEMMs keep all threads). The Cholesky routes instead factorise several (fold, lambda)
-systems at once, one per core, on a thread pool: `convcorr_jax.linear.cholesky.solve_shifted` calls LAPACK with the
-GIL released and without the transposing copy of a C-ordered matrix. The errors are those of one fold at a time, bit
-for bit. On accelerators the same routes run as jitted JAX functions.
+process shared the cores (GEMMs keep all threads). OpenBLAS has one thread count per process: while any fit is in
+such a step, BLAS calls of the host program's other threads run on one thread too; the count comes back when the
+last of the fits that overlap in time (called from several threads) leaves it (`_one_blas_thread`). The Cholesky
+routes instead factorise several (fold, lambda) systems at once, one per core, on a thread pool:
+`convcorr_jax.linear.cholesky.solve_shifted` calls LAPACK with the GIL released and without the transposing copy of a
+C-ordered matrix. The errors are those of one fold at a time, bit for bit. On accelerators the same routes run as
+jitted JAX functions.
 A Cholesky that breaks down numerically (float32 with a lambda below the Gram's rounding level) falls back to the
 eigen route for that fold, whose eigenvalues are clipped at 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg as sl
-from threadpoolctl import ThreadpoolController
-
 from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
 from convcorr_jax.linear.ridge_checks import check_range, quiet
 from convcorr_jax.linear.ridge_routes import EIGH_FLOPS_PER_CUBE
 
-_BLAS = ThreadpoolController()  # the factorisations run on one BLAS thread (see the module docstring)
+# the factorisations run on one BLAS thread (see the module docstring): the controller (made on first use), how many
+# calls are inside `_one_blas_thread` now, the limit the first of them set and the thread that set it
+_BLAS: dict[str, Any] = {"controller": None, "held": 0, "limit": None, "setter": None}
+_BLAS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread within the block. The thread count is the process's: the first of the blocks that overlap
+    in time (from several threads) sets it, the last to leave puts the count found before back (a limit per block
+    would let one block put back the 1 another set). threadpoolctl is imported here: its import sets
+    KMP_DUPLICATE_LIB_OK in os.environ, which importing this library must not do."""
+    with _BLAS_LOCK:
+        if _BLAS["held"] == 0:
+            if _BLAS["controller"] is None:
+                from threadpoolctl import ThreadpoolController
+
+                _BLAS["controller"] = ThreadpoolController()
+            _BLAS["limit"] = _BLAS["controller"].limit(limits=1, user_api="blas")
+            _BLAS["setter"] = threading.current_thread()
+        _BLAS["held"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS["held"] -= 1
+            if _BLAS["held"] == 0:
+                _restore_blas(_BLAS["limit"], _BLAS["setter"])
+                _BLAS.update(limit=None, setter=None)
+
+
+def _restore_blas(limit, setter: threading.Thread) -> None:
+    """Put back the counts `limit` found, from any thread. threadpoolctl (>= 3.6) lets only the thread that last set a
+    process-wide (pthreads) OpenBLAS count change it while that thread lives; the setter's hold is released for the
+    restore, and this thread's after it, as a `with threadpool_limits` block releases its own on leaving."""
+    from threadpoolctl import OpenBLASController
+
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)  # absent before threadpoolctl 3.6
+    if clear is not None and setter is not threading.current_thread():
+        clear(force=True)
+    limit.restore_original_limits()
+    if clear is not None:
+        clear()
 
 
 # ------------------------------------------------------------------ kernels (NumPy/SciPy on CPU, jitted JAX otherwise)
@@ -42,7 +86,7 @@ def _eigh(S, xla: bool):
     if xla:
         s, V = jnp.linalg.eigh(S)
         return jnp.maximum(s, 0.0), V
-    with _BLAS.limit(limits=1, user_api="blas"):
+    with _one_blas_thread():
         s, V = sl.eigh(S, driver="evd", check_finite=False)
     return np.maximum(s, 0.0), V
 
@@ -53,7 +97,7 @@ def _chol_solve(S, lam, B, xla: bool):
     if xla:
         A = S + lam * jnp.eye(S.shape[0], dtype=S.dtype)
         return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(A, lower=True), B)
-    with _BLAS.limit(limits=1, user_api="blas"):
+    with _one_blas_thread():
         return solve_shifted(S, lam, B)
 
 
@@ -125,7 +169,7 @@ def errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int, lambd
         with quiet():  # an overflow is the caller's to report (`check_range` on the errors)
             return np.mean(np.square(R - A @ W), axis=0)
 
-    with _BLAS.limit(limits=1, user_api="blas"), \
+    with _one_blas_thread(), \
             ThreadPoolExecutor(_threads(n_folds * lambdas.size, order_bytes)) as pool:
         # First in, first out, with each fold's preparation queued one fold ahead of its solves: a solve only waits
         # for a preparation that has started, and the next fold is prepared while this one's solves run.
@@ -166,7 +210,7 @@ def fold_blocks(X0: np.ndarray, Y0: np.ndarray, fsets: list[np.ndarray]) -> list
         with quiet():  # an overflow is the caller's to report (`check_range` on the Gram)
             return Xv.T @ Xv
 
-    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(_cores(), len(fsets))) as pool:
+    with _one_blas_thread(), ThreadPoolExecutor(min(_cores(), len(fsets))) as pool:
         grams = list(pool.map(gram, fsets))
     return [(Gv, X0[v].T @ Y0[v]) for Gv, v in zip(grams, fsets)]
 
@@ -286,7 +330,7 @@ def _solve_per_value(S: np.ndarray, C: np.ndarray, lam: np.ndarray, values: np.n
     def one(i: int) -> None:
         W[:, cols[i]] = solve_shifted(S, values[i], np.ascontiguousarray(C[:, cols[i]]))
 
-    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(_threads(values.size, S.nbytes)) as pool:
+    with _one_blas_thread(), ThreadPoolExecutor(_threads(values.size, S.nbytes)) as pool:
         list(pool.map(one, range(values.size)))
     return W
 
