@@ -11,6 +11,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -20,7 +21,7 @@ from test_hostile_images import _png_header
 
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.data.formats import _detect_format, read_format
-from convcorr_jax.data.types import MAX_PIXELS_ENV, load_image
+from convcorr_jax.data.types import MAX_PIXELS_ENV, load_image, relay_pil_warnings
 
 LOGGER = "convcorr_jax.data.types"
 
@@ -118,3 +119,44 @@ def test_data_inspect_reads_an_rgb_png_as_an_image(tmp_path):
     img, what = read_format(tmp_path / "photo.png")
     np.testing.assert_array_equal(img, _halves())
     assert what.endswith("image")
+
+
+def test_pil_warnings_of_reads_in_two_threads_at_once_are_each_relayed_and_the_filters_come_back(caplog):
+    """Two reads in two threads, the second starting inside the first and ending after it (as a thread pool loading
+    images does): each read's warning is one log line naming its own file, and the process's warnings filters and
+    display are as before. Before, the blocks saved and put back the process-wide warnings state each on its own: the
+    first read's warning was named with the second's file, the second's reached stderr, and the first's "always"
+    filter and recorder stayed installed (every later warning of the program swallowed)."""
+    filters, shown = list(warnings.filters), (warnings.showwarning, getattr(warnings, "_showwarnmsg_impl", None))
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with relay_pil_warnings("first.png"):
+            first_in.set()
+            assert second_in.wait(10)
+            warnings.warn("Corrupt EXIF data (first)")
+        first_out.set()
+
+    def second():
+        assert first_in.wait(10)
+        with relay_pil_warnings("second.png"):
+            second_in.set()
+            assert first_out.wait(10)
+            warnings.warn("Corrupt EXIF data (second)")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    with caplog.at_level(logging.WARNING, logger=LOGGER), warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("default")
+        inner = list(warnings.filters)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert list(warnings.filters) == inner
+        warnings.warn("the program's own")
+    assert [str(w.message) for w in said] == ["the program's own"]
+    assert sorted(r.getMessage() for r in caplog.records if r.name == LOGGER) == [
+        "first.png: Corrupt EXIF data (first) (PIL, reading it)",
+        "second.png: Corrupt EXIF data (second) (PIL, reading it)"]
+    assert list(warnings.filters) == filters
+    assert (warnings.showwarning, getattr(warnings, "_showwarnmsg_impl", None)) == shown

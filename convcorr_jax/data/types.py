@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -154,6 +156,12 @@ def check_declared_size(path: Path, im, field: str = "image") -> None:
                          f"{w} x {h} = {w * h:,} pixels declared in its header")
 
 
+# the `relay_pil_warnings` blocks open now: how many, the process's warnings state they replaced (one
+# `warnings.catch_warnings` for all of them), and thread id -> its open blocks' lists of warnings, innermost last
+_RELAY: dict[str, Any] = {"open": 0, "saved": None, "said": {}}
+_RELAY_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def relay_pil_warnings(path: str | Path) -> Iterator[None]:
     """A context in which PIL reads `path` and its warnings become one log line each naming the file.
@@ -161,6 +169,10 @@ def relay_pil_warnings(path: str | Path) -> Iterator[None]:
     PIL's decompression-bomb warning (images past `PIL.Image.MAX_IMAGE_PIXELS`) is dropped: the readers check the
     declared size against `_max_pixels()` themselves (`check_declared_size`). Any other (e.g. "Corrupt EXIF data")
     is one warning on this module's logger, not two lines of PIL's source on stderr beside the command's output.
+
+    Python's warnings filters are the process's: while any such block is open (reads in several threads at once
+    share one), every warning is shown each time ("always") except the decompression-bomb one, a warning of another
+    thread is shown as before, and the filters and `warnings.showwarning` come back when the last block closes.
 
     Args:
         path: the file being read, named in each line.
@@ -170,12 +182,40 @@ def relay_pil_warnings(path: str | Path) -> Iterator[None]:
     """
     from PIL import Image
 
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    said: list[Warning | str] = []
+    me = threading.get_ident()
+    with _RELAY_LOCK:
+        if _RELAY["open"] == 0:
+            _RELAY["saved"] = saved = warnings.catch_warnings()
+            saved.__enter__()
+            warnings.simplefilter("always")
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.showwarning = functools.partial(_relay_or_show, warnings.showwarning)
+        _RELAY["open"] += 1
+        _RELAY["said"].setdefault(me, []).append(said)
+    try:
         yield
-    for message in dict.fromkeys(str(w.message).strip() for w in said):  # each once
+    finally:
+        with _RELAY_LOCK:
+            _RELAY["said"][me].pop()
+            if not _RELAY["said"][me]:
+                del _RELAY["said"][me]
+            _RELAY["open"] -= 1
+            if _RELAY["open"] == 0:
+                _RELAY["saved"].__exit__(None, None, None)
+                _RELAY["saved"] = None
+    for message in dict.fromkeys(str(m).strip() for m in said):  # each once
         log.warning("%s: %s (PIL, reading it)", path, message)
+
+
+def _relay_or_show(show, message, category, filename, lineno, file=None, line=None) -> None:
+    """`warnings.showwarning` while a `relay_pil_warnings` block is open: a warning of a thread inside one goes to
+    its innermost block's list, any other to `show` (the process's own)."""
+    blocks = _RELAY["said"].get(threading.get_ident())
+    if blocks:
+        blocks[-1].append(message)
+    else:
+        show(message, category, filename, lineno, file, line)
 
 
 def _colour_notice(path: Path, im, colour: str) -> bool:
