@@ -5,6 +5,7 @@ import dataclasses
 import logging
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from convcorr_jax.core.optional import MissingExtra
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model
 from convcorr_jax.pose.estimation import PoseModel, load
-from convcorr_jax.pose.export.onnx_file import NOT_EXPORTED, export_onnx
+from convcorr_jax.pose.export.onnx_file import NOT_EXPORTED, _foreign_quiet, export_onnx
 from convcorr_jax.pose.training.config import TrainConfig
 
 ort = pytest.importorskip("onnxruntime")
@@ -207,3 +208,30 @@ def test_cli_bad_arguments_give_one_line(tmp_path, capsys, argv, field):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("convcorr pose: error:") and field in err
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_conversions_in_two_threads_give_the_streams_and_logging_back():
+    """Two exports' quiet blocks in two threads, the second started while the first is inside: afterwards sys.stdout,
+    sys.stderr and logging are the program's again. Before, each block put back what it found: the second found the
+    first's buffer and put it back after the first had left (the program's output swallowed for good, logging off)."""
+    streams, disabled = (sys.stdout, sys.stderr), logging.root.manager.disable
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with _foreign_quiet():
+            first_in.set()
+            second_in.wait(1)  # the second cannot come in while this block runs: it waits for it
+        first_out.set()
+
+    def second():
+        assert first_in.wait(10)
+        with _foreign_quiet():
+            second_in.set()
+            assert first_out.wait(10)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert (sys.stdout, sys.stderr) == streams and logging.root.manager.disable == disabled

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import traceback
 import warnings
 from contextlib import contextmanager
@@ -54,24 +55,30 @@ NOT_EXPORTED = ("fine model (fine_hm, origin) not exported: its crop module (jax
                 "coarse arg-max, batched by vmap into a gather) has no jax2onnx 0.17 lowering")
 
 
+_QUIET = threading.RLock()  # held by `_foreign_quiet`: the state it replaces is the process's
+
+
 @contextmanager
 def _foreign_quiet() -> Iterator[StringIO]:
     """Inside the block nothing reaches the user from another library: what is written to sys.stdout and sys.stderr
     goes to the yielded buffer, warnings are ignored, logging is off (every logger, in every thread, for the block's
     seconds), and a handler the block adds to the root logger (jax2onnx's `logging.info` calls
     `logging.basicConfig`) is removed after it. Python's own streams only: output of native code to the file
-    descriptors is not caught (jax2onnx's conversion has none)."""
-    said, root = StringIO(), logging.getLogger()
-    handlers, disabled = list(root.handlers), logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-            warnings.simplefilter("ignore")
-            yield said
-    finally:
-        logging.disable(disabled)
-        for h in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(h)
+    descriptors is not caught (jax2onnx's conversion has none). One block at a time in the process (a lock): each
+    puts back the streams, filters and logging it found, so blocks overlapping in several threads would put back
+    one another's."""
+    with _QUIET:
+        said, root = StringIO(), logging.getLogger()
+        handlers, disabled = list(root.handlers), logging.root.manager.disable
+        logging.disable(logging.CRITICAL)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                warnings.simplefilter("ignore")
+                yield said
+        finally:
+            logging.disable(disabled)
+            for h in [h for h in root.handlers if h not in handlers]:
+                root.removeHandler(h)
 
 
 def _failure(e: Exception) -> InputError:
@@ -136,6 +143,10 @@ def _check_not_theirs(path: Path) -> None:
 def export_onnx(run: PoseModel, path: str | os.PathLike, batch: int = 1) -> dict[str, Any]:
     """Write `run`'s coarse heat-map network to `path` as ONNX (atomically; module docstring for the graph) and
     describe it.
+
+    While jax2onnx loads and converts (seconds), the process's sys.stdout and sys.stderr are redirected to a buffer,
+    logging is off and warnings are ignored, for every thread of the program; all come back after it, also on an
+    error. Exports in several threads convert one at a time.
 
     Args:
       run: the loaded model (`load`); its parameters are baked into the file as constants.
