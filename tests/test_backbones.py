@@ -3,7 +3,10 @@ force, parity with torch (goldens from tests/golden/backbones/make_golden.py), c
 
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +17,9 @@ from conftest import golden_backbones
 from convcorr_jax.backbones import NAMES, alexnet, get, layer_list, layers, preprocess, receptive_field
 from convcorr_jax.backbones.base import CPU_FORWARD_OPTIONS
 from convcorr_jax.backbones.receptive_field import RF, Step
+from convcorr_jax.backbones import registry
 from convcorr_jax.backbones.registry import min_input_side
+from convcorr_jax.core.registry import Registry
 from convcorr_jax.core.errors import InputError
 
 GOLDEN = Path(__file__).parent / "golden" / "backbones"
@@ -415,3 +420,36 @@ def test_resize_and_crop_refuse_sizes_that_are_not_positive_integers():
             preprocess.resize_and_crop(im, resize_to, crop)
     assert preprocess.resize(im, np.array([4, 5])).shape == (4, 5, 3)
     assert preprocess.resize_and_crop(im, np.int64(16), 8)[0].shape == (8, 8, 3)
+
+
+def test_a_lookup_while_another_thread_finds_the_built_in_backbones_waits_for_it(monkeypatch):
+    """The built-in backbones are found on first use; a second thread asking for one while the first is still
+    reading the backbone modules gets it (before, the first marked the search done as it began: the second was told
+    vgg16 is no backbone)."""
+    monkeypatch.setattr(registry, "_SPECS", Registry("backbone"))
+    for name, value in (("_found", False), ("_started", False)):
+        if hasattr(registry, name):
+            monkeypatch.setattr(registry, name, value)
+    reading, looked_up, got = threading.Event(), threading.Event(), {}
+
+    def slow_import(name):
+        if not reading.is_set():
+            reading.set()
+            looked_up.wait(1)  # the other thread's lookup, unless it waits for this search to end
+        return importlib.import_module(name)
+
+    def lookup():
+        assert reading.wait(10)
+        try:
+            got["spec"] = registry.spec("vgg16")
+        except InputError as e:
+            got["error"] = str(e)
+        looked_up.set()
+
+    monkeypatch.setattr(registry, "importlib", SimpleNamespace(import_module=slow_import))
+    threads = [threading.Thread(target=registry.spec, args=("caffenet",)), threading.Thread(target=lookup)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert "error" not in got and got["spec"].name == "vgg16"

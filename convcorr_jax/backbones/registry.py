@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+import threading
 from typing import Any, Mapping, Sequence
 
 from convcorr_jax.backbones.base import Backbone, Params
@@ -28,21 +29,27 @@ from convcorr_jax.core.registry import Names, Registry
 MAX_SIDE_SEARCHED = 4096  # px; `min_input_side` looks no further
 _SPECS: Registry[BackboneSpec] = Registry("backbone")
 _BUILT: dict[str, Backbone] = {}  # name -> its Backbone, made once per registration
-_found = False
+_found = False  # every built-in module's SPECS registered
+_started = False  # the search has begun (in the thread holding _FINDING)
+_FINDING = threading.RLock()
 
 
 def _discover() -> Registry[BackboneSpec]:
-    """The registry, after reading the `SPECS` of every module of this package once."""
-    global _found
+    """The registry, after reading the `SPECS` of every module of this package once. Another thread's call waits
+    for a search in progress; a call from a module the search is importing gets the backbones found so far."""
+    global _found, _started
     if not _found:
-        _found = True
-        import convcorr_jax.backbones as package
+        with _FINDING:
+            if not _started:
+                _started = True
+                import convcorr_jax.backbones as package
 
-        for info in pkgutil.iter_modules(package.__path__):
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
-            for s in getattr(module, "SPECS", ()):
-                if s.name not in _SPECS:
-                    _SPECS.register(s.name, s)
+                for info in pkgutil.iter_modules(package.__path__):
+                    module = importlib.import_module(f"{package.__name__}.{info.name}")
+                    for s in getattr(module, "SPECS", ()):
+                        if s.name not in _SPECS:
+                            _SPECS.register(s.name, s)
+                _found = True
     return _SPECS
 
 
