@@ -26,7 +26,10 @@ NO_COMPILE_CACHE = "CONVCORR_NO_COMPILE_CACHE"
 def enable_compile_cache(path: str | os.PathLike | None = None) -> str | None:
     """Turn on JAX's persistent compilation cache in `path` (None: `<cache>/jax`, or the folder JAX already has).
 
-    Call it before the first jit-compiled call of the process; calling it again is harmless.
+    Call it before the first jit-compiled call of the process; calling it again is harmless. Process-wide and not
+    undone: it sets JAX's `jax_compilation_cache_dir` (unless a folder is set already and `path` is None),
+    `jax_persistent_cache_min_compile_time_secs` (0) and `jax_persistent_cache_min_entry_size_bytes` (-1) in
+    `jax.config` for every later compile of the program, its own and other libraries'.
 
     Args:
       path: the cache folder (created if missing), or None.

@@ -124,7 +124,9 @@ def handling(command: str = "convcorr", restore: bool = True) -> Iterator[None]:
     the previous handlers come back. Without `restore` (a process that exits after the block) these stay, and after
     the exit handlers of the libraries have run SIGINT and SIGTERM are ignored: the command is over, and a signal
     during the interpreter's shutdown (where Python drops its handlers) must not kill the process. Outside the main
-    thread: nothing.
+    thread: nothing. Process-wide: the handlers are the process's while the block runs, and the tqdm hook
+    (`tqdm.std.tqdm.__iter__` and `update` wrapped) stays installed after it, inert once the flag is cleared (a
+    later `request()` outside a block makes the main thread's tqdm loops raise Interrupted).
 
     Args:
       command: the name `message()` starts with.
