@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Sequence
 
 from convcorr_jax.core import interrupt, io, runinfo
-from convcorr_eval.runner import make_config, run_experiment
+from convcorr_eval.experiment import ExperimentConfig, Result
+from convcorr_eval.runner import RunExists, make_config, run_experiment
 
 # (stage name, experiment id), in the order they run
 DEMO: tuple[tuple[str, str], ...] = (
@@ -90,6 +91,20 @@ def what_ran(size: str, backbone: str | None, weights: str | None) -> str:
            f"scratch. {paper}"
 
 
+# a stage folder holding files no run wrote: the demo names its stage folders itself (it has no --set): --out moves it
+_STAGE_WAY_OUT = "nothing was changed: write the demo elsewhere with --out DIR, or move those files out"
+
+
+def _run_stage(exp_id: str, cfg: ExperimentConfig, out: str | Path, force: bool,
+               progress: bool) -> tuple[Result, float, bool]:
+    """`run_experiment` of one stage (a finished stage of other settings replaced); the runner's refusal of a stage
+    folder that holds files no run wrote names the demo's own way out (`_STAGE_WAY_OUT`), not `convcorr run`'s."""
+    try:
+        return run_experiment(exp_id, cfg, out, force, progress=progress, replace=True)
+    except RunExists as e:
+        raise RunExists(Path(e.source), str(e.got), _STAGE_WAY_OUT) from None
+
+
 def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "runs/demo", seed: int = 0,
              backbone: str | None = None, weights: str | None = None, force: bool = False,
              progress: bool = True) -> list[str]:
@@ -111,7 +126,7 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
         t0 = time.perf_counter()
         try:
             cfg = make_config(exp_id, size, [f"name={name}", *sets], backbone)
-            res, seconds, reused = run_experiment(exp_id, cfg, out, force, progress=progress, replace=True)
+            res, seconds, reused = _run_stage(exp_id, cfg, out, force, progress)
             status = "ok"
             print(f"[{name}] {'kept (identical earlier run)' if reused else f'ok in {seconds:.1f} s'}: {res.summary}",
                   flush=True)

@@ -295,6 +295,22 @@ def test_convcorr_demo_refuses_someones_folder(tmp_path, capsys):
     assert _snapshot(users) == before
 
 
+def test_convcorr_demo_refuses_someones_stage_folder_naming_its_own_flags(tmp_path, capsys):
+    """A stage folder of someone's files is refused with the demo's way out: --out, never `convcorr run`'s
+    `--set name=NEW` (the demo has no --set)."""
+    from test_cli_flags import PARSERS
+
+    users = _users(tmp_path / "demo" / "table1")
+    before = _snapshot(users)
+    capsys.readouterr()
+    assert cli.main(["demo", "--only", "table1", "--size", "tiny", "--out", str(tmp_path / "demo"),
+                     "--no-progress"]) == 1
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("[table1] failed"))
+    assert "is not a run folder" in line and "notes.txt, sub/" in line and "--out DIR" in line, line
+    assert set(re.findall(r"--[a-z][\w-]*", line)) <= set(PARSERS["demo"]._option_string_actions), line
+    assert _snapshot(users) == before
+
+
 # --- training runs: loop.train, convcorr train pose -------------------------------------------------------------
 
 
