@@ -71,7 +71,7 @@ class Config(ExperimentConfig):
     def check_data_root(self) -> None:
         """The annotation file stands for the dataset folder: InputError without it."""
         if self.annot is None:
-            raise InputError("config", "annot", "an MPII annotation h5 (--annot FILE)")
+            raise InputError("config", "annot", "an MPII annotation h5 (--set annot=FILE)")
 
 
 def get_config(size: str = "default") -> Config:

@@ -176,7 +176,8 @@ def validate_run(run: str | Path, root: str | Path, search=SEARCH, progress: boo
     tc, params = load_run(run)
     mc = tc.model
     if mc.num_joints != 11:
-        raise InputError(run, "model.num_joints", "11 (a FLIC run: --config flic)", mc.num_joints)
+        raise InputError(run, "model.num_joints", "11 (a FLIC run: `convcorr train pose --config flic`)",
+                         mc.num_joints)
     data = flic_crops(root, "val", mc.image_size, tc.crop_scale, protocol=tc.protocol).arrays
     n = len(data)
     tried: dict[spatial_mrf.SpatialConfig, dict] = {}
