@@ -21,7 +21,7 @@ from report_consistency import check_run_folder
 
 # columns of numbers that are no scores of the run (metrics.json need not hold them): geometry, sizes
 NOT_SCORES = ("rf size (ours)", "stride (ours)", "centre of unit 0", "rf size, paper", "stride, paper", "rf size",
-              "stride", "image px", "keypoints", "test instances")
+              "stride", "image px", "keypoints", "test instances", "s")  # "s": seconds
 
 
 def _check_report(run_dir, markdown):

@@ -411,7 +411,7 @@ def _folds_md(title: str, rows: list[dict], folds: list[dict]) -> list[str]:
     tail = (f" Mixed-view sets: {sets}; mean over "
             f"all {len(folds)} folds {percent(np.mean([f['score'] for f in folds]))} %." if mixed else "")
     return ["", title, "",
-            markdown_table(["left out", "chosen row", "mean PCK@0.1 of the others", "PCK@0.1 left out"],
+            markdown_table(["left out", "chosen row", "mean PCK@0.1 of the others (%)", "PCK@0.1 left out (%)"],
                            [[f["left_out"], _row_name(rows[f["row"]]), 100 * f["train"], 100 * f["score"]]
                             for f in folds], "{:.1f}"), "",
             f"Left-out PCK@0.1: mean {percent(np.mean([f['score'] for f in own]))} %, worst "

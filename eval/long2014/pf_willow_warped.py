@@ -268,7 +268,7 @@ def run(cfg: Config, ctx: Context) -> Result:
             f"{pf_willow.PCK_NORMALISER}, mean over sub-classes; "
             f"criterion: the mean of the two PCK@0.1; s: features computed for the row, then matching)")
     md = [head, "",
-          table(rows), "", "By the warp's scale s (warped set):", "", scale_table(rows), "",
+          table(rows), "", "By the warp's scale s (warped set, PCK in %):", "", scale_table(rows), "",
           f"Kept (beat the defaults' {percent(default['criterion'])} %): "
           + (", ".join(f"{f}={v}" for f, v in kept.items()) or "none")
           + f". Best: {top['row']} ({percent(top['criterion'])} %, "

@@ -47,7 +47,7 @@ from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import joints, predict
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.report import markdown_table
+from convcorr_eval.report import markdown_table, score_about
 from convcorr_eval.tompson2015.flic_spatial import FlicPoints, flic_points, spatial_inputs
 from convcorr_eval.tompson2015.flic_spatial import spatial_label as label
 from convcorr_eval.tompson2015.trained import with_trained_state
@@ -154,7 +154,8 @@ def evaluate_simulated(root: str | Path, image_size: int, pool: int, settings: d
     torso = np.asarray(hmap.image_to_map(val.torso, pool))
     train = flic_points(str(root), "train", image_size)
     res = {"split": "val", "n": len(val.points), "image_size": image_size, "pool": pool,
-           "distracted_fraction": float(distracted.mean()), "rows": {"without": arm_pck(decode(maps, pool), val)}}
+           "distracted_fraction": float(distracted.mean()), "rows": {"without": arm_pck(decode(maps, pool), val)},
+           "rows_about": score_about("torso", ALPHAS, "percent")}
     for name, s in settings.items():
         pri = learn_priors(train, pool, map_size, s)
         r = refine(maps, torso, pri, s.validate())
