@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import h5py
 import numpy as np
@@ -100,6 +101,25 @@ def test_pts_and_helen_round_trip(tmp_path):
     assert stem == "100032540_1"
     np.testing.assert_allclose(got, h, atol=1e-5)
 
+
+def test_300w_images_with_upper_case_suffixes_are_found(tmp_path):
+    """An image beside its .pts file whose suffix is upper case (x.JPG, x.PNG, as cameras and Windows copies name
+    them) was not found (image_path None; with_images an error saying it is missing); 300-VW's imgs/ alike."""
+    rng = np.random.default_rng(4)
+    root = tmp_path / "my faces" / "über"
+    for stem, suffix in (("a", ".JPG"), ("b", ".PNG"), ("c", ".Jpeg"), ("d", ".png")):
+        write_pts(root / f"{stem}.pts", rng.uniform(0, 8, size=(68, 2)))
+        Image.fromarray(np.full((8, 8, 3), ord(stem), np.uint8)).save(root / f"{stem}{suffix}",
+                                                                      format="PNG" if "p" in suffix.lower() else "JPEG")
+    write_pts(root / "clip" / "annot" / "000001.pts", rng.uniform(0, 8, size=(68, 2)))
+    (root / "clip" / "imgs").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "clip" / "imgs" / "000001.JPG", format="JPEG")
+    write_pts(root / "e.pts", rng.uniform(0, 8, size=(68, 2)))  # no image
+    faces = {s.id: s for s in load_300w(root)}
+    assert {k: s.image_path and os.path.basename(s.image_path) for k, s in faces.items()} == {
+        "a": "a.JPG", "b": "b.PNG", "c": "c.Jpeg", "d": "d.png", "clip/annot/000001": "000001.JPG", "e": None}
+    faces = load_300w(root, subsets=["a", "b", "clip"], with_images=True)
+    assert [s.image.shape for s in faces] == [(8, 8, 3)] * 3
 
 def test_flic_mat_round_trip(tmp_path):
     rng = np.random.default_rng(3)

@@ -8,10 +8,11 @@ proper; the mmpose 300-VW json copies the `.pts` values verbatim, so it is 1-bas
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -174,13 +175,32 @@ def _write_helen_txt(path: str | os.PathLike, stem: str, points: np.ndarray) -> 
     write_text(path, f"{stem}\n" + "".join(f"{x:.6f} , {y:.6f}\n" for x, y in p))
 
 
-def _find_image(pts_path: Path) -> Path | None:
-    cands = [pts_path.with_suffix(e) for e in IMAGE_EXTENSIONS]
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    """{stem: image file} of the files in `folder` whose suffix is an image's (`IMAGE_EXTENSIONS`) in any case
+    (x.jpg, x.JPG, x.Jpeg); of two of one stem, the first suffix of `IMAGE_EXTENSIONS`, its lower-case spelling
+    first; {} for a folder that is missing or cannot be listed."""
+    try:
+        files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    except OSError:
+        return {}
+    found: dict[str, Path] = {}
+    for p in sorted(files, key=lambda p: (IMAGE_EXTENSIONS.index(p.suffix.lower()), p.suffix != p.suffix.lower(),
+                                          p.name)):
+        found.setdefault(p.stem, p)
+    return found
+
+
+def _find_image(pts_path: Path, images_in: Callable[[Path], dict[str, Path]] = _images_by_stem) -> Path | None:
+    """The image of a .pts file: the same stem beside it, or for 300-VW (<video>/annot/<frame>.pts) in
+    <video>/imgs/; suffixes in any case. `images_in`: `_images_by_stem`, or a cached copy of it (one listing a
+    folder)."""
+    folders = [pts_path.parent]
     if pts_path.parent.name == "annot":  # 300-VW: <video>/annot/<frame>.pts with <video>/imgs/<frame>.jpg
-        cands += [pts_path.parent.parent / "imgs" / (pts_path.stem + e) for e in IMAGE_EXTENSIONS]
-    for c in cands:
-        if c.is_file():
-            return c
+        folders.append(pts_path.parent.parent / "imgs")
+    for folder in folders:
+        found = images_in(folder).get(pts_path.stem)
+        if found is not None:
+            return found
     return None
 
 
@@ -216,7 +236,7 @@ def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, req
         root: the dataset folder.
         subsets: keep only files whose relative path starts with one of these (e.g. "helen/testset", "ibug");
             None keeps all.
-        require_images: make a missing image (same stem beside the file, .jpg/.jpeg/.png/.bmp) an error.
+        require_images: make a missing image (same stem beside the file, .jpg/.jpeg/.png/.bmp in any case) an error.
         skip_bad: skip bad files (recorded in `Loaded.skipped`) instead of raising.
         with_images: load each image into `image` (a missing one is then an error too).
         progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
@@ -237,10 +257,12 @@ def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, req
     if subsets is not None:
         files = [f for f in files if any(f.relative_to(r).as_posix().startswith(s.rstrip("/")) for s in subsets)]
 
+    images_in = functools.lru_cache(maxsize=None)(_images_by_stem)  # each folder listed once
+
     def parse(f: Path):
         pts = read_pts(f, n_points=68)
         rel = f.relative_to(r).as_posix()
-        img = _find_image(f)
+        img = _find_image(f, images_in)
         if img is None and (require_images or with_images):
             raise InputError(f, "image", "an image with the same stem beside the .pts file", "missing")
         s = _face_sample(pts, IBUG_68_NAMES, rel[:-4], img,
