@@ -277,6 +277,20 @@ def test_person_crops_are_cut_again_from_an_image_edited_in_place(tmp_path, monk
     assert len(list((tmp_path / "cache" / "coco-crops").iterdir())) == 2  # one entry per version of the images
 
 
+def test_one_folder_named_any_way_is_one_crops_entry(tmp_path, monkeypatch):
+    """The crops cache was keyed by the image paths as the loader joined them to the root given: the same folder
+    named relatively, with ./ and a trailing slash, absolutely or through a link cut its crops again into another
+    entry each (minutes on a full dataset)."""
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    root = write_coco(tmp_path / "my data" / "über", "val", n=3, size=48).parent.parent
+    (tmp_path / "linked").symlink_to(root)
+    monkeypatch.chdir(tmp_path)
+    first = np.asarray(person_crops("coco", "my data/über", "val", 32).arrays.images).copy()
+    for given in ("./my data/über/", root, "linked", tmp_path / "linked"):
+        np.testing.assert_array_equal(person_crops("coco", given, "val", 32).arrays.images, first)
+    assert len(list((tmp_path / "cache" / "coco-crops").iterdir())) == 1
+
+
 def test_the_crops_cache_is_written_while_the_images_are_read(tmp_path, monkeypatch):
     """A split's crops go to the cache file as they are cut, a chunk at a time: the build held every crop in
     memory before writing the first (40k people at 256 px: 7.9 GB), so a full dataset's cache could not be built

@@ -171,7 +171,7 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
     # a kind that reads no folder (generated people) has no annotation file: its options and images key it
     annotations = _file_key(Path(people.source), "annotations") if root is not None else {"annotations": people.source}
     settings = {"kind": kind, **annotations,
-                "images": str(Path(people.samples[0].image_path).parent), **_images_key(people.samples),
+                "images": os.path.realpath(Path(people.samples[0].image_path).parent), **_images_key(people.samples),
                 "split": split, "size": image_size, "crop_scale": float(crop_scale), "protocol": protocol,
                 "options": options, **_own_code(entry.people, crop),
                 **({} if crop is entry.inputs else {"crop": f"{crop.__module__}.{crop.__qualname__}"})}
@@ -270,8 +270,9 @@ def _file_key(path: Path, name: str) -> dict:
 
 def _images_key(samples: Sequence[KeypointSample]) -> dict:
     """{"image_files": n, "image_files_digest": hex} of the pixels the crops are cut from: each distinct image file's
-    path, size and modification time (ns), and the bytes of images already loaded, so an image replaced or
-    edited in place makes new crops.
+    real path (`os.path.realpath`: one folder named relatively, absolutely or through a link is one entry), size and
+    modification time (ns), and the bytes of images already loaded, so an image replaced or edited in place makes
+    new crops.
 
     Args:
         samples: the split's people.
@@ -286,7 +287,7 @@ def _images_key(samples: Sequence[KeypointSample]) -> dict:
         elif s.image_path and s.image_path not in files:
             files.add(s.image_path)
             stamp = cache.file_stamp(s.image_path)  # None for a missing image: the build reports it
-            rows.append([str(s.image_path), *(stamp or (None, None))])
+            rows.append([os.path.realpath(s.image_path), *(stamp or (None, None))])
     return {"image_files": len(files), "image_files_digest": cache.digest(rows)}
 
 
