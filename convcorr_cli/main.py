@@ -118,9 +118,11 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
-        """argparse's, then `-` refused for an output flag but --json (`options.refuse_stdout`)."""
+        """argparse's, then `-` refused for an output flag but --json (`options.refuse_stdout`) and a leading `~`
+        of each value expanded (`options.expand_home`)."""
         parsed, extras = super().parse_known_args(args, namespace)
         options.refuse_stdout(self, parsed)
+        options.expand_home(self, parsed)
         return parsed, extras
 
     def error(self, message: str):
@@ -304,7 +306,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     profile_to = None  # --profile: print where the wall time went (convcorr_cli.profile); --profile=FILE: and JSON
     if argv and (argv[0] == "--profile" or argv[0].startswith("--profile=")):
-        profile_to = argv.pop(0).partition("=")[2] or "-"
+        profile_to = os.path.expanduser(argv.pop(0).partition("=")[2]) or "-"
     if not argv or argv[0] in ("-h", "--help"):
         print(_overview())
         return 0

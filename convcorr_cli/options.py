@@ -13,6 +13,8 @@
 - Output paths: `-` is stdout for `--json` alone (`convcorr_cli.main.json_to_stdout`); every other flag that names
   an output file or folder (`OUTPUT_FLAGS`) refuses `-` in one line (`refuse_stdout`) instead of writing a file named
   `-` (its full path names such a file).
+- A leading `~` of an argument's value is the home folder (`expand_home`), as a shell expands it, also where a
+  shell does not: `--out=~/poses`, a quoted "~/my data/a.jpg", `--set data_root=~/FLIC`, `--backbone-module=~/b.py`.
 - `--backbone-module MODULE|FILE.py` (`add_backbone_module`, on every command with `--backbone`, and on `train pose`
   and `eval pose`): imports a module or Python file that registers a user's backbone
   (`convcorr_jax.backbones.register`), matcher or pose dataset before the arguments are read, so `--backbone NAME`
@@ -108,6 +110,31 @@ def refuse_stdout(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                              "is its full path)", "-")
 
 
+def _home(text: str, assignment: bool = False) -> str:
+    """`text` with a leading "~" or "~user" expanded to that home folder (`os.path.expanduser`; unchanged otherwise);
+    with `assignment`, that of the value of FIELD=VALUE."""
+    if assignment:
+        field, _, value = text.partition("=")
+        return f"{field}={_home(value)}"
+    return os.path.expanduser(text) if text.startswith("~") else text
+
+
+def expand_home(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Expand a leading `~` in the values of `p`'s arguments in place, as a shell expands an unquoted word, also
+    where a shell leaves it (`--out=~/x`, a quoted "~/my data/x.jpg", the value of `--set FIELD=~/x`), so that no
+    folder named `~` is made in the working folder and no `~/x` is looked for there. A command line passed on
+    whole (`nargs=REMAINDER`, `convcorr launch`) is left to the command that reads it."""
+    for a in p._actions:
+        value = getattr(args, a.dest, None) if a.dest is not argparse.SUPPRESS else None
+        if a.nargs == argparse.REMAINDER or value is None:
+            continue
+        assignment = a.type is set_assignment
+        if isinstance(value, str):
+            setattr(args, a.dest, _home(value, assignment))
+        elif isinstance(value, list) and any(isinstance(v, str) for v in value):
+            setattr(args, a.dest, [_home(v, assignment) if isinstance(v, str) else v for v in value])
+
+
 def set_assignment(text: str) -> str:
     """argparse `type` of `--set`: `text` when it is one FIELD=VALUE (FIELD a name or dotted path, an item of a
     tuple of configs by its index as in datasets.1.share; VALUE anything, commas included); ArgumentTypeError (one
@@ -187,7 +214,7 @@ def import_extensions(argv: Sequence[str]) -> list[str]:
     for v in values:
         try:
             if v.endswith(".py"):
-                path = Path(v)
+                path = Path(v).expanduser()
                 if not path.is_file():
                     raise InputError(None, BACKBONE_MODULE, "an existing .py file or a module name", v)
                 name = f"convcorr_user_{path.stem}"

@@ -142,6 +142,29 @@ def test_every_command_that_takes_a_dataset_folder_takes_root():
     assert "run" in taking and not without, without
 
 
+def test_a_leading_tilde_is_the_home_folder_where_a_shell_leaves_it(tmp_path, monkeypatch, capsys):
+    """`--out=~/x`, a quoted "~/my data/a.jpg" and `--set data_root=~/FLIC` reach a command as written (a shell
+    expands "~" only at the start of a word or after an assignment's "="): pose made a folder named "~" in the
+    working folder and wrote there, and a dataset root ~/FLIC was looked for as ./~/FLIC."""
+    home = tmp_path / "home dir"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    args = PARSERS["pose"].parse_args(["~/my data/a.JPG", "--out=~/poses", "--json", "~/p.json", "--model", "~"])
+    assert (args.images, args.out, args.json, args.model) == (
+        [f"{home}/my data/a.JPG"], f"{home}/poses", f"{home}/p.json", str(home))
+    args = PARSERS["run"].parse_args(["long2014.table3", "--data-root=~/FLIC", "--set", "data_root=~/FLIC",
+                                      "--set", "name=a~b", "--out", "runs/~x"])
+    assert (args.data_root, args.set, args.out) == (f"{home}/FLIC", [f"data_root={home}/FLIC", "name=a~b"], "runs/~x")
+    assert PARSERS["eval flic"].parse_args(["--model", "flic", "--root=~/FLIC"]).root == f"{home}/FLIC"
+    assert PARSERS["launch"].parse_args(["--", "pose", "~/a.jpg"]).command == ["--", "pose", "~/a.jpg"]  # its own
+    (home / "ext").mkdir(parents=True)
+    (home / "ext" / "tilde_backbone_module.py").write_text("LOADED = True\n")
+    assert options.import_extensions(["--backbone-module=~/ext/tilde_backbone_module.py"])
+    assert sys.modules["convcorr_user_tilde_backbone_module"].LOADED
+    assert main(["--profile=~/profile.json", "data", "inspect", "nowhere"]) == 2
+    assert "nowhere" in capsys.readouterr().err and not (tmp_path / "~").exists()
+
+
 def test_eval_mpii_out_is_the_folder_not_the_prediction_file(capsys, tmp_path):
     assert main(["eval", "mpii", "--run", str(tmp_path), "--annot", "valid.h5", "--out", "preds.h5"]) == 2
     err = capsys.readouterr().err.strip()
