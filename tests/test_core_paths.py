@@ -71,3 +71,15 @@ def test_both_callers_refuse_a_link_in_the_folder_and_take_a_link_loop(tree):
     with pytest.raises(InputError, match=r"data/escape: field '--json': expected a path outside the model's folder"):
         check_outside({"--json": "data/escape"}, "data", "the model's folder data")
     check_outside({"--json": "loop"}, "data", "the model's folder data")  # outside: no error
+
+
+def test_real_data_root_expands_a_leading_tilde(tmp_path, monkeypatch):
+    """CONVCORR_REAL_DATA=~/real (quoted, or set in a file a shell does not expand) was looked for as ./~/real and,
+    not found there, silently fell back to the folder beside the repository."""
+    from convcorr_jax.core.paths import real_data_root
+
+    monkeypatch.setenv("HOME", str(tmp_path / "my home"))
+    (tmp_path / "my home" / "réal data").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONVCORR_REAL_DATA", "~/réal data")
+    assert real_data_root() == tmp_path / "my home" / "réal data"

@@ -37,14 +37,15 @@ def cache_dir(*parts: str) -> Path:
 
 
 def real_data_root() -> Path | None:
-    """Folder of real annotation files: $CONVCORR_REAL_DATA, else `shared/data/real` beside the repository.
+    """Folder of real annotation files: $CONVCORR_REAL_DATA (a leading "~" is the home folder), else
+    `shared/data/real` beside the repository.
 
     Returns:
       Path of the first of the two that is a folder, or None when neither exists (a user's machine without the
       bundled annotation files).
     """
     env = os.environ.get("CONVCORR_REAL_DATA")
-    candidates = [Path(env)] if env else []
+    candidates = [Path(env).expanduser()] if env else []
     candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
     for c in candidates:
         if c.is_dir():
