@@ -590,3 +590,19 @@ def test_text_annotations_with_a_byte_order_mark_or_not_utf8(tmp_path):
     for f in (js, pairs):
         f.write_bytes(b"\xff\xfe" + "{}".encode("utf-16-le"))
         _raises(load_coco_landmarks_json if f is js else _read_pairs_csv, f, path=f)
+
+
+def test_a_dataset_root_that_is_a_file_is_called_a_file(tmp_path):
+    """A PF-WILLOW root or pack-flic's FLIC folder given as a file (an image, the archive) was reported as missing."""
+    from convcorr_jax.data.flic_pack import pack_flic
+    from convcorr_jax.data.pf_willow import pf_willow_classes
+
+    image = tmp_path / "my data" / "Bild Eins.JPG"
+    image.parent.mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(image, format="JPEG")
+    for call, says in ((lambda: pf_willow_classes(image), "expected a PF-WILLOW folder"),
+                       (lambda: pack_flic(image, tmp_path / "flic.tar"), "expected examples.mat and images/")):
+        with pytest.raises(InputError, match=f"{says}.*, got a file$"):
+            call()
+    with pytest.raises(InputError, match="got missing$"):
+        pf_willow_classes(tmp_path / "nowhere")

@@ -162,7 +162,8 @@ def pack_flic(root: str | os.PathLike, out: str | os.PathLike, quality: int | No
         raise InputError("pack_flic", "max_mib", "a size > 0 (MiB; None or inf: no limit)", max_mib)
     mat = root / "examples.mat"
     if not mat.is_file() or not (root / "images").is_dir():
-        raise InputError(root, "FLIC folder", "examples.mat and images/", "missing")
+        raise InputError(root, "FLIC folder", "examples.mat and images/",
+                         "a file" if root.is_file() else "missing")
     if quality is not None and not 1 <= int(quality) <= 95:
         raise InputError("pack_flic", "quality", "a JPEG quality in 1..95 (or None: copy)", quality)
     if split not in SPLITS:

@@ -44,7 +44,8 @@ def pf_willow_classes(root: str | os.PathLike) -> tuple[str, ...]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise InputError(root, "root", "a PF-WILLOW folder holding sub-class folders (e.g. 'car(S)/')", "missing")
+        raise InputError(root, "root", "a PF-WILLOW folder holding sub-class folders (e.g. 'car(S)/')",
+                         "a file" if root.exists() else "missing")
     found = tuple(sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*.png"))))
     if not found:
         raise InputError(root, "sub-class folders", "folders of PNG images with .mat keypoint files "
