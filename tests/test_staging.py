@@ -316,3 +316,32 @@ def test_many_atomic_writes_in_one_folder_list_it_rarely(tmp_path, monkeypatch):
         io.write_text(tmp_path / f"f{i}.txt", "x")
     assert len(calls) < 20 and not dead.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"f{i}.txt" for i in range(200))
+
+
+class _EmptiedAfterEachRead(dict):
+    """A listing table that another thread empties (as `_listing` does at 256 folders) right after each read of it:
+    the worst interleaving, forced."""
+
+    def _read(self, found):
+        self.clear()
+        return found
+
+    def __contains__(self, key):
+        return self._read(dict.__contains__(self, key))
+
+    def __getitem__(self, key):
+        return self._read(dict.__getitem__(self, key))
+
+    def get(self, key, default=None):
+        return self._read(dict.get(self, key, default))
+
+
+def test_a_listing_emptied_by_another_thread_meanwhile(tmp_path, monkeypatch):
+    """Another thread emptying the saved listings between this thread's check and its read is no KeyError: the
+    listing is read in one lookup (it was `key in _LISTED` then `_LISTED[key]`)."""
+    monkeypatch.setattr(staging, "_LISTED", _EmptiedAfterEachRead())
+    monkeypatch.setattr(staging, "_FRESH_S", 3600.0)
+    (tmp_path / ".a.writing-h-1-abcdefgh").write_text("x")
+    first = staging._listing(tmp_path, fresh=False)
+    staging._LISTED[os.path.abspath(tmp_path)] = (staging.time.monotonic(), first)  # saved again after the emptying
+    assert staging._listing(tmp_path, fresh=False) == first == [".a.writing-h-1-abcdefgh"]

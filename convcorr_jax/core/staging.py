@@ -19,6 +19,7 @@ import shutil
 import socket
 import stat
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -99,22 +100,26 @@ def _alive(pid: int) -> bool:
 def _listing(folder: Path, fresh: bool) -> list[str]:
     """The names under `folder` that may be staging entries (with ".writing-"); unless `fresh`, a listing under
     _FRESH_S old is reused (a folder of thousands of files written one by one is not listed once a file: a file a
-    writer killed meanwhile is left to a later write)."""
+    writer killed meanwhile is left to a later write). Safe across threads: the saved listing is read in one lookup
+    (another thread may empty the table at any time), and the table is emptied and filled under a lock."""
     key, now = os.path.abspath(folder), time.monotonic()
-    if not fresh and key in _LISTED and now - _LISTED[key][0] < _FRESH_S:
-        return _LISTED[key][1]
+    saved = None if fresh else _LISTED.get(key)
+    if saved is not None and now - saved[0] < _FRESH_S:
+        return saved[1]
     try:
         names = [n for n in os.listdir(folder) if ".writing-" in n]
     except OSError:
         names = []
     if not fresh:
-        if len(_LISTED) >= 256:
-            _LISTED.clear()
-        _LISTED[key] = (now, names)
+        with _LISTED_LOCK:
+            if len(_LISTED) >= 256:
+                _LISTED.clear()
+            _LISTED[key] = (now, names)
     return names
 
 
 _LISTED: dict[str, tuple[float, list[str]]] = {}  # folder -> (when a file staging listed it, `_listing`'s names)
+_LISTED_LOCK = threading.Lock()  # one thread at a time empties (at 256 folders) and fills _LISTED
 _FRESH_S = 1.0
 
 
