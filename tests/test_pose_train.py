@@ -515,3 +515,51 @@ def test_joint_stage_with_lambda_fine_0_reports_the_fine_error_and_leaves_the_fi
     assert float(metrics["loss"]) == pytest.approx(float(metrics["e1"]), rel=1e-6)
     for a, b in zip(jax.tree_util.tree_leaves(params["fine"]), jax.tree_util.tree_leaves(new["params"]["fine"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_restores_that_overlap_in_two_threads_put_the_hook_level_and_filters_back(monkeypatch):
+    """Two failing restores in two threads, the second entering while the first collects its abandoned reads and
+    leaving after the first has returned: the unraisable-exception hook, asyncio's logger level and the warning
+    filters are the ones found before (each restore putting back what it found left the first's silencing installed
+    for good)."""
+    import logging
+    import threading
+    import warnings
+
+    class Damaged:
+        def restore(self, step, args):
+            raise ValueError("a damaged step")
+
+    def hook(_):
+        pass
+
+    aio = logging.getLogger("asyncio")
+    monkeypatch.setattr(sys, "unraisablehook", hook)
+    monkeypatch.setattr(aio, "level", logging.WARNING)
+    first_in, second_in, first_out = (threading.Event() for _ in range(3))
+    errors, filters = [], list(warnings.filters)
+
+    # inside both silencings: the first waits for the second to be in, the second for the first to be out
+    def gated() -> int:
+        if threading.current_thread() is threads[0]:
+            first_in.set()
+            assert second_in.wait(10)
+        else:
+            second_in.set()
+            assert first_out.wait(10)
+        return 0
+
+    def first():
+        errors.append(checkpoints._try_restore(Damaged(), 1, None)[1])
+        first_out.set()
+
+    monkeypatch.setattr(checkpoints, "_orbax_coroutines", gated)
+    threads = [threading.Thread(target=first),
+               threading.Thread(target=lambda: errors.append(checkpoints._try_restore(Damaged(), 1, None)[1]))]
+    threads[0].start()
+    assert first_in.wait(10)
+    threads[1].start()
+    for thread in threads:
+        thread.join(20)
+    assert errors == ["ValueError: a damaged step"] * 2
+    assert sys.unraisablehook is hook and aio.level == logging.WARNING and warnings.filters == filters

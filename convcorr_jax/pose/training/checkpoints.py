@@ -10,6 +10,7 @@ parameters (`TrainConfig.init_from`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
@@ -26,6 +27,7 @@ import orbax.checkpoint as ocp
 
 from convcorr_jax.core import cache, parallel
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.shared_swap import SharedSwap
 from convcorr_jax.pose import model, person_crops
 from convcorr_jax.pose.model_files import MODEL_FILE, PARAMS_FILE, check_param_shapes, read_params, read_record
 from convcorr_jax.pose.training.config import NOT_SETTINGS, TrainConfig, fix_old_record
@@ -202,22 +204,45 @@ def _try_restore(mgr: ocp.CheckpointManager, step: int, args) -> tuple[dict | No
     """(`mgr.restore(step, args=args)`, None), or (None, "ErrorType: message") when the step cannot be read (orbax
     raises JSON, value, file-not-found and TensorStore errors for damaged files). The reads it abandons go on in
     orbax's background event loop after the error; they are waited for and collected (`_collect_abandoned_reads`)
-    with Python's unraisable-exception hook and asyncio's logger silenced, so that a damaged step costs one line,
-    not one per array, now or at a later garbage collection."""
-    hook, aio = sys.unraisablehook, logging.getLogger("asyncio")
-    level = aio.level
-    sys.unraisablehook = lambda _: None
-    aio.setLevel(logging.CRITICAL)  # "Task exception was never retrieved" of each abandoned read
-    try:
+    with Python's unraisable-exception hook and asyncio's logger silenced (`_QUIET_READS`: restores that overlap in
+    several threads share one silencing, undone by the last to leave), so that a damaged step costs one line, not one
+    per array, now or at a later garbage collection."""
+    with _QUIET_READS.held():
         try:
             return mgr.restore(step, args=args), None
         except Exception as e:
             error = " ".join(f"{type(e).__name__}: {e}".split())[:200]
         _collect_abandoned_reads()
         return None, error
-    finally:
-        sys.unraisablehook = hook
-        aio.setLevel(level)
+
+
+def _silence_reads() -> tuple:
+    """Silence the unraisable-exception hook and asyncio's logger ("Task exception was never retrieved" of each
+    abandoned read); returns what `_unsilence_reads` puts back."""
+    found = sys.unraisablehook, logging.getLogger("asyncio").level
+    sys.unraisablehook = lambda _: None
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    return found
+
+
+def _unsilence_reads(found: tuple) -> None:
+    """Put back the hook and the level `_silence_reads` found."""
+    sys.unraisablehook = found[0]
+    logging.getLogger("asyncio").setLevel(found[1])
+
+
+def _ignore_runtime_warnings() -> contextlib.ExitStack:
+    """Ignore RuntimeWarnings (the warning filters are the process's) until the returned stack is closed."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return stack
+
+
+# process-wide changes shared by the restores that overlap in several threads (the first in makes the change, the
+# last out undoes it: each putting back what it found could leave one installed for good)
+_QUIET_READS = SharedSwap(_silence_reads, _unsilence_reads)
+_NO_RUNTIME_WARNINGS = SharedSwap(_ignore_runtime_warnings, contextlib.ExitStack.close)
 
 
 def _orbax_coroutines() -> int:
@@ -228,10 +253,9 @@ def _orbax_coroutines() -> int:
 def _collect_abandoned_reads(timeout_s: float = 10.0, poll_s: float = 0.05) -> None:
     """Garbage-collect until no orbax coroutine is alive (the reads a failed restore left running have ended and
     been collected) or `timeout_s` has passed, with their "coroutine ... was never awaited" RuntimeWarnings
-    ignored."""
+    ignored (`_NO_RUNTIME_WARNINGS`, shared with the collections that overlap in other threads)."""
     deadline = time.monotonic() + timeout_s
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with _NO_RUNTIME_WARNINGS.held():
         gc.collect()
         while _orbax_coroutines() and time.monotonic() < deadline:
             time.sleep(poll_s)
