@@ -18,50 +18,41 @@ eigen route for that fold, whose eigenvalues are clipped at 0.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg as sl
+from convcorr_jax.core.shared_swap import SharedSwap
 from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
 from convcorr_jax.linear.ridge_checks import check_range, quiet
 from convcorr_jax.linear.ridge_routes import EIGH_FLOPS_PER_CUBE
 
-# the factorisations run on one BLAS thread (see the module docstring): the controller (made on first use), how many
-# calls are inside `_one_blas_thread` now, the limit the first of them set and the thread that set it
-_BLAS: dict[str, Any] = {"controller": None, "held": 0, "limit": None, "setter": None}
-_BLAS_LOCK = threading.Lock()
+# the factorisations run on one BLAS thread (see the module docstring); threadpoolctl's controller, made on first use
+_BLAS: dict[str, Any] = {"controller": None}
 
 
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread within the block. The thread count is the process's: the first of the blocks that overlap
-    in time (from several threads) sets it, the last to leave puts the count found before back (a limit per block
-    would let one block put back the 1 another set). threadpoolctl is imported here: its import sets
-    KMP_DUPLICATE_LIB_OK in os.environ, which importing this library must not do."""
-    with _BLAS_LOCK:
-        if _BLAS["held"] == 0:
-            if _BLAS["controller"] is None:
-                from threadpoolctl import ThreadpoolController
+def _limit_blas() -> tuple:
+    """Limit BLAS to one thread; returns the limit (which knows the counts it found) and the thread that set it.
+    threadpoolctl is imported here: its import sets KMP_DUPLICATE_LIB_OK in os.environ, which importing this library
+    must not do."""
+    if _BLAS["controller"] is None:
+        from threadpoolctl import ThreadpoolController
 
-                _BLAS["controller"] = ThreadpoolController()
-            _BLAS["limit"] = _BLAS["controller"].limit(limits=1, user_api="blas")
-            _BLAS["setter"] = threading.current_thread()
-        _BLAS["held"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS["held"] -= 1
-            if _BLAS["held"] == 0:
-                _restore_blas(_BLAS["limit"], _BLAS["setter"])
-                _BLAS.update(limit=None, setter=None)
+        _BLAS["controller"] = ThreadpoolController()
+    return _BLAS["controller"].limit(limits=1, user_api="blas"), threading.current_thread()
+
+
+# BLAS on one thread within `with _ONE_BLAS_THREAD.held():`. The thread count is the process's: the first of the
+# blocks that overlap in time (from several threads) sets it, the last to leave puts the count found before back (a
+# limit per block would let one block put back the 1 another set)
+_ONE_BLAS_THREAD = SharedSwap(_limit_blas, lambda found: _restore_blas(*found))
+_one_blas_thread = _ONE_BLAS_THREAD.held
 
 
 def _restore_blas(limit, setter: threading.Thread) -> None:
