@@ -3,12 +3,14 @@ input shapes, and a new process calls the exported program without tracing the P
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -183,3 +185,79 @@ def test_a_weakly_typed_argument_is_another_program(tmp_path, monkeypatch):
     for y in (jnp.asarray(2.0), jnp.float32(2.0), jnp.asarray(2.0)):
         assert g(x, y).dtype == g.jitted(x, y).dtype
     assert len(list((tmp_path / "exported").glob("*.bin"))) == 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cfg:
+    beta: float
+    taps: tuple = ("conv4",)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OtherCfg:
+    beta: float
+    taps: tuple = ("conv4",)
+
+
+class _Pair(NamedTuple):
+    a: Any
+    b: Any
+
+
+_TRACED: list = []
+
+
+def test_equal_static_arguments_written_differently_share_one_program(tmp_path, monkeypatch):
+    """Static arguments `jax.jit` takes for the same one (equal, of one type: configs with beta=1, 1.0, True or
+    np.float64(1.0)) are exported once and read back by another process's wrapper (they were keyed by repr: one
+    tracing and export each); 1, 1.0 and True as the argument itself are three programs, as with `jax.jit` (x * 1
+    is int32, x * 1.0 float32), and unequal configs two."""
+    import jax.numpy as jnp
+
+    from convcorr_jax.core import exported
+
+    traced = _TRACED  # not a closure's cell: what a function captures is part of its key
+    traced.clear()
+
+    def f(x, cfg):
+        _TRACED.append(cfg)
+        return x * (cfg.beta if isinstance(cfg, _Cfg) else cfg)
+
+    monkeypatch.setattr(exported, "_folder", lambda: tmp_path / "exported")  # as with the compilation cache on
+    files = lambda: len(list((tmp_path / "exported").glob("*.bin")))  # noqa: E731
+    g = exported.jit(f, static_argnames=("cfg",))
+    x = jnp.arange(3.0)
+    for cfg in (_Cfg(1), _Cfg(1.0), _Cfg(True), _Cfg(np.float64(1.0))):
+        np.testing.assert_array_equal(g(x, cfg=cfg), [0.0, 1.0, 2.0])
+    assert (len(traced), files()) == (1, 1)
+    another = exported.jit(f, static_argnames=("cfg",))  # as in a new process: its own table of static arguments
+    another(x, cfg=_Cfg(1.0))
+    assert (len(traced), files()) == (1, 1)
+    np.testing.assert_array_equal(another(x, cfg=_Cfg(0.5)), [0.0, 0.5, 1.0])
+    assert (len(traced), files()) == (2, 2)
+    xi = jnp.arange(3)
+    assert [str(g(xi, cfg=n).dtype) for n in (1, 1.0, True)] == ["int32", "float32", "int32"]
+    assert (len(traced), files()) == (5, 5)
+
+
+def test_static_keys_are_equal_exactly_for_values_jax_jit_takes_as_one():
+    """Two static arguments have one key when they are of one type, equal (==) and of one hash, else two: inside a
+    value 1, 1.0 and True are equal (and a named tuple and a tuple), as the argument itself they are of different
+    types; np.float32(0.1) == 0.1 under NumPy 2, but their hashes differ."""
+    from convcorr_jax.core.exported import _static_key
+
+    values = [1, 1.0, True, 0.0, -0.0, 0.1, np.float32(0.1), np.float64(0.1), 10 ** 30, float(10 ** 30), 1 + 0j,
+              1 + 1j, float("inf"), None, "None", "x", b"x", (1,), (1.0,), (True,), (np.int32(1),), (1 + 0j,),
+              ("x",), (10 ** 30,), (float(10 ** 30),), (0.1,), (np.float32(0.1),), _Pair(1, 2), (_Pair(1, 2),),
+              ((1, 2),), ((1.0, 2),), frozenset({1, 2}), frozenset({2.0, 1}), frozenset({3}), _Cfg(1), _Cfg(1.0),
+              _Cfg(0.1), _Cfg(np.float32(0.1)), _Cfg(1, ("conv5",)), _OtherCfg(1), (_Cfg(1),), (_OtherCfg(1),),
+              ("a", None), ("a", "None")]
+    def equal(a, b) -> bool:
+        try:
+            return type(a) is type(b) and bool(a == b) and hash(a) == hash(b)
+        except ValueError:  # (np.float32(0.1),) == (_Pair(1, 2),): NumPy compares the scalar with each item
+            return False
+
+    for a in values:
+        for b in values:
+            assert (_static_key(a) == _static_key(b)) == equal(a, b), (a, b)

@@ -7,14 +7,16 @@ JAX's persistent compilation cache (`convcorr_jax.enable_compile_cache`) saves X
 jaxpr and lowering to StableHLO, which every new process repeats. For a function decorated here, once the cache is
 on, the first call with given static arguments and input shapes exports the lowered program (`jax.export`) to
 `<compile cache>/exported/<key>.bin`; a later process deserialises it and calls it instead of tracing the Python
-function again. The key is a digest of the function's module and name, the static arguments (by `repr`), the input
-shapes, dtypes and weak types, the library's source (`cache.code_version`), the source file the function is defined
-in, the values it captures (a closure's cells: numbers, strings, arrays by their bytes, modules and functions), the
-JAX version, the backend and the JAX settings that change what tracing makes (`TRACING_FLAGS`: 64-bit types, matmul
-precision, the PRNG), so a change to any of them exports again; a damaged file is exported again and replaced; a
-folder that cannot be written (read-only, full) only logs a warning. Without the compilation cache, with
-`CONVCORR_NO_EXPORT=1`, or for a function the key cannot identify (no readable source file, e.g. one typed at the
-prompt or a `functools.partial`; a captured value other than those), the function is a plain `jax.jit`.
+function again. The key is a digest of the function's module and name, the static arguments (`_static_key`: values
+`jax.jit` takes for the same static argument, equal and of the same type, share one program, e.g. two equal configs
+whose fields are written 1 and 1.0; values that are not equal never do), the input shapes, dtypes and weak types,
+the library's source (`cache.code_version`), the source file the function is defined in, the values it captures (a
+closure's cells: numbers, strings, arrays by their bytes, modules and functions), the JAX version, the backend and
+the JAX settings that change what tracing makes (`TRACING_FLAGS`: 64-bit types, matmul precision, the PRNG), so a
+change to any of them exports again; a damaged file is exported again and replaced; a folder that cannot be written
+(read-only, full) only logs a warning. Without the compilation cache, with `CONVCORR_NO_EXPORT=1`, or for a function
+the key cannot identify (no readable source file, e.g. one typed at the prompt or a `functools.partial`; a captured
+value other than those), the function is a plain `jax.jit`.
 
 `cpu_options`: XLA compiler options for the function's programs when JAX's default backend is the CPU, e.g.
 `QUICK_CPU` (LLVM's optimisation level 1 instead of XLA:CPU's default 3, without LLVM's expensive passes) for a
@@ -27,12 +29,15 @@ the function is not transformed further (no vmap, grad or jit around a call to i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import inspect
 import logging
+import math
 import os
 import types
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -106,6 +111,7 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
         return plain[backend](*args, **kwargs)
     sig = inspect.signature(fun)
     calls: dict[str, Callable] = {}  # key -> jitted call of the exported program, for this process
+    seen: dict[tuple, Any] = {}  # (type, static value) -> the key of the first equal one, for this process
     source: list[str | None] = []  # the digest of fun's source file, read on the first call with a folder
 
     @functools.wraps(fun)
@@ -120,8 +126,8 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
         bound.apply_defaults()
         statics = {k: v for k, v in bound.arguments.items() if k in static}
         dynamic = [v for k, v in bound.arguments.items() if k not in static]
-        key = cache.digest({"fun": f"{fun.__module__}.{fun.__qualname__}", "static": {k: repr(v) for k, v in
-                            statics.items()}, "in": _avals(dynamic), "code": cache.code_version("convcorr_jax"),
+        key = cache.digest({"fun": f"{fun.__module__}.{fun.__qualname__}", "static": {k: _interned(seen, v) for k, v
+                            in statics.items()}, "in": _avals(dynamic), "code": cache.code_version("convcorr_jax"),
                             "source": source[0], "captured": captured, "jax": jax.__version__,
                             "backend": jax.default_backend(), "flags": _flags()}, 32)
         call = calls.get(key)
@@ -137,6 +143,70 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
 
     wrapper.jitted = jitted  # the plain jit (for transformations and tests)
     return wrapper
+
+
+def _interned(seen: dict[tuple, Any], value: Any) -> Any:
+    """`_static_key(value)`, or the key of the first value of the same type equal to it (== and the same hash, as
+    `jax.jit` finds its static arguments) that this process keyed (`seen`): one program for them even where
+    `_static_key` cannot tell they are equal."""
+    try:
+        return seen.setdefault((type(value), value), _static_key(value))
+    except (TypeError, ValueError):  # unhashable (jax.jit refuses it as a static argument), or == fails
+        return _static_key(value)
+
+
+def _static_key(value: Any) -> list:
+    """The key of a static argument, the same in every process: its type and `_canonical(value)`, or its repr where that
+    cannot take it. As `jax.jit` takes static arguments: values of one type that are equal (== and one hash) have
+    one key (a config with beta=1 and one with beta=1.0: inside a value, 1, 1.0 and True are equal), values of other
+    types (1, 1.0 and True as the argument itself) or unequal values have different keys."""
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    try:
+        return [kind, _canonical(value, 0)]
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return [kind, "repr", repr(value)]
+
+
+def _canonical(v: Any, depth: int) -> Any:
+    """A JSON-able form of `v` that is the same for two values exactly when they are equal with one hash (== alone is
+    not enough: np.float32(0.1) == 0.1 under NumPy 2, their hashes differ): numbers by their exact value, strings,
+    bytes and None, tuples (named ones too) and lists item by item, frozensets and sets as their sorted items,
+    dataclasses with their generated __eq__ by class and compared fields. TypeError for anything else (an __eq__ of
+    its own could call equal what the form tells apart, or the reverse)."""
+    cls, eq = type(v), getattr(type(v), "__eq__", None)
+    if depth > 32:
+        raise TypeError("nested too deep")
+    if v is None or cls is str:
+        return v
+    if cls is bytes:
+        return ["bytes", v.hex()]
+    if cls in (bool, int, float, complex) or isinstance(v, _NUMPY_NUMBERS):
+        return ["number", _number(v)]
+    if isinstance(v, (tuple, list)) and eq in (tuple.__eq__, list.__eq__):
+        return ["list" if eq is list.__eq__ else "tuple", [_canonical(x, depth + 1) for x in v]]
+    if isinstance(v, (frozenset, set)) and eq in (frozenset.__eq__, set.__eq__):
+        return ["set", sorted((_canonical(x, depth + 1) for x in v), key=repr)]
+    generated = getattr(getattr(eq, "__code__", None), "co_filename", None) == "<string>"  # not one of its own
+    if dataclasses.is_dataclass(v) and cls.__dataclass_params__.eq and generated:
+        return ["dataclass", f"{cls.__module__}.{cls.__qualname__}",
+                [[f.name, _canonical(getattr(v, f.name), depth + 1)] for f in dataclasses.fields(v) if f.compare]]
+    raise TypeError(cls.__name__)
+
+
+# NumPy scalars whose value a Python int or float holds exactly (longdouble does not)
+_NUMPY_NUMBERS = (np.bool_, np.integer, np.float16, np.float32, np.float64, np.complex64, np.complex128)
+
+
+def _number(v: Any) -> str:
+    """A number's exact value as text, the same for equal numbers of any type (1, 1.0, True, np.int32(1), 1+0j:
+    "1"; 0.1: the fraction the float holds; "inf", "-inf", "nan")."""
+    if isinstance(v, (complex, np.complexfloating)):
+        real, imag = _number(v.real), _number(v.imag)
+        return real if imag == "0" else f"{real}{'' if imag.startswith('-') else '+'}{imag}j"
+    if isinstance(v, (bool, int, np.bool_, np.integer)):
+        return str(int(v))
+    v = float(v)  # float16 / float32 / float64: exact
+    return str(Fraction(v)) if math.isfinite(v) else repr(v)
 
 
 def _source_digest(fun: Callable) -> str | None:
