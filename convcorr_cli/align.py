@@ -78,7 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "refused)")
     p.add_argument("--pixel-features", choices=PIXEL_FEATURES, default=None,
                    help=f"with --dense only: the finest levels' features (default: {DenseConfig.pixel_features})")
-    add_set(p, "with --dense: change a DenseConfig field (e.g. edge_sigma=none: the paper's pairwise term)")
+    add_set(p, "with --dense: change a DenseConfig field (e.g. edge_sigma=none: the paper's pairwise term)",
+            ("edge_sigma=none", "conv_roles=conv3,conv2"))
     p.add_argument("--max-side", type=int, default=320, help="A is resized so its longer side is at most this")
     p.add_argument("--backbone", default="mobilenet_v2",
                    help=f"feature network (conv4 role): one of {', '.join(NAMES)} (default: {WHOLE_WEIGHTS})")

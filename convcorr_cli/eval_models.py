@@ -39,7 +39,7 @@ def flic_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--json", default=None, help="write the scores (fractions 0..1) here")
     c.add_argument("--figure", default=None, help="PNG of Figure 15 (wrist + elbow PCK against distance)")
     add_set(c, "any other field of tompson2015.flic's Config (test_flip, test_scales, test_merge, protocol, "
-               "image_size, second_pass, spatial_mode, spatial_kernel, ...)")
+               "image_size, second_pass, spatial_mode, spatial_kernel, ...)", ("test_flip=true", "test_scales=1,0.8"))
     run_arguments(c)
 
 
@@ -70,7 +70,7 @@ def mpii_arguments(d: argparse.ArgumentParser) -> None:
                    help="also copy the predictions (h5 `preds`, 1-based MPII frame) here (the run folder holds "
                         "them as preds.h5)")
     d.add_argument("--json", default=None, help="write the PCKh tables (percent) here")
-    add_set(d, "any other field of tompson2015.mpii's Config")
+    add_set(d, "any other field of tompson2015.mpii's Config", ("readout=cascade", "images=IMAGES"))
     run_arguments(d)
 
 

@@ -45,7 +45,7 @@ def pf_willow_arguments(a: argparse.ArgumentParser,
                    help=f"the first N {'ordered ' * (unit == 'sub-class')}pairs of each {unit} (default: all"
                         f"{' 90' * (unit == 'sub-class')}; --size tiny: 2)")
     add_set(a, "any other field of long2014.pf_willow's Config or of its transfer settings (transfer.grid, "
-               "transfer.normalise, transfer.beta, transfer.radius, ...)")
+               "transfer.normalise, transfer.beta, transfer.radius, ...)", ("transfer.beta=0.01", "transfer.grid=32"))
     add_backbone_module(a)
     a.add_argument("--json", default=None,
                    help=f"write {{'pck': {{alpha: {{{unit}: v, 'mean': v}}}}, 'pck_about', 'pairs', 'seconds'}} "

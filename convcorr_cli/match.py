@@ -82,7 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None,
                    help="the backbone's weight file (the networks beside it keep their real pretrained weights), or "
                         "'random' (every network) (default: the real pretrained weights)")
-    add_set(p, "any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)")
+    add_set(p, "any other field of PointTransferConfig (taps, grid, radius, image_size, features, ...)",
+            ("radius=2", "taps=conv4,conv5"))
 
 
 def default_outputs(points: str, image_b: str, out: str | None, fig: str | None) -> tuple[Path, Path]:

@@ -3,8 +3,9 @@
 - `HelpFormatter`: every option's default in `--help` ("(default: X)" after the help, unless the help already
   says what the default is); the dispatcher's parser and all its sub-parsers use it. Every `--json FILE` says that
   `--json -` writes the JSON alone on stdout (`convcorr_cli.main.json_to_stdout`).
-- `add_set(parser, what)`: `--set FIELD=VALUE`, one assignment per flag, the flag repeatable; a value without
-  `=` or without a field name is one error line (exit code 2) naming the flag.
+- `add_set(parser, what, examples)`: `--set FIELD=VALUE`, one assignment per flag, the flag repeatable; a value
+  without `=` or without a field name is one error line (exit code 2) naming the flag, with `examples` (assignments
+  of the command's own config).
 - `add_out(parser, help, ...)`: `--out`, where a command writes; `old=("--out-dir",)` keeps former spellings as
   hidden aliases of it.
 - `document(parser, description, *examples)`: a (sub)command's `--help` paragraph and its "examples:" block, shown
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import importlib
 import importlib.util
 import os
@@ -128,21 +130,21 @@ def expand_home(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         value = getattr(args, a.dest, None) if a.dest is not argparse.SUPPRESS else None
         if a.nargs == argparse.REMAINDER or value is None:
             continue
-        assignment = a.type is set_assignment
+        assignment = getattr(a.type, "func", a.type) is set_assignment  # `add_set`'s partial of it
         if isinstance(value, str):
             setattr(args, a.dest, _home(value, assignment))
         elif isinstance(value, list) and any(isinstance(v, str) for v in value):
             setattr(args, a.dest, [_home(v, assignment) if isinstance(v, str) else v for v in value])
 
 
-def set_assignment(text: str) -> str:
+def set_assignment(text: str, examples: Sequence[str] = ()) -> str:
     """argparse `type` of `--set`: `text` when it is one FIELD=VALUE (FIELD a name or dotted path, an item of a
     tuple of configs by its index as in datasets.1.share; VALUE anything, commas included); ArgumentTypeError (one
-    line) otherwise."""
+    line, showing `examples`: assignments of the command's own config) otherwise."""
     field, sep, _ = text.partition("=")
     if not sep or not FIELD.fullmatch(field.strip()):
-        raise argparse.ArgumentTypeError(f"expected field=value (one per --set, e.g. --set beta=0.1 --set "
-                                         f"taps=conv4,conv5), got {text!r}")
+        shown = f"e.g. {' '.join(f'--set {e}' for e in examples)}" if examples else "repeat the flag for more"
+        raise argparse.ArgumentTypeError(f"expected field=value (one per --set, {shown}), got {text!r}")
     return text
 
 
@@ -176,9 +178,11 @@ def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path])
         seen.setdefault(key, name)
 
 
-def add_set(p: argparse.ArgumentParser, what: str) -> None:
-    """`--set FIELD=VALUE`, repeatable, into `args.set` (a list, empty by default); `what`: the fields it sets."""
-    p.add_argument("--set", action="append", default=[], type=set_assignment, metavar=SET_METAVAR,
+def add_set(p: argparse.ArgumentParser, what: str, examples: Sequence[str]) -> None:
+    """`--set FIELD=VALUE`, repeatable, into `args.set` (a list, empty by default); `what`: the fields it sets;
+    `examples`: assignments of fields of the config it sets, shown by the error line of a malformed one."""
+    p.add_argument("--set", action="append", default=[], metavar=SET_METAVAR,
+                   type=functools.partial(set_assignment, examples=tuple(examples)),
                    help=f"{what}; one {SET_METAVAR} per --set, repeat the flag for more")
 
 

@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     p.add_argument("--size", choices=SIZES, default="default",
                    help="the experiment's scale: tiny (seconds, plumbing), default (the demo), full (the paper's)")
-    add_set(p, "override a config field (nested: transfer.beta=0.01; tuples: steps=300,450,50)")
+    add_set(p, "override a config field (nested: transfer.beta=0.01; tuples: steps=300,450,50)",
+            ("seed=1", "name=seed1"))  # fields every experiment's config has
     p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the experiment's: "
                    "torchvision_alexnet, the papers' network, for long2014's tables 2-4 and locality; vgg16 for the "
                    "PF-WILLOW, PF-PASCAL and SPair runs; mobilenet_v2 for long2014.table1 and .data and "

@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--config", default="default", choices=list(CONFIGS), metavar="NAME",
                    help=", ".join(CONFIGS))
     add_out(a, "output root: the run folder is OUT/<name> (default: the config's out, runs)", metavar="DIR")
-    add_set(a, "override a TrainConfig field (name, num_devices, steps, model.pool, datasets.1.share, ...)")
+    add_set(a, "override a TrainConfig field (name, num_devices, steps, model.pool, datasets.1.share, ...)",
+            ("steps=600,200,200", "name=short"))
     a.add_argument("--logdir", default=None, metavar="DIR",
                    help="TensorBoard event files here (default: <run folder>/tb; 'off': none)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")

@@ -11,6 +11,7 @@ import importlib
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 import types
@@ -94,7 +95,7 @@ def test_set_is_one_assignment_per_flag_everywhere():
     with_set = {name: _option(p, "--set") for name, p in PARSERS.items() if _option(p, "--set") is not None}
     assert {"run", "train pose", "eval pf-willow", "align", "match"} <= set(with_set)
     for name, a in with_set.items():
-        assert isinstance(a, argparse._AppendAction) and a.nargs is None and a.type is options.set_assignment, name
+        assert isinstance(a, argparse._AppendAction) and a.nargs is None and a.type.func is options.set_assignment, name
     args = PARSERS["align"].parse_args(["a.png", "b.png", "--out", "o", "--set", "beta=1", "--set", "taps=a,b"])
     assert args.set == ["beta=1", "taps=a,b"]
 
@@ -113,6 +114,48 @@ def test_malformed_set_is_one_line_exit_2(argv, capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--set" in err and "field=value" in err and "Traceback" not in err, err
     assert not any(tmp_path.iterdir())
+
+
+def _set_examples(name: str) -> list[str]:
+    """The assignments the error line of a malformed `--set` of command `name` shows."""
+    with pytest.raises(argparse.ArgumentTypeError) as e:
+        _option(PARSERS[name], "--set").type("oops")
+    return re.findall(r"--set (\S+?)[ )]", str(e.value))
+
+
+def _apply_sets(name: str, sets: list[str]) -> None:
+    """Apply `sets` to the config command `name` sets, as the command does (an unknown field is refused)."""
+    from convcorr_jax.core.config import override
+    from convcorr_eval.runner import experiments, make_config
+
+    exp_ids = {"eval flic": ["tompson2015.flic"], "eval mpii": ["tompson2015.mpii"],
+               "eval pf-willow": ["long2014.pf_willow"], "eval pf-pascal": ["long2014.pf_pascal"],
+               "eval spair": ["long2014.spair"], "run": list(experiments())}
+    if name in exp_ids:
+        for exp_id in exp_ids[name]:
+            make_config(exp_id, "tiny", sets)
+    elif name == "train pose":
+        from convcorr_train.pose_configs import get_config
+
+        override(get_config("default"), sets)
+    elif name == "match":
+        from convcorr_jax.correspondence.point_config import PointTransferConfig
+
+        override(PointTransferConfig(), sets)
+    else:
+        assert name == "align", f"{name}: which config does its --set set?"
+        from convcorr_jax.flow.dense import DenseConfig
+
+        override(DenseConfig(), sets)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in PARSERS.items() if _option(p, "--set") is not None))
+def test_a_malformed_sets_example_names_fields_of_the_commands_own_config(name):
+    """The error line of a malformed `--set` shows two assignments of the command's own config, which it takes
+    (every command showed beta=0.1 and taps=conv4,conv5, fields `train pose`, `eval flic` and `eval mpii` lack)."""
+    sets = _set_examples(name)
+    assert len(sets) == 2, sets
+    _apply_sets(name, sets)
 
 
 def test_several_values_after_one_set_are_refused(capsys, tmp_path):
