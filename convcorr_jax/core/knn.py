@@ -44,11 +44,19 @@ def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
 
     Returns:
       jax array [..., D], x's dtype. Differentiable everywhere: a zero row's gradient is finite (1 / eps), not NaN.
+      A finite row whose sum of squares overflows the dtype (float32 entries beyond ~1e19) is scaled by its largest
+      |entry| first, so it is still a unit row (it was divided by an infinite norm: all zeros); a row with an inf or
+      NaN entry gives a NaN row.
     """
     # a zero row's norm is taken of ones (then replaced by eps): the norm's gradient at 0 is NaN
     nonzero = jnp.any(x != 0, axis=-1, keepdims=True)
-    n = jnp.linalg.norm(jnp.where(nonzero, x, 1), axis=-1, keepdims=True)
-    return x / jnp.where(nonzero, jnp.maximum(n, eps), eps)
+    safe = jnp.where(nonzero, x, 1)
+    n = jnp.linalg.norm(safe, axis=-1, keepdims=True)
+    big = ~jnp.isfinite(n)  # the sum of squares overflowed: the row again, scaled into range first
+    root = jnp.where(big, jnp.sqrt(jnp.max(jnp.abs(safe), axis=-1, keepdims=True)), 1)
+    scaled = safe / root / root  # twice by the root: XLA divides by a reciprocal, 1 / 3e38 flushes to 0
+    unit = scaled / jnp.linalg.norm(scaled, axis=-1, keepdims=True)
+    return jnp.where(big, unit, x / jnp.where(nonzero, jnp.maximum(n, eps), eps))
 
 
 def _merge(s_a, i_a, s_b, i_b, k):
