@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.correspondence.matching import MatchConfig, match
+from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
 
 
 def _old_l2_normalize(x, eps=1e-12):
@@ -34,3 +37,34 @@ def test_match_features_with_huge_norms_match_as_the_unscaled_ones():
     ref = np.asarray(match(fs, ft, xy_s, xy_t, (32, 32), (32, 32), MatchConfig(scorer="cos")))
     got = np.asarray(match(fs * 1e30, ft * 1e30, xy_s, xy_t, (32, 32), (32, 32), MatchConfig(scorer="cos")))
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("eps", [0.0, -0.05, float("nan"), float("inf")])
+def test_sinkhorn_refuses_an_eps_that_is_not_finite_and_positive(eps):
+    # eps 0 gave an all-NaN plan, a negative eps a plan favouring the dearest pairs
+    u = jnp.full(3, 1 / 3)
+    with pytest.raises(InputError, match="sinkhorn_log: field 'eps'"):
+        sinkhorn_log(jnp.ones((3, 3)), u, u, eps, 5)
+    with pytest.raises(InputError, match="field 'eps'"):
+        ot_scores(jnp.ones((3, 3)) * 0.5, u, u, eps)
+
+
+def test_sinkhorn_refuses_problems_without_a_plan():
+    cost = jnp.asarray(np.random.default_rng(0).random((3, 4)), jnp.float32)
+    u3, u4 = jnp.full(3, 1 / 3), jnp.full(4, 0.25)
+    with pytest.raises(InputError, match="field 'mu'"):  # one NaN weight: every entry NaN
+        sinkhorn_log(cost, u3.at[0].set(jnp.nan), u4, 0.05, 5)
+    with pytest.raises(InputError, match="field 'nu'.*total mass of mu"):  # columns never approach nu
+        sinkhorn_log(cost, u3 * 2, u4, 0.05, 5)
+    with pytest.raises(InputError, match="field 'cost'.*every row.*row 1 all \\+inf"):  # a node with nowhere to go
+        sinkhorn_log(cost.at[1].set(jnp.inf), u3, u4, 0.05, 5)
+    with pytest.raises(InputError, match="field 'cost'.*no NaN"):
+        sinkhorn_log(cost.at[0, 0].set(jnp.nan), u3, u4, 0.05, 5)
+    plan = np.asarray(sinkhorn_log(cost.at[1, 2].set(jnp.inf), u3.at[0].set(0.0) * 1.5, u4, 0.05, 5))  # still fine
+    assert np.all(np.isfinite(plan)) and plan[1, 2] == 0.0 and np.allclose(plan.sum(1), [0, 0.5, 0.5], atol=1e-6)
+
+
+@pytest.mark.parametrize("weights", [[0.0, 0.0], [-1.0, -2.0], [1.0, float("nan")], [1.0, float("inf")]])
+def test_marginal_refuses_weights_without_a_distribution(weights):
+    with pytest.raises(InputError, match="marginal: field 'weights'"):  # it was NaN everywhere
+        marginal(jnp.asarray(weights))

@@ -9,23 +9,70 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp
 
+from convcorr_jax.core.errors import check
+from convcorr_jax.core.tracing import is_traced
+
+MASS_RTOL = 1e-3  # how far the totals of mu and nu may differ (float32 sums of normalised weights)
 
 
-@functools.partial(jax.jit, static_argnames=("iters",))
 def sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax.Array, iters: int = 1
                  ) -> jax.Array:
     """Entropic transport plan by `iters` Sinkhorn iterations in log space from log a = -log Ns.
 
     Args:
-      cost, eps: [Ns, Nt] transport costs; the entropic regularisation (cost units).
-      mu, nu, iters: marginals [Ns], [Nt] (each summing to 1); Sinkhorn iterations.
+      cost, eps: [Ns, Nt] transport costs (+inf: an impossible pair; each row and column needs a finite one);
+        the entropic regularisation (cost units), finite and > 0.
+      mu, nu, iters: marginals [Ns], [Nt] (finite, >= 0, each summing to 1: equal totals); Sinkhorn iterations.
 
     Returns:
       float32 jax array [Ns, Nt] P = diag(a) K diag(b), K = exp(-cost / eps), each iteration b = nu / K^T a then
       a = mu / K b (its rows sum to mu; its columns approach nu as iters grows).
+
+    Raises:
+      InputError: concrete (not traced) arguments outside the above: eps <= 0 made a NaN or a plan favouring the
+        dearest pairs, a NaN marginal or cost, or a row / column of only +inf costs made every entry NaN, unequal
+        totals a plan whose columns never approach nu.
     """
+    _check_problem("sinkhorn_log", cost, mu, nu, eps)
+    return _sinkhorn_log(cost, mu, nu, eps, iters)
+
+
+def _check_problem(source: str, cost, mu, nu, eps) -> None:
+    """InputError for a concrete transport problem `sinkhorn_log` has no plan for (see there); traced ones pass."""
+    if not is_traced(eps):
+        try:
+            val = float(eps)
+        except (TypeError, ValueError):
+            val = float("nan")
+        check(bool(np.isfinite(val) and val > 0), source, "eps", "a finite entropic regularisation > 0", eps)
+    totals = []
+    for field, m in (("mu", mu), ("nu", nu)):
+        if is_traced(m):
+            return
+        m = np.asarray(m, np.float64)
+        check(bool(np.all(np.isfinite(m)) and np.all(m >= 0) and np.sum(m) > 0), source, field,
+              "finite marginal weights >= 0, not all 0", m.tolist() if m.size <= 8 else f"{m.size} weights")
+        totals.append(float(np.sum(m)))
+    check(abs(totals[0] - totals[1]) <= MASS_RTOL * max(totals), source, "nu", f"the total mass of mu "
+          f"({totals[0]:g})", f"{totals[1]:g}")
+    if is_traced(cost):
+        return
+    c = np.asarray(cost, np.float64)
+    check(not np.any(np.isnan(c) | (c == -np.inf)), source, "cost", "costs that are numbers or +inf (no NaN, -inf)",
+          f"{int(np.sum(np.isnan(c) | (c == -np.inf)))} such entries")
+    for axis, name in ((1, "row"), (0, "column")):
+        dead = np.flatnonzero(~np.any(np.isfinite(c), axis=axis))
+        check(dead.size == 0, source, "cost", f"a finite cost in every {name}",
+              f"{name} {int(dead[0]) if dead.size else 0} all +inf")
+
+
+@functools.partial(jax.jit, static_argnames=("iters",))
+def _sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax.Array, iters: int = 1
+                  ) -> jax.Array:
+    """`sinkhorn_log` of a checked problem, jitted."""
     logk = -cost.astype(jnp.float32) / eps
     lmu = jnp.log(mu.astype(jnp.float32))
     lnu = jnp.log(nu.astype(jnp.float32))
@@ -49,7 +96,14 @@ def marginal(weights: jax.Array) -> jax.Array:
 
     Returns:
       float32 jax array [N] summing to 1.
+
+    Raises:
+      InputError: concrete weights with a NaN / inf or no entry > 0 (every entry was NaN); traced ones pass.
     """
+    if not is_traced(weights):
+        w = np.asarray(weights, np.float64)
+        check(bool(np.all(np.isfinite(w)) and np.any(w > 0)), "marginal", "weights",
+              "finite node weights with at least one > 0", w.tolist() if w.size <= 8 else f"{w.size} weights")
     w = jnp.maximum(weights.astype(jnp.float32), 0.0)
     return w / jnp.sum(w)
 
@@ -64,6 +118,9 @@ def ot_scores(sim: jax.Array, mu: jax.Array, nu: jax.Array, eps: float = 0.05, i
 
     Returns:
       float32 jax array [Ns, Nt] scores.
+
+    Raises:
+      InputError: as `sinkhorn_log` (the cost 1 - sim).
     """
     plan = sinkhorn_log(1.0 - sim, mu, nu, eps, iters)
     return jnp.power(jnp.maximum(plan * sim.shape[0], 0.0), exp2)
