@@ -11,6 +11,7 @@ from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.correspondence.matching import MatchConfig, match
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
+from convcorr_jax.pose.heatmaps import argmax_2d, gaussian_targets, subpixel_argmax
 
 
 def _old_l2_normalize(x, eps=1e-12):
@@ -68,3 +69,21 @@ def test_sinkhorn_refuses_problems_without_a_plan():
 def test_marginal_refuses_weights_without_a_distribution(weights):
     with pytest.raises(InputError, match="marginal: field 'weights'"):  # it was NaN everywhere
         marginal(jnp.asarray(weights))
+
+
+def test_heatmap_argmax_never_picks_a_nan_cell():
+    hm = np.zeros((4, 5, 2), np.float32)
+    hm[2, 2, 0], hm[2, 3, 0] = 1.0, np.nan  # the peak at (x 2, y 2); a NaN beside it was taken as the maximum
+    hm[:, :, 1] = np.nan  # no answer at all
+    assert np.asarray(argmax_2d(hm))[0].tolist() == [2, 2]
+    sub = np.asarray(subpixel_argmax(hm))
+    assert sub[0].tolist() == [2.0, 2.0] and np.all(np.isnan(sub[1]))
+    sel = np.full_like(hm, np.nan)
+    assert np.all(np.isnan(np.asarray(subpixel_argmax(hm, sel))))  # the choosing maps are all NaN
+
+
+@pytest.mark.parametrize("sigma", [0.0, -1.5, float("inf"), float("nan")])
+def test_gaussian_targets_refuses_a_sigma_that_is_not_finite_and_positive(sigma):
+    with pytest.raises(InputError, match="gaussian_targets: field 'sigma'"):  # 0 gave NaN at the joint's cell
+        gaussian_targets(np.array([[1.0, 1.0]]), (3, 3), sigma)
+

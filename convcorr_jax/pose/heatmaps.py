@@ -11,6 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from convcorr_jax.core.errors import check
+from convcorr_jax.core.tracing import is_traced
+
 
 def _coordinates(x):
     """`x` as an array (numpy, jax, or traced as given; a nested list as numpy), an integer or bool one as float (the
@@ -59,11 +62,21 @@ def gaussian_targets(points: jax.Array, shape: tuple[int, int], sigma: float = 1
       points: [K, 2] (x, y) map cell coordinates (`image_to_map`), an array or a nested list; non-finite points give
         all-zero maps.
       shape: (H, W) of the map in cells.
-      sigma: the Gaussians' std in cells.
+      sigma: the Gaussians' std in cells, finite and > 0.
 
     Returns:
       float32 [H, W, K] targets, exp(-d^2 / (2 sigma^2)) of each cell's distance d to the joint.
+
+    Raises:
+      InputError: a concrete sigma that is not finite and > 0 (0 gave NaN at the joint's cell, inf all ones, a
+        negative sigma the Gaussian of -sigma).
     """
+    if not is_traced(sigma):
+        try:
+            ok = bool(np.isfinite(float(sigma)) and float(sigma) > 0)
+        except (TypeError, ValueError):
+            ok = False
+        check(ok, "gaussian_targets", "sigma", "a finite std > 0 (cells)", sigma)
     h, w = shape
     points = jnp.asarray(points)
     ys = jnp.arange(h, dtype=jnp.float32)[:, None, None]
@@ -80,10 +93,13 @@ def argmax_2d(heatmaps: jax.Array) -> jax.Array:
       heatmaps: [..., H, W, K] one map per joint (channels last), an array or a nested list.
 
     Returns:
-      int [..., K, 2] (x, y) = (column, row) cell of each map's maximum.
+      int [..., K, 2] (x, y) = (column, row) cell of each map's maximum; NaN cells never win (a NaN was taken as the
+      maximum), an all-NaN map gives (0, 0) (`subpixel_argmax` gives NaN for it).
     """
     heatmaps = jnp.asarray(heatmaps)
     h, w, k = heatmaps.shape[-3:]
+    if jnp.issubdtype(heatmaps.dtype, jnp.inexact):
+        heatmaps = jnp.where(jnp.isnan(heatmaps), -jnp.inf, heatmaps)
     flat = jnp.moveaxis(heatmaps.reshape(heatmaps.shape[:-3] + (h * w, k)), -1, -2)
     idx = jnp.argmax(flat, axis=-1)
     return jnp.stack([idx % w, idx // w], axis=-1)
@@ -102,9 +118,12 @@ def subpixel_argmax(heatmaps: jax.Array, select: jax.Array | None = None) -> jax
         pick the person); the refinement is still on `heatmaps` around that cell. None: `heatmaps`' own arg-max.
 
     Returns:
-      float32 [..., K, 2] (x, y) cell coordinates (to image pixels: `map_to_image`).
+      float32 [..., K, 2] (x, y) cell coordinates (to image pixels: `map_to_image`): the arg-max of the map's
+      non-NaN cells, NaN for a map (of `select` when given) with none (no answer; PCK counts it a miss).
     """
-    am = argmax_2d(heatmaps if select is None else select)
+    chooser = jnp.asarray(heatmaps if select is None else select)
+    am = argmax_2d(chooser)
+    empty = jnp.all(jnp.isnan(chooser), axis=(-3, -2)) if jnp.issubdtype(chooser.dtype, jnp.inexact) else None
     heatmaps = jnp.asarray(heatmaps, jnp.float32)  # the fit in float32: lo - 2 c + hi of uint8 maps would wrap
     h, w, k = heatmaps.shape[-3:]
     x, y = am[..., 0], am[..., 1]
@@ -126,4 +145,5 @@ def subpixel_argmax(heatmaps: jax.Array, select: jax.Array | None = None) -> jax
     c = at(y, x)
     dx = shift(at(y, x - 1), c, at(y, x + 1), (x > 0) & (x < w - 1))
     dy = shift(at(y - 1, x), c, at(y + 1, x), (y > 0) & (y < h - 1))
-    return am.astype(jnp.float32) + jnp.stack([dx, dy], axis=-1)
+    out = am.astype(jnp.float32) + jnp.stack([dx, dy], axis=-1)
+    return out if empty is None else jnp.where(empty[..., None], jnp.nan, out)
