@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.geometry import invert_affine
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.correspondence.matching import MatchConfig, match
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
@@ -87,3 +88,12 @@ def test_gaussian_targets_refuses_a_sigma_that_is_not_finite_and_positive(sigma)
     with pytest.raises(InputError, match="gaussian_targets: field 'sigma'"):  # 0 gave NaN at the joint's cell
         gaussian_targets(np.array([[1.0, 1.0]]), (3, 3), sigma)
 
+
+def test_invert_affine_refuses_singular_maps_by_name():
+    singular = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [[1.0, 2.0, 3.0], [2.0, 4.0, 0.0]]])
+    with pytest.raises(InputError, match=r"invert_affine: field 'M'.*singular or non-finite map at M\[1\]"):
+        invert_affine(singular)  # was numpy's LinAlgError "Singular matrix"
+    with pytest.raises(InputError, match="field 'M'"):
+        invert_affine(np.array([[np.inf, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    np.testing.assert_allclose(invert_affine(np.array([[2.0, 0.0, 4.0], [0.0, 0.5, 1.0]])),
+                               [[0.5, 0.0, -2.0], [0.0, 2.0, -2.0]])

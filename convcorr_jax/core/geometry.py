@@ -229,10 +229,22 @@ def invert_affine(M) -> np.ndarray:
       M: [..., 2, 3] invertible affine maps (e.g. image -> crop pixels from `box_to_affine`).
     Returns:
       float64 numpy [..., 2, 3], the inverse of each (crop -> image pixels for a crop's M); a jax array when traced
-      (float32 unless jax_enable_x64).
+      (float32 unless jax_enable_x64; unchecked: a singular map gives inf / NaN there).
+
+    Raises:
+      InputError: M not [..., 2, 3], or (concrete) a map that is not finite or not invertible (det of M[..., :2] 0,
+        as of a box of zero extent): numpy's LinAlgError "Singular matrix" without saying which.
     """
     traced = is_traced(M)
     xp, M = (jnp if traced else np), _floats(M, traced)
+    check_shape(M, "* 2 3", "invert_affine", "M", note="(affine maps)")
+    if not traced:
+        det = M[..., 0, 0] * M[..., 1, 1] - M[..., 0, 1] * M[..., 1, 0]
+        bad = np.argwhere(~(np.isfinite(det) & (det != 0) & np.all(np.isfinite(M), axis=(-2, -1))))
+        if len(bad):
+            at = f" at M[{', '.join(str(int(i)) for i in bad[0])}]" if M.ndim > 2 else ""
+            raise InputError("invert_affine", "M", "finite invertible affine maps (det of M[..., :2] != 0)",
+                             f"a singular or non-finite map{at} ({len(bad)} in all)")
     A = xp.linalg.inv(M[..., :2])
     t = -xp.einsum("...ij,...j->...i", A, M[..., 2])
     return xp.concatenate([A, t[..., None]], -1)
