@@ -12,6 +12,7 @@ from convcorr_jax.core.geometry import invert_affine
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.correspondence.matching import MatchConfig, match
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
+from convcorr_jax.linear import svm
 from convcorr_jax.pose.heatmaps import argmax_2d, gaussian_targets, subpixel_argmax
 
 
@@ -97,3 +98,13 @@ def test_invert_affine_refuses_singular_maps_by_name():
         invert_affine(np.array([[np.inf, 0.0, 0.0], [0.0, 1.0, 0.0]]))
     np.testing.assert_allclose(invert_affine(np.array([[2.0, 0.0, 4.0], [0.0, 0.5, 1.0]])),
                                [[0.5, 0.0, -2.0], [0.0, 2.0, -2.0]])
+
+
+@pytest.mark.parametrize("scale, C", [(1e15, 1e-6), (1.0, 1e20)])
+def test_linear_svm_refuses_a_solve_that_overflowed(scale, C):
+    # the Newton solver returned NaN weights (huge X) or zero weights with a NaN residual (huge C) as a model
+    rng = np.random.default_rng(0)
+    X, y = rng.random((10, 3)) * scale, np.array([1.0, -1.0] * 5)
+    with pytest.raises(InputError, match="fit_binary: field 'X'.*float32"):
+        svm.fit_binary(X, y, C=C)
+    assert np.all(np.isfinite(svm.fit_binary(rng.random((10, 3)), y).W))

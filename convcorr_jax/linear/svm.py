@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.core.errors import check, check_shape, is_int
-from convcorr_jax.linear.svm_checks import check_Cs, check_classes, check_fit, check_kw, check_mining
+from convcorr_jax.linear.svm_checks import check_Cs, check_classes, check_fit, check_kw, check_mining, check_solved
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -214,7 +214,8 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
     Raises:
       InputError: X not [N >= 1, D >= 1] or not finite, Y not [M, N] in {-1, +1}, mask not [M, N] or [N] of 0 / 1,
         C not a scalar or [M] finite > 0, bias_scale not a finite number, tol not a finite number >= 0, max_iter not
-        an int >= 1, an unknown loss or solver (`svm_checks.check_fit`).
+        an int >= 1, an unknown loss or solver (`svm_checks.check_fit`); features or C so large that the solve
+        overflowed float32 (`svm_checks.check_solved`: NaN weights, or zeros with a NaN residual, were returned).
     """
     X, Y, mask, Cs, solver = check_fit(X, Y, C, mask, loss, solver, tol, bias_scale, max_iter)
     m = Y.shape[0]
@@ -238,6 +239,7 @@ def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str
         W, it, res = _dcd_batched(Xa, Y, mask, Cs, perms, loss == "hinge", jnp.float32(tol), max_iter)
         stalled = np.zeros(len(Cs), bool)
     W, it, res, stalled = (np.asarray(a)[:m0] for a in (W, it, res, stalled))
+    check_solved(W, res, X, Cs, "fit_binary")
     model = LinearSVM(W[:, :-1], W[:, -1] * bias_scale) if bias_scale else LinearSVM(W, np.zeros(m, np.float32))
     if return_info:
         return model, {"iterations": it, "residual": res, "converged": res <= np.float32(tol), "stalled": stalled}

@@ -140,3 +140,21 @@ def check_kw(kw: dict, source: str, taken: tuple[str, ...], instead: str) -> Non
     """
     given = [name for name in taken if name in kw]
     check(not given, source, given[0] if given else "", f"no {', '.join(taken)} here ({instead})", given)
+
+
+def check_solved(W: np.ndarray, residual: np.ndarray, X: np.ndarray, Cs: np.ndarray, source: str) -> None:
+    """Refuse a solve that overflowed float32: features or C so large that the objective's gradient was not finite
+    (the Newton solver then returned NaN weights, or zero weights with a NaN residual, as a model).
+
+    Args:
+      W: [M, D'] the weights solved; residual: [M] the stopping quantity at the end.
+      X: [N, D] the features; Cs: [M] the C of each problem.
+      source: the function, for the error.
+
+    Returns:
+      None.
+    """
+    bad = np.flatnonzero(~np.all(np.isfinite(W), axis=1) | np.isnan(residual))
+    check(bad.size == 0, source, "X", "features and C small enough for float32 (rescale X, or lower C)",
+          f"a non-finite solve of problem {int(bad[0]) if bad.size else 0} (largest |X| {np.max(np.abs(X)):.3g}, "
+          f"C {float(Cs[bad[0]] if bad.size else 0):g})")
