@@ -21,9 +21,9 @@ and scored with its stored read-out (readout.json, chosen on its validation spli
 `tompson2015.mpii` and `long2014.pf_willow` of `convcorr run` with their config built from the options: each
 writes a run folder OUT/NAME (`--out`, default runs; `--out-dir` is an old name for it; `--name`, default the
 experiment's readable name for its inputs, e.g. `long2014.pf_willow_none_vgg16`, then `_` and 6 hex digits of a digest
-of every setting and of the scored model's identity (its model.json's sha256, `tompson2015.trained.model_state`):
-`run_name`), so runs with other settings or of other models never share a folder and the same settings find their
-finished run.
+of every setting, each path it reads by where it leads, and of the scored model's identity (its model.json's sha256,
+`tompson2015.trained.model_state`): `run_name`), so runs with other settings or of other models never share a
+folder and the same settings find their finished run.
 It holds config.json, metrics.json, report.md/html and figures/; an identical finished run is kept, one on
 changed data (a file added, removed or changed under `--root`) or older code runs again, and a named folder
 holding a run with other settings is refused unless `--force` (as `convcorr run`). Then it prints its tables and

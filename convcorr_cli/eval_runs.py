@@ -15,7 +15,7 @@ from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.paths import lies_inside
 from convcorr_eval import registry
 from convcorr_eval.experiment import ExperimentConfig, Result
-from convcorr_eval.runner import execute, path_identity
+from convcorr_eval.runner import execute, located, path_identity, places
 from convcorr_cli.eval_output import check_output_paths, check_outside, model_folder
 from convcorr_cli.options import add_out
 
@@ -30,24 +30,24 @@ def run_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
 
 
-def run_name(readable: str, cfg: ExperimentConfig) -> str:
+def run_name(readable: str, exp_id: str, cfg: ExperimentConfig) -> str:
     """The default run folder name of an alias: `readable` (the experiment's name for its inputs), `_`, and the
     first 6 hex digits of `cache.digest` of every setting of `cfg` but its name (with the identity of a scored model,
-    `trained`, set by the experiment's `identify`; data_root by where it leads, `runner.path_identity`). Different
-    settings or models get different folders; the same settings the same one (a finished run is found again and
-    kept), also for one dataset folder given relatively and absolutely."""
+    `trained`, set by the experiment's `identify`; every path it reads, `runner.places` (data_root, the model's
+    folder, an annotation file), by where it leads, `runner.located`). Different settings or models get different
+    folders; the same settings the same one (a finished run is found again and kept), also for one dataset folder or
+    model given relatively, absolutely or through a link."""
     settings = {k: v for k, v in to_dict(cfg).items() if k != "name"}
-    if cfg.data_root:
-        settings["data_root"] = path_identity(cfg.data_root)
-    return f"{readable}_{cache.digest(settings, 6)}"
+    where = {field: path_identity(p) for field, p in places(exp_id, cfg).items()}
+    return f"{readable}_{cache.digest(located({'settings': settings, 'where': where})['settings'], 6)}"
 
 
 def run_alias(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args: argparse.Namespace,
               outputs: dict[str, str | None] | None = None,
               inputs: dict[str, str | None] | None = None) -> tuple[Result | None, Path]:
     """`convcorr run exp_id` with `cfg` named `--name`, else `--set name=NEW` (the way out the runner's refusals
-    name), else `run_name(name, cfg)` (after the experiment's `identify`: the scored model's identity is part of the
-    digest), under `--out`: (result or None when it failed, run folder). The output files in `outputs` (by flag)
+    name), else `run_name(name, exp_id, cfg)` (after the experiment's `identify`: the scored model's identity is part
+    of the digest), under `--out`: (result or None when it failed, run folder). The output files in `outputs` (by flag)
     are checked before the run (`check_output_paths`: none of them one of the input files `inputs` (by flag) or
     inside the dataset folder or the scored model's folder, `--model`; `--out` by the runner), and none inside the
     run folder the run writes or a folder above it (once its name is known, before the run)."""
@@ -56,7 +56,7 @@ def run_alias(command: str, exp_id: str, cfg: ExperimentConfig, name: str, args:
     identify = getattr(registry.load(exp_id), "identify", None)
     cfg = identify(cfg) if identify is not None else cfg
     named = cfg.name if cfg.name != exp_id else None  # `make_config` names an unnamed run by its experiment id
-    cfg = dataclasses.replace(cfg, name=args.name or named or run_name(name, cfg))
+    cfg = dataclasses.replace(cfg, name=args.name or named or run_name(name, exp_id, cfg))
     run_dir = Path(args.out) / cfg.name
     check_outside(outputs or {}, run_dir, f"the run folder {run_dir} (the run writes it)")
     for flag, path in (outputs or {}).items():  # a file where the run needs a folder: a traceback after the run

@@ -142,12 +142,13 @@ def test_one_folder_named_relatively_absolutely_or_through_a_link_is_one_run(fak
         rc, printed, err = _cli(capsys, Path("runs"), same)
         assert rc == 0 and not err and "kept from an identical earlier run: 1 files: one.txt" in printed, same
     cfgs = [runner.make_config("test.fake_data", "tiny", data_root=r) for r in ("data", str(root), "linked")]
-    assert len({run_name("fake", c) for c in cfgs}) == 1  # `convcorr eval`'s folders: one, not three
+    assert len({run_name("fake", "test.fake_data", c) for c in cfgs}) == 1  # `convcorr eval`'s folders: one, not three
     other = tmp_path / "copy"
     shutil.copytree(root, other)  # another folder, even with the same files: another run, refused in place
     rc, printed, err = _cli(capsys, Path("runs"), Path("copy"))
     assert rc == 2 and 'holds a finished run with other settings (data_root: "data" -> "copy")' in err
-    assert run_name("fake", runner.make_config("test.fake_data", "tiny", data_root="copy")) != run_name("fake", cfgs[0])
+    assert run_name("fake", "test.fake_data", runner.make_config("test.fake_data", "tiny", data_root="copy")) != \
+        run_name("fake", "test.fake_data", cfgs[0])
 
 
 def test_code_and_data_changed_say_both_and_stage_starts_afresh(fake, tmp_path, monkeypatch, capsys):
@@ -297,3 +298,109 @@ def test_a_weight_file_is_part_of_the_key(tmp_path):
     before = runner.run_key("long2014.table1", keyed)["data"]
     w.write_bytes(b"other weights")
     assert runner.run_key("long2014.table1", keyed)["data"] != before
+
+
+# ------------------------------------------------------------------------------------------------ model paths
+def _model_spellings(tmp_path, monkeypatch) -> list[str]:
+    """In tmp_path (the working folder): a model folder "my models/flic" (a model.json) and a link to it; the model
+    as `--model` may be typed: relatively, with ./ and a trailing slash, absolutely, through the link."""
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "my models" / "flic"
+    model.mkdir(parents=True)
+    (model / "model.json").write_text("{}")
+    os.symlink(model, tmp_path / "linked")
+    return ["my models/flic", "./my models/flic/", str(model), "linked"]
+
+
+def _scored(monkeypatch, exp_id: str) -> list[str]:
+    """The experiment's run replaced by one that records each model it scores (no JAX work)."""
+    scored = []
+
+    def fake_run(cfg, ctx) -> Result:
+        scored.append(cfg.model)
+        return Result(f"scored {len(scored)}", "", {"scored": len(scored)})
+
+    monkeypatch.setattr(registry.load(exp_id), "run", fake_run)
+    return scored
+
+
+def test_eval_flic_names_and_keys_its_run_by_where_the_model_is(tiny_flic, tmp_path, monkeypatch, capsys):
+    """`convcorr eval flic --model` spelled four ways named four run folders and scored the model four times; `convcorr
+    run tompson2015.flic --set model=` spelled another way was refused as a finished run with other settings."""
+    import argparse
+
+    from convcorr_cli.eval_runs import run_alias
+    from convcorr_eval.tompson2015 import flic_scores
+
+    spellings = _model_spellings(tmp_path, monkeypatch)
+    scored = _scored(monkeypatch, "tompson2015.flic")
+    args = argparse.Namespace(name=None, out="runs", force=False, no_progress=True, metric="flic")
+    runs = set()
+    for model in spellings:
+        cfg = runner.make_config("tompson2015.flic", sets=[f"model={model}"], data_root=str(tiny_flic))
+        result, run_dir = run_alias("flic", "tompson2015.flic", cfg, flic_scores.run_name(cfg), args)
+        assert result.metrics == {"scored": 1}, model  # the first one's result, kept
+        runs.add(run_dir)
+    assert len(runs) == 1 and len(scored) == 1 and capsys.readouterr().out.count("kept from an identical") == 3
+    for model in spellings:  # `convcorr run`: one folder named by the experiment, kept
+        cfg = runner.make_config("tompson2015.flic", sets=[f"model={model}"], data_root=str(tiny_flic))
+        assert runner.run_experiment("tompson2015.flic", cfg, "runs", progress=False)[0].metrics == {"scored": 2}
+    assert len(scored) == 2
+
+
+def test_eval_mpii_names_its_run_by_where_its_files_are(tmp_path, monkeypatch):
+    """`convcorr eval mpii`: --model, --annot and --images spelled another way named another run folder."""
+    from convcorr_cli.eval_runs import run_name
+
+    models = _model_spellings(tmp_path, monkeypatch)
+    (tmp_path / "mpii" / "annot").mkdir(parents=True)
+    (tmp_path / "mpii" / "annot" / "valid.h5").write_bytes(b"x")
+    (tmp_path / "mpii" / "images").mkdir()
+    os.symlink(tmp_path / "mpii", tmp_path / "mpii_link")
+    ways = [(models[0], "mpii/annot/valid.h5", None), (models[1], "./mpii/annot/../annot/valid.h5", "mpii/images/"),
+            (models[2], str(tmp_path / "mpii/annot/valid.h5"), str(tmp_path / "mpii/images")),
+            (models[3], "mpii_link/annot/valid.h5", "mpii_link/images")]
+    names = set()
+    for model, annot, images in ways:
+        cfg = runner.make_config("tompson2015.mpii", sets=[f"model={model}", f"annot={annot}"]
+                                 + ([f"images={images}"] if images else []))
+        names.add(run_name("tompson2015.mpii_flic", "tompson2015.mpii", cfg))
+    assert len(names) == 1, names
+    other = runner.make_config("tompson2015.mpii", sets=["model=flic", "annot=mpii/annot/valid.h5"])  # shipped
+    assert run_name("tompson2015.mpii_flic", "tompson2015.mpii", other) not in names
+
+
+def _as_written_before(run_dir: Path, field: str) -> None:
+    """The run folder as a run recorded before `field` was compared by where it leads: no "where" entry for it."""
+    for name, at in (("config.json", ()), ("metrics.json", ("key",))):
+        record = json.loads((run_dir / name).read_text())
+        holder = record
+        for k in at:
+            holder = holder[k]
+        del holder["where"][field]
+        io.write_json(run_dir / name, record)
+
+
+def test_a_run_recorded_before_its_model_was_placed_is_kept_or_run_again_never_refused(tiny_flic, tmp_path,
+                                                                                        monkeypatch, capsys):
+    spellings = _model_spellings(tmp_path, monkeypatch)
+    scored = _scored(monkeypatch, "tompson2015.flic")
+
+    def run(model: str) -> tuple[Result, float, bool]:
+        cfg = runner.make_config("tompson2015.flic", sets=[f"model={model}"], data_root=str(tiny_flic))
+        return runner.run_experiment("tompson2015.flic", cfg, tmp_path / "runs", progress=False)
+
+    run(spellings[0])
+    run_dir = tmp_path / "runs" / "tompson2015.flic"
+    assert "model" in json.loads((run_dir / "config.json").read_text())["where"]
+    _as_written_before(run_dir, "model")
+    assert run(spellings[2])[2] and len(scored) == 1  # "my models/flic" leads here too: identical, kept
+    assert "model" not in json.loads((run_dir / "config.json").read_text())["where"]  # kept as it was
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the recorded "my models/flic" leads nowhere from here
+    capsys.readouterr()
+    result, _, reused = run(spellings[2])
+    assert not reused and result.metrics == {"scored": 2}  # run again in place, not refused
+    said = capsys.readouterr().out
+    assert f"{run_dir}: its finished run did not record where model led; running it again" in said
+    assert run(str(tmp_path / "linked"))[2]  # now recorded: the link is the same run

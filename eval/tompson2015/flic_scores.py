@@ -62,7 +62,8 @@ from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_
 from convcorr_eval.report import markdown_table, percent, save_figure, score_about
 from convcorr_eval.tompson2015 import figures, paper
 from convcorr_eval.tompson2015.flic_spatial import prior_split, spatial_inputs, spatial_label
-from convcorr_eval.tompson2015.trained import scored_model, model_help, model_name, take_old_name, with_model_state
+from convcorr_eval.tompson2015.trained import (model_fields, model_help, model_name, scored_model, take_old_name,
+                                               with_model_state)
 
 ALPHAS = ("0.05", "0.1", "0.2")
 CURVE_ALPHAS = np.round(np.linspace(0.0, 0.2, 21), 3)
@@ -171,6 +172,10 @@ def check_inputs(cfg: Config) -> None:
 def identify(cfg: Config) -> Config:
     """cfg with `trained` set to its model's identity (`trained.with_model_state`; the runner calls it)."""
     return with_model_state(cfg)
+
+
+# the scored model's folder, a path the runner compares by where it leads (`runner.places`)
+path_fields = model_fields
 
 
 def run_name(cfg: Config) -> str:

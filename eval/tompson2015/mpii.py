@@ -38,7 +38,8 @@ from convcorr_jax.pose.data import mpii_person_crops
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import save_figure, score_about
 from convcorr_eval.tompson2015 import figures, pckh
-from convcorr_eval.tompson2015.trained import scored_model, model_help, model_name, take_old_name, with_model_state
+from convcorr_eval.tompson2015.trained import (model_fields, model_help, model_name, scored_model, take_old_name,
+                                               with_model_state)
 
 PREDS = "preds.h5"
 PAGE = "mpii_best_worst.png"  # the best and worst people, ground truth beside prediction
@@ -82,6 +83,10 @@ def get_config(size: str = "default") -> Config:
 def identify(cfg: Config) -> Config:
     """cfg with `trained` set to its model's identity (`trained.with_model_state`; the runner calls it)."""
     return with_model_state(cfg)
+
+
+# the scored model's folder, a path the runner compares by where it leads (`runner.places`)
+path_fields = model_fields
 
 
 def data_paths(cfg: Config) -> dict[str, str | None]:

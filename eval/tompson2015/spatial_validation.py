@@ -246,6 +246,12 @@ def identify(cfg: Config) -> Config:
     return with_trained_state(cfg, None)
 
 
+def path_fields(cfg: Config) -> dict[str, str | None]:
+    """The config fields naming a path the run reads besides its data (the runner compares them by where they lead,
+    `runner.places`): the trained run's folder, run_dir."""
+    return {"run_dir": cfg.run_dir}
+
+
 def markdown(res: dict) -> str:
     md = []
     if "run" in res:

@@ -38,7 +38,7 @@ from convcorr_jax.core.errors import InputError
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.report import comparable, markdown_table, ran_on, score_about
 from convcorr_eval.tompson2015 import figures, paper, pckh
-from convcorr_eval.tompson2015.trained import scored_model, take_old_name, with_model_state
+from convcorr_eval.tompson2015.trained import model_fields, scored_model, take_old_name, with_model_state
 from convcorr_train import pose_configs
 
 DATA = ("synthetic", "flic", "mpii")
@@ -82,6 +82,10 @@ def get_config(size: str = "default") -> Config:
 def identify(cfg: Config) -> Config:
     """cfg with `trained` set to the identity of the model it scores, where it scores one (the runner calls it)."""
     return with_model_state(cfg, required=False)
+
+
+# the scored model's folder, a path the runner compares by where it leads (`runner.places`)
+path_fields = model_fields
 
 
 def _mpii_reference(cfg: Config) -> Path | None:

@@ -73,6 +73,20 @@ def model_name(model: str | os.PathLike | None) -> str:
     return "run" if model is None else str(model) if shipped.is_name(model) else Path(model).resolve().name
 
 
+def model_fields(cfg) -> dict[str, str | None]:
+    """The scoring experiments' `path_fields`: the config field `model` where it names a folder, compared by where
+    it leads (`runner.located`: `--model "my models/flic"`, its absolute path and a link to it are one run); a
+    shipped model's name is its own identity.
+
+    Args:
+        cfg: a config with the field `model`.
+
+    Returns:
+        {"model": the folder as given} or {} (no model, or a shipped model's name).
+    """
+    return {} if cfg.model is None or shipped.is_name(cfg.model) else {"model": str(cfg.model)}
+
+
 def model_state(model: str | os.PathLike) -> str:
     """The identity of a model's content (module docstring).
 
