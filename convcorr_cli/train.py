@@ -11,7 +11,8 @@ files (loss per stage, learning rate, validation PCK) in `--logdir` (default <ou
 with `tensorboard --logdir DIR`. Ctrl-C (SIGINT) or SIGTERM stops it after the current step with a checkpoint of
 that step, exit code 130 (`convcorr_jax.core.interrupt`).
 A config out of range (e.g. `--set batch_size=0`) is one error line naming the field, exit code 2; so is a run
-folder that holds anything but a run of this config (someone's files, another config's run), left as it was. The named
+folder that holds anything but a run of this config (someone's files, another config's run), left as it was, and an
+--out (or --logdir) inside the dataset folder it reads (`convcorr_train.pose.check_outside_data`). The named
 configs: `convcorr_train.pose_configs.CONFIGS`; their runtimes and measured numbers: bench/RESULTS_pose.md.
 """
 

@@ -494,6 +494,36 @@ def test_a_data_root_for_generated_people_is_refused_not_ignored(tmp_path, capsy
     assert pose.config("person_tiny", str(tmp_path / "runs"), [f"data_root={folder}"]).data_root == str(folder)
 
 
+def test_out_inside_the_dataset_folder_is_refused_before_any_work(tiny_flic, tmp_path, capsys, monkeypatch):
+    """`convcorr train pose --out DIR` inside data_root wrote its run folder (checkpoints, event files) among the
+    dataset's files, while `convcorr run` and `convcorr eval` refuse an output inside the data they read; now one line
+    naming --out (or --logdir) and the data folder, wherever they lead, nothing written. A mixture part's folder
+    counts as data too."""
+    from convcorr_cli.main import main
+    from convcorr_train import pose
+
+    monkeypatch.chdir(tmp_path)
+    os.symlink(tiny_flic, tmp_path / "linked")
+    before = sorted(tiny_flic.rglob("*"))
+    base = ["train", "pose", "--config", "tiny", "--no-progress", "--set", "data=flic", "--set",
+            f"data_root={tiny_flic}", "--set", "steps=1,0,0"]
+    for extra, flag, given in ((["--out", str(tiny_flic)], "--out", str(tiny_flic)),
+                               (["--out", "FLIC/runs"], "--out", "FLIC/runs"),
+                               (["--out", "linked/runs"], "--out", "linked/runs"),
+                               (["--out", "runs", "--logdir", "linked/tb"], "--logdir", "linked/tb")):
+        assert main([*base, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert f"{given}: field '{flag}': expected a folder outside data_root {tiny_flic} (read, never written)" \
+            in err, err
+    assert sorted(tiny_flic.rglob("*")) == before and sorted(p.name for p in tmp_path.iterdir()) == ["FLIC", "linked"]
+    mixture = tmp_path / "mix"
+    (mixture / "flic").mkdir(parents=True)
+    with pytest.raises(InputError, match=r"field '--out': expected a folder outside datasets\[0\]\.root"):
+        pose.config("person_tiny", str(mixture / "flic" / "runs"), [f"data_root={mixture}"])
+    assert pose.config("person_tiny", str(mixture / "runs"), [f"data_root={mixture}"]).out == str(mixture / "runs")
+
+
 def test_joint_stage_with_lambda_fine_0_reports_the_fine_error_and_leaves_the_fine_model():
     """Stage 3 with lambda_fine=0 logged e2 as 0 (the step skipped the fine model whenever E2's weight was 0, though
     the stage trains it); now e2 is the fine model's E2, the loss is E1 alone, and the fine parameters, whose

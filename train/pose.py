@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Collection, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from convcorr_jax.core import metrics, parallel, runinfo
 from convcorr_jax.core.config import override
 from convcorr_jax.core.errors import InputError, plain
+from convcorr_jax.core.paths import lies_inside
 from convcorr_jax.data import pose_sets
 from convcorr_jax.pose import joints
 from convcorr_jax.pose.export import model_folder
@@ -37,7 +39,34 @@ def config(name: str, out: str | None = None, sets: Sequence[str] = (), logdir: 
         kinds = "|".join(k for k, d in pose_sets.DATASETS.items() if d.root_about)
         raise InputError("--set", "data_root", f"unset for data={cfg.data}, which reads no folder (a dataset's "
                          f"folder goes with its data kind: --set data={kinds}, or a config of it)", cfg.data_root)
-    return with_skeleton(cfg, given=given)
+    cfg = with_skeleton(cfg, given=given)
+    check_outside_data(cfg)
+    return cfg
+
+
+def check_outside_data(cfg: TrainConfig) -> None:
+    """Refuse a run folder (`--out`/<name>) or event folder (`--logdir`) that is, or lies inside, a dataset folder
+    the run reads (data_root; a mixture's parts' folders, data_root being their base; wherever they lead:
+    `paths.lies_inside`), as `convcorr run` and `convcorr eval` refuse theirs: a run never writes among the data it
+    trains on.
+
+    Args:
+        cfg: the run's config.
+
+    Returns:
+        None.
+
+    Raises:
+        InputError: one line naming --out (or --logdir) and the folder it lies in.
+    """
+    base = Path(cfg.data_root or ".")  # a mixture's data_root: only the base of its parts' folders
+    reads = {f"datasets[{i}].root": str(base / part.root) for i, part in enumerate(cfg.datasets) if part.root} \
+        if cfg.datasets else {"data_root": cfg.data_root} if cfg.data_root else {}
+    for flag, path, written in (("--out", cfg.out, cfg.run_dir()), ("--logdir", cfg.logdir, cfg.event_dir())):
+        for field, folder in reads.items():
+            if written is not None and lies_inside(written, folder):
+                raise InputError(path, flag, f"a folder outside {field} {folder} (read, never written)",
+                                 "a path inside it")
 
 
 _SKELETON_FIELDS = ("model.num_joints", "augment.flip_perm")
