@@ -217,6 +217,37 @@ def test_helen_folder_and_image_folder(tmp_path):
     assert [f.id for f in _load_helen(tmp_path, skip_bad=True)] == ["10_1"]
 
 
+@pytest.mark.parametrize("suffix, fmt", [(".tif", "TIFF"), (".TIFF", "TIFF"), (".webp", "WEBP")])
+def test_300w_and_helen_find_tiff_and_webp_images(tmp_path, suffix, fmt):
+    """300-W and Helen looked for .jpg/.jpeg/.png/.bmp only: a face beside a .tif, .tiff or .webp image, which the
+    other readers take (`types.IMAGE_EXTENSIONS`), had no image (with_images: an error saying it was missing)."""
+    from convcorr_jax.data.faces300w import _load_helen
+
+    rng = np.random.default_rng(6)
+    write_pts(tmp_path / "w" / "a.pts", rng.uniform(0, 8, size=(68, 2)))
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(tmp_path / "w" / f"a{suffix}", format=fmt)
+    face = load_300w(tmp_path / "w", with_images=True)[0]
+    assert face.image_path.endswith(f"a{suffix}") and face.image.shape == (8, 8, 3)
+    _write_helen_txt(tmp_path / "h" / "annotation" / "1_1.txt", "1_1", rng.uniform(0, 50, (194, 2)))
+    (tmp_path / "h" / "helen_1").mkdir()
+    Image.fromarray(np.zeros((50, 60, 3), np.uint8)).save(tmp_path / "h" / "helen_1" / f"1_1{suffix}", format=fmt)
+    assert _load_helen(tmp_path / "h", with_images=True)[0].image.shape == (50, 60, 3)
+
+
+def test_helen_missing_image_names_every_suffix_tried(tmp_path):
+    """Helen's missing-image error named only `{stem}.jpg`, though .jpeg, .png and the others are looked for too."""
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.data.faces300w import _load_helen
+
+    _write_helen_txt(tmp_path / "annotation" / "1_1.txt", "1_1", np.zeros((194, 2)))
+    with pytest.raises(InputError) as e:
+        _load_helen(tmp_path, with_images=True)
+    said = str(e.value)
+    assert len(said.splitlines()) == 1 and "field 'image'" in said and said.endswith("got missing"), said
+    assert f"an image 1_1.jpg, 1_1.jpeg, 1_1.png, 1_1.bmp, 1_1.ppm, 1_1.tif, 1_1.tiff or 1_1.webp (suffix in any " \
+        f"case) under {tmp_path}" in said, said
+
+
 def test_voc_train_test_split_reads_a_voc_style_folder(tmp_path):
     """The Long et al. split loader reads a VOC-style folder: here the synthetic objects, written in that format."""
     from convcorr_jax.data import synthetic

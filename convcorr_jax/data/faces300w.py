@@ -19,7 +19,7 @@ import numpy as np
 from convcorr_jax.data._common import Loaded, check_coco_triples, collect, points_bbox
 # the 68 iBUG point names live with every dataset's joint names (`data.skeletons`: FACE68, their mirror pairs)
 from convcorr_jax.data.skeletons import IBUG_68_NAMES
-from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.data.types import IMAGE_EXTENSIONS, KeypointSample
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import write_text
 
@@ -30,7 +30,6 @@ HELEN_194_NAMES: tuple[str, ...] = tuple(
     for i in range(n))
 
 OUTER_EYE_CORNERS = (36, 45)  # 0-based; 1-based 37 and 46 in the 300-W evaluation code
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def interocular_distance(points: np.ndarray) -> np.ndarray:
@@ -236,7 +235,8 @@ def load_300w(root: str | os.PathLike, subsets: Sequence[str] | None = None, req
         root: the dataset folder.
         subsets: keep only files whose relative path starts with one of these (e.g. "helen/testset", "ibug");
             None keeps all.
-        require_images: make a missing image (same stem beside the file, .jpg/.jpeg/.png/.bmp in any case) an error.
+        require_images: make a missing image (same stem beside the file, a suffix of `types.IMAGE_EXTENSIONS` in
+            any case) an error.
         skip_bad: skip bad files (recorded in `Loaded.skipped`) instead of raising.
         with_images: load each image into `image` (a missing one is then an error too).
         progress: a progress bar of the records read (`core.progress`: plain log lines off a terminal).
@@ -315,7 +315,8 @@ def _load_helen(root: str | os.PathLike, skip_bad: bool = False, with_images: bo
                              "several: " + ", ".join(os.fspath(p.relative_to(r)) for p in found))
         img = found[0] if found else None
         if img is None and with_images:
-            raise InputError(f, "image", f"an image named {stem}.jpg under {r}", "missing")
+            tried = ", ".join(stem + e for e in IMAGE_EXTENSIONS[:-1]) + f" or {stem}{IMAGE_EXTENSIONS[-1]}"
+            raise InputError(f, "image", f"an image {tried} (suffix in any case) under {r}", "missing")
         s = _face_sample(pts, HELEN_194_NAMES, stem, img, {"split": split.get(stem), "txt_path": os.fspath(f)})
         return s.with_image() if with_images else s
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from convcorr_jax.data._common import folder_listing
+from convcorr_jax.data.types import IMAGE_EXTENSIONS
 from convcorr_jax.data.voc_keypoints import VOC_CLASSES
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.registry import Registry
@@ -78,8 +79,6 @@ def _detect_folder(path: Path) -> str | None:
         return "pf_willow"
     if any(path.rglob("*.pts")):
         return "300w"
-    from convcorr_jax.data.voc_segmentation import IMAGE_EXTENSIONS
-
     if any(f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file() for f in path.rglob("*")):
         return "image_folder"
     return None

@@ -30,6 +30,8 @@ COLOUR_MODES = ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")  # conv
 ALPHA_MODES = ("RGBA", "LA", "PA")  # with an alpha channel, dropped in the conversion
 COLOUR = ("convert", "require")  # load_image's choices for an image that is not plain RGB
 MAX_PIXELS = 50_000_000  # default limit on an image's declared width x height (pixels), checked before decoding
+# the suffixes (lower case; matched in any case) of the image files the readers look for, in order of preference
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

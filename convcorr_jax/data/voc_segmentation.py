@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from convcorr_jax.data._common import Loaded, collect
-from convcorr_jax.data.types import SegSample, check_declared_size, load_image, relay_pil_warnings
+from convcorr_jax.data.types import (IMAGE_EXTENSIONS, SegSample, check_declared_size, load_image,
+                                     relay_pil_warnings)
 from convcorr_jax.data.voc_devkit import read_image_set
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.core.io import atomic_path
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
 def voc_palette(n: int = 256) -> np.ndarray:
