@@ -192,9 +192,10 @@ def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
 
 
 def _check_out(out: str | os.PathLike, exp_id: str, cfg: ExperimentConfig) -> None:
-    """Refuse an output root `out` that is, or lies inside, a file or folder the run reads (its `data_paths` and
-    data_root, wherever they lead: `paths.lies_inside`): a run never writes into its dataset (and a run folder there
-    would change the data's fingerprint, so the run could never be kept).
+    """Refuse an output root `out` that is, or lies inside, a file or folder the run reads (`places`: its
+    `data_paths`, data_root and the experiment's `path_fields`, such as a scored model's folder; wherever they lead:
+    `paths.lies_inside`): a run never writes into its dataset or into the model it scores (and a run folder in the
+    data would change the data's fingerprint, so the run could never be kept). A shipped model's name is no path.
 
     Args:
         out: the output root (`--out`; it need not exist).
@@ -207,8 +208,7 @@ def _check_out(out: str | os.PathLike, exp_id: str, cfg: ExperimentConfig) -> No
     Raises:
         InputError: naming --out and the input it lies in.
     """
-    places = {**data_paths(exp_id, cfg), **({"data_root": cfg.data_root} if cfg.data_root else {})}
-    for field, path in sorted(places.items()):
+    for field, path in sorted(places(exp_id, cfg).items()):
         if lies_inside(out, path):
             raise InputError(out, "--out", f"a folder outside {field} {path} (read, never written)",
                              "a path inside it")

@@ -404,3 +404,30 @@ def test_a_run_recorded_before_its_model_was_placed_is_kept_or_run_again_never_r
     said = capsys.readouterr().out
     assert f"{run_dir}: its finished run did not record where model led; running it again" in said
     assert run(str(tmp_path / "linked"))[2]  # now recorded: the link is the same run
+
+
+def test_eval_flic_out_inside_the_model_folder_is_refused_before_any_work(tiny_flic, tmp_path, monkeypatch, capsys):
+    """`convcorr eval flic --model M --out M/runs` wrote a run folder into the model folder it scores (only the data
+    paths were checked): refused in one line naming --out and the model folder, before any work, however the folder
+    is reached; an --out beside the model folder runs. A shipped model's name is no folder of the user's."""
+    from convcorr_eval.tompson2015 import flic_scores
+
+    spellings = _model_spellings(tmp_path, monkeypatch)
+    scored = _scored(monkeypatch, "tompson2015.flic")
+    monkeypatch.setattr(flic_scores, "markdown", lambda res: "")  # the fake run's metrics hold no tables
+    monkeypatch.setattr(flic_scores, "summary_line", lambda res: res)
+
+    def eval_flic(model: str, out: str) -> tuple[int, str, str]:
+        rc = cli.main(["eval", "flic", "--model", model, "--root", str(tiny_flic), "--out", out, "--no-progress"])
+        printed, err = capsys.readouterr()
+        return rc, printed, err
+
+    for model, out in ((spellings[0], "my models/flic/runs"), (spellings[2], "linked/runs"),
+                       (spellings[3], "my models/flic")):
+        rc, printed, err = eval_flic(model, out)
+        assert rc == 2 and not printed and len(err.strip().splitlines()) == 1, (model, out, err)
+        assert f"{out}: field '--out': expected a folder outside model {model} (read, never written)" in err
+    assert sorted(p.name for p in (tmp_path / "my models" / "flic").iterdir()) == ["model.json"] and not scored
+    rc, printed, _ = eval_flic(spellings[0], "runs")  # beside the model folder: fine
+    assert rc == 0 and scored == [spellings[0]]
+    assert runner.places("tompson2015.flic", runner.make_config("tompson2015.flic", sets=["model=flic"])) == {}
