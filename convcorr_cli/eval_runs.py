@@ -15,7 +15,8 @@ from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.paths import lies_inside
 from convcorr_eval import registry
 from convcorr_eval.experiment import ExperimentConfig, Result
-from convcorr_eval.runner import execute, located, path_identity, places
+from convcorr_eval.run_keys import located, path_identity, places
+from convcorr_eval.runner import execute
 from convcorr_cli.eval_output import check_output_paths, check_outside, model_folder
 from convcorr_cli.options import add_out
 
@@ -33,8 +34,8 @@ def run_arguments(a: argparse.ArgumentParser) -> None:
 def run_name(readable: str, exp_id: str, cfg: ExperimentConfig) -> str:
     """The default run folder name of an alias: `readable` (the experiment's name for its inputs), `_`, and the
     first 6 hex digits of `cache.digest` of every setting of `cfg` but its name (with the identity of a scored model,
-    `trained`, set by the experiment's `identify`; every path it reads, `runner.places` (data_root, the model's
-    folder, an annotation file), by where it leads, `runner.located`). Different settings or models get different
+    `trained`, set by the experiment's `identify`; every path it reads, `run_keys.places` (data_root, the model's
+    folder, an annotation file), by where it leads, `run_keys.located`). Different settings or models get different
     folders; the same settings the same one (a finished run is found again and kept), also for one dataset folder or
     model given relatively, absolutely or through a link."""
     settings = {k: v for k, v in to_dict(cfg).items() if k != "name"}

@@ -5,6 +5,7 @@
     tompson2015/    Tompson et al. 2015: cascade tables, PCK / PCKh evaluation
 
 Every experiment is a module with `get_config(size) -> Config` and `run(cfg, ctx) -> Result`; `runner` runs one
-into `runs/<name>/{config.json, metrics.json, report.md, report.html, figures/}` and `demo` runs an ordered list.
+into `runs/<name>/{config.json, metrics.json, report.md, report.html, figures/}` (its key, and how two runs compare:
+`run_keys`) and `demo` runs an ordered list.
 Installed as the package `convcorr_eval` (this folder), next to the library `convcorr_jax`.
 """

@@ -3,25 +3,19 @@
     cfg = make_config("long2014.table2", "tiny", ["weights=random"], backbone="caffenet")
     result, seconds, reused = run_experiment("long2014.table2", cfg, out="runs")
 
-writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A run's key is
-(experiment, config, code version, data): the data is the fingerprint of the files under `cfg.data_root`
-(`io.folder_fingerprint`: relative paths, sizes and modification times; none for synthetic data). A data path counts
-by the folder it leads to, not by how it was written (`located`: FLIC, ./FLIC/ and its absolute path, or a link to
-it, are one run; only a digest of the real path is recorded, as "where"); so does every other path it reads, its
-`data_paths` and the config fields its `path_fields(cfg)` names (a scored model's folder: `--set model=` spelled
-another way is the same run; a run recorded before a field was is compared by where its value leads from here, and
-run again in place where that differs, never refused for it: `_unrecorded`). A finished run
-whose key equals this one's is kept, not run again (`--force` re-runs it; the header that run recorded is printed,
-`recorded_header`); one with the same settings but older
-code or other data (a file added, removed or changed under data_root) is run again and replaced; one with other
-settings is refused (`RunExists`: write elsewhere with `--set name=NEW`, or replace it with `--force`; the demo
+writes `runs/<name>/config.json`, `metrics.json`, `report.md`, `report.html` and `figures/`. A run's key
+(experiment, config, code version, the data it reads and where every path it reads leads) and how two keys compare
+are `run_keys`'s (`run_key`, `located`). A finished run whose key equals this one's is kept, not run again
+(`--force` re-runs it; the header that run recorded is printed, `recorded_header`); one with the same settings but
+older code or other data (a file added, removed or changed under data_root) is run again and replaced; one with
+other settings is refused (`RunExists`: write elsewhere with `--set name=NEW`, or replace it with `--force`; the demo
 replaces its changed stages). The default name is the experiment id, one folder per experiment; `convcorr eval`'s
-aliases name theirs by their settings (`convcorr_cli.eval_runs`). `execute` is `run_experiment` with the state line the
-commands print; both command modules call it, once. The module of experiment "<paper>.<name>" is
+aliases name theirs by their settings (`convcorr_cli.eval_runs`). `execute` is `run_experiment` with the state line
+the commands print; both command modules call it, once. The module of experiment "<paper>.<name>" is
 `convcorr_eval.<paper>.<name>` unless `registry.EXPERIMENTS` names another; its `run(cfg, ctx)` is the experiment,
 its optional `check_inputs(cfg)` refuses bad inputs before any folder is made, `identify(cfg)` adds the state
-of what it scores to the run key, `data_paths(cfg)` names the files it reads (fingerprinted) and `path_fields(cfg)`
-the config fields naming other paths it reads ({field: path}; compared by where they lead, not fingerprinted).
+of what it scores to the run key, `data_paths(cfg)` and `path_fields(cfg)` name the paths it reads (`run_keys`); an
+output root that is, or lies inside, one of them is refused before any folder is made (`_check_out`).
 
 One writer per run folder: a run holds an OS lock on it (`io.folder_lock`, `runs/.<name>.lock`); a second run on
 the same folder is refused at once in one line naming the first one's process id (`io.FolderBusy`).
@@ -50,18 +44,14 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from convcorr_jax.core import cache, interrupt, io, runinfo
-from convcorr_jax.core.config import override, to_dict
+from convcorr_jax.core import interrupt, io, runinfo
+from convcorr_jax.core.config import override
 from convcorr_jax.core.paths import lies_inside
 from convcorr_jax.data.formats import detect_dataset
 from convcorr_jax.core.errors import InputError
 from convcorr_eval import registry
 from convcorr_eval.experiment import SIZES, Context, ExperimentConfig, Result, require_data
-
-
-def code_version() -> str:
-    """Version of everything an experiment's numbers can depend on: the library and the experiments."""
-    return cache.code_version("convcorr_jax", "convcorr_eval")
+from convcorr_eval.run_keys import located, places, run_key, setting_changes, unrecorded_fields, why_again
 
 
 def make_config(exp_id: str, size: str = "default", sets: Sequence[str] = (), backbone: str | None = None,
@@ -130,67 +120,6 @@ def _check_owned(folder: Path, kind: io.FolderKind) -> bool:
                         "--out DIR, or move those files out") from None
 
 
-def data_paths(exp_id: str, cfg: ExperimentConfig) -> dict[str, str]:
-    """The files and folders a run reads, by config field: the experiment's `data_paths(cfg)` where it defines one
-    (files outside data_root, such as an annotation file), else {"data_root": cfg.data_root} when that is set; and
-    "weights" for a weight file given as `weights` (the named pretrained weights are verified by their sha256)."""
-    own = getattr(registry.load(exp_id), "data_paths", None)
-    if own is not None:
-        paths = {k: v for k, v in own(cfg).items() if v is not None}
-    else:
-        paths = {} if cfg.data_root is None else {"data_root": cfg.data_root}
-    if cfg.weights not in (None, "random") and Path(cfg.weights).exists():  # a weight file of the user's
-        paths["weights"] = cfg.weights
-    return paths
-
-
-def path_identity(path: str | os.PathLike) -> str:
-    """Where a data path leads, as a run's identity holds it: a digest of its real absolute path (`os.path.realpath`),
-    the same for a folder named relatively or absolutely, with a trailing slash or through a link; the path itself is
-    not recorded.
-
-    Args:
-        path: a file or folder path, as given.
-
-    Returns:
-        16 hex digits.
-    """
-    return cache.digest(os.path.realpath(path))
-
-
-def places(exp_id: str, cfg: ExperimentConfig) -> dict[str, str]:
-    """Every file or folder a run reads, by field, as runs compare them (by where they lead, `path_identity`): its
-    `data_paths`, data_root, and the config fields the experiment's `path_fields(cfg)` names (a scored model's
-    folder: read, its content identified otherwise, so not fingerprinted), each where it is set.
-
-    Args:
-        exp_id: the experiment id.
-        cfg: the run's config.
-
-    Returns:
-        {field: path as given}.
-    """
-    own = getattr(registry.load(exp_id), "path_fields", None)
-    fields = {k: str(v) for k, v in (own(cfg) if own is not None else {}).items() if v is not None}
-    return {**fields, **data_paths(exp_id, cfg), **({"data_root": cfg.data_root} if cfg.data_root else {})}
-
-
-def run_key(exp_id: str, cfg: ExperimentConfig) -> dict:
-    """{"kind": experiment, "settings": config, "version": code version} and, where the run reads real data,
-    "data": {field: {"path", "files", "bytes", "digest"}} for each of its `data_paths` (`io.folder_fingerprint`),
-    so a run on changed data runs again; "where": {field: `path_identity`} of every path it reads (`places`: those,
-    data_root and the experiment's `path_fields`; the paths as given are kept for people to read; runs compare them
-    by where they lead: `located`)."""
-    key = cache.key(exp_id, to_dict(cfg), code_version())
-    paths = data_paths(exp_id, cfg)
-    where = places(exp_id, cfg)
-    if paths:
-        key["data"] = {field: {"path": str(p), **io.folder_fingerprint(p)} for field, p in sorted(paths.items())}
-    if where:
-        key["where"] = {field: path_identity(p) for field, p in sorted(where.items())}
-    return key
-
-
 def _check_out(out: str | os.PathLike, exp_id: str, cfg: ExperimentConfig) -> None:
     """Refuse an output root `out` that is, or lies inside, a file or folder the run reads (`places`: its
     `data_paths`, data_root and the experiment's `path_fields`, such as a scored model's folder; wherever they lead:
@@ -212,36 +141,6 @@ def _check_out(out: str | os.PathLike, exp_id: str, cfg: ExperimentConfig) -> No
         if lies_inside(out, path):
             raise InputError(out, "--out", f"a folder outside {field} {path} (read, never written)",
                              "a path inside it")
-
-
-def located(key: dict, unrecorded: Sequence[str] = ()) -> dict:
-    """A run key as runs compare it: each data path by where it leads (the settings' value of each field in
-    "where" replaced by its `path_identity`, the data's "path"s left out), so one folder written two ways is one run.
-
-    Args:
-        key: a run key (`run_key`; one without "where" is compared as it is).
-        unrecorded: path fields a key written before they were recorded lacks in its "where" (`_unrecorded`): each
-            placed by where its recorded value leads from here, when it is a path.
-
-    Returns:
-        the key to compare.
-    """
-    settings = key.get("settings") or {}
-    places = {**{f: path_identity(settings[f]) for f in unrecorded if isinstance(settings.get(f), str)},
-              **(key.get("where") or {})}
-    if not places:
-        return key
-    settings = {k: places.get(k, v) for k, v in settings.items()}
-    data = {f: {k: v for k, v in d.items() if k != "path"} for f, d in (key.get("data") or {}).items()}
-    return {**key, "settings": settings, "data": data, "where": places}
-
-
-def _unrecorded(prev: dict, key: dict) -> list[str]:
-    """The settings `key` compares by where they lead ("where") that the finished run's key `prev`, written before
-    they were recorded, holds only as written: compared by where that leads from here (`located`), and a difference
-    in them runs the run again in place, never refused as other settings."""
-    recorded = prev.get("where") or {}
-    return sorted(f for f in key.get("where") or {} if f not in recorded and f in (prev.get("settings") or {}))
 
 
 def _read_json(path: Path) -> Any:
@@ -272,25 +171,6 @@ def _settings(folder: Path) -> tuple | None:
     return _record_settings(c) if isinstance(c, dict) and isinstance(c.get("config"), dict) else None
 
 
-def _changes(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """`field: old -> new` for every leaf that differs between two JSON values."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [c for k in sorted(set(old) | set(new)) for c in _changes(old.get(k), new.get(k), f"{prefix}{k}.")]
-    return [] if old == new else [f"{prefix[:-1] or 'experiment'}: {json.dumps(old)} -> {json.dumps(new)}"]
-
-
-def _setting_changes(prev: dict, key: dict, unrecorded: Sequence[str] = ()) -> list[str]:
-    """`field: old -> new` of each setting in which two run keys differ as runs compare them (`located`), shown
-    as written (a path that leads elsewhere although written alike: its `where` digests); the `unrecorded` fields
-    (`_unrecorded`) left out."""
-    def head(k: dict) -> dict:
-        return {"experiment": k.get("kind"), **(k.get("settings") or {})}
-
-    shown = {c.split(": ", 1)[0]: c for c in _changes(head(prev), head(key))}
-    changed = _changes(head(located(prev, unrecorded)), head(located(key)))
-    return [shown.get(f, c) for c in changed if (f := c.split(": ", 1)[0]) not in unrecorded]
-
-
 def _kept_record(path: Path) -> dict:
     """The finished run's metrics.json at `path`, as a kept run reports it: InputError naming the file and the field
     where "summary" (a string), "seconds" (a number) or "metrics" (an object) is missing or is not one (a file edited
@@ -309,36 +189,20 @@ def _check_folder(run_dir: Path, key: dict, force: bool, replace: bool) -> str:
     """What to do with `run_dir`: "keep" (an identical finished run), "run"; raises RunExists where a run may not
     replace what is there (a folder that is not a run folder, or holds files no run wrote: `RUN_FOLDER`)."""
     prev = finished_key(run_dir)
-    unrecorded = _unrecorded(prev, key) if prev is not None else []
+    unrecorded = unrecorded_fields(prev, key) if prev is not None else []
     if prev is not None and located(prev, unrecorded) == located(key) and not force:
         return "keep"
     _check_owned(run_dir, RUN_FOLDER)
     if prev is None or force:
         return "run"
-    changes = sorted(_setting_changes(prev, key, unrecorded), key=lambda c: not c.startswith("experiment: "))
+    changes = sorted(setting_changes(prev, key, unrecorded), key=lambda c: not c.startswith("experiment: "))
     if changes and not replace:
         shown = "; ".join(changes[:3]) + (f"; {len(changes) - 3} more" if len(changes) > 3 else "")
         raise RunExists(run_dir, f"holds a finished run with other settings ({shown})",
                         "write this run elsewhere with --set name=NEW, or replace it with --force")
     if not changes:  # the same settings: other code or other data, run again in place
-        print(f"{run_dir}: {_why_again(prev, key, unrecorded)}; running it again", flush=True)
+        print(f"{run_dir}: {why_again(prev, key, unrecorded)}; running it again", flush=True)
     return "run"
-
-
-def _why_again(prev: dict, key: dict, unrecorded: Sequence[str]) -> str:
-    """Why a finished run (key `prev`) with the settings of `key` runs again: the code, the data it reads (as runs
-    compare them, `located`), where a file it reads lies, or where a path leads that the finished run did not record
-    (`unrecorded`, `_unrecorded`)."""
-    old, new = located(prev, unrecorded), located(key)
-    what = [w for w, same in (("the code", prev.get("version") == key["version"]),
-                              ("the data it reads", old.get("data") == new.get("data"))) if not same]
-    here, there = old.get("where") or {}, new.get("where") or {}
-    moved = sorted(f for f in set(here) | set(there) if here.get(f) != there.get(f))
-    what += [f"where its {f} lies" for f in moved if f not in unrecorded]
-    said = [f"{' and '.join(what)} changed since its finished run"] if what else []
-    unsure = [f for f in moved if f in unrecorded]
-    said += [f"its finished run did not record where {', '.join(unsure)} led"] if unsure else []
-    return "; ".join(said) or "its finished run differs"
 
 
 def _stage(run_dir: Path, record: dict) -> Path:

@@ -12,7 +12,7 @@ import pytest
 
 import convcorr_cli.main as cli
 from convcorr_jax.core import interrupt, io
-from convcorr_eval import runner
+from convcorr_eval import run_keys, runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 
 FAKE = "convcorr_tests_fake_experiment"
@@ -139,7 +139,7 @@ def test_demo_stages_replace_changed_settings_and_code(fake, tmp_path, monkeypat
         runner.run_experiment("test.fake", other, tmp_path, progress=False)
     assert not runner.run_experiment("test.fake", other, tmp_path, progress=False, replace=True)[2]
     assert runner.run_experiment("test.fake", other, tmp_path, progress=False)[2]  # identical: kept
-    monkeypatch.setattr(runner, "code_version", lambda: "other code")
+    monkeypatch.setattr(run_keys, "code_version", lambda: "other code")
     capsys.readouterr()
     assert not runner.run_experiment("test.fake", other, tmp_path, progress=False)[2]
     assert "the code changed since its finished run" in capsys.readouterr().out

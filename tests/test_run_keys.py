@@ -19,7 +19,7 @@ from PIL import Image
 import convcorr_cli.main as cli
 from convcorr_jax.core import io
 from convcorr_jax.core.errors import InputError
-from convcorr_eval import registry, runner
+from convcorr_eval import registry, run_keys, runner
 from convcorr_eval.experiment import Context, ExperimentConfig, Result
 
 FAKE = "convcorr_tests_fake_data_experiment"
@@ -162,7 +162,7 @@ def test_code_and_data_changed_say_both_and_stage_starts_afresh(fake, tmp_path, 
     config = json.loads((run_dir / "config.json").read_text())  # the run's own state: listed as its output
     io.write_json(run_dir / "config.json", {**config, "outputs": [*config["outputs"], "state.txt"]})
     (root / "two.txt").write_text("2")
-    monkeypatch.setattr(runner, "code_version", lambda: "other code")
+    monkeypatch.setattr(run_keys, "code_version", lambda: "other code")
     capsys.readouterr()
     assert not runner.run_experiment("test.fake_data", cfg, tmp_path / "runs", progress=False)[2]
     assert f"{run_dir}: the code and the data it reads changed since its finished run" in capsys.readouterr().out
@@ -198,7 +198,7 @@ def test_out_through_a_link_in_the_data_is_refused(fake, tmp_path, monkeypatch, 
 
 def test_synthetic_runs_have_no_data_in_their_key(fake, tmp_path):
     cfg = dataclasses.replace(runner.make_config("test.fake_data", "tiny"), data="synthetic")
-    key = runner.run_key("test.fake_data", cfg)
+    key = run_keys.run_key("test.fake_data", cfg)
     assert set(key) == {"kind", "settings", "version"}
 
 
@@ -261,13 +261,13 @@ def test_an_experiment_names_the_files_it_reads(tmp_path):
     annot.write_bytes(b"x")
     (tmp_path / "images").mkdir()
     cfg = mpii.Config(annot=str(annot))
-    assert runner.data_paths("tompson2015.mpii", cfg) == {"annot": str(annot), "images": str(tmp_path / "images")}
-    key = runner.run_key("tompson2015.mpii", cfg)["data"]
+    assert run_keys.data_paths("tompson2015.mpii", cfg) == {"annot": str(annot), "images": str(tmp_path / "images")}
+    key = run_keys.run_key("tompson2015.mpii", cfg)["data"]
     assert set(key) == {"annot", "images"} and key["images"]["files"] == 0
     (tmp_path / "images" / "a.jpg").write_bytes(b"y")
-    assert runner.run_key("tompson2015.mpii", cfg)["data"]["images"] != key["images"]
+    assert run_keys.run_key("tompson2015.mpii", cfg)["data"]["images"] != key["images"]
     annot.write_bytes(b"xx")
-    assert runner.run_key("tompson2015.mpii", cfg)["data"]["annot"] != key["annot"]
+    assert run_keys.run_key("tompson2015.mpii", cfg)["data"]["annot"] != key["annot"]
 
 
 def test_tompson_tables_key_holds_the_published_mpii_predictions(tmp_path, monkeypatch):
@@ -280,12 +280,12 @@ def test_tompson_tables_key_holds_the_published_mpii_predictions(tmp_path, monke
     (mpii / "reference_preds" / "tompson.h5").write_bytes(b"p")
     monkeypatch.setenv("CONVCORR_REAL_DATA", str(tmp_path / "real"))
     cfg = runner.make_config("tompson2015.tables", "tiny")
-    key = runner.located(runner.run_key("tompson2015.tables", cfg))
+    key = run_keys.located(run_keys.run_key("tompson2015.tables", cfg))
     assert set(key["data"]) == {"mpii_annot", "mpii_reference_preds"}
     (mpii / "reference_preds" / "tompson.h5").write_bytes(b"changed")
-    assert runner.located(runner.run_key("tompson2015.tables", cfg))["data"] != key["data"]
+    assert run_keys.located(run_keys.run_key("tompson2015.tables", cfg))["data"] != key["data"]
     off = runner.make_config("tompson2015.tables", "tiny", ["reference_pckh=false"])
-    assert "data" not in runner.run_key("tompson2015.tables", off)  # no Table 4: nothing read
+    assert "data" not in run_keys.run_key("tompson2015.tables", off)  # no Table 4: nothing read
 
 
 def test_a_weight_file_is_part_of_the_key(tmp_path):
@@ -293,11 +293,11 @@ def test_a_weight_file_is_part_of_the_key(tmp_path):
     w = tmp_path / "w.pth"
     w.write_bytes(b"weights")
     keyed = dataclasses.replace(cfg, weights=str(w))
-    assert "data" not in runner.run_key("long2014.table1", cfg)
-    assert runner.data_paths("long2014.table1", keyed) == {"weights": str(w)}
-    before = runner.run_key("long2014.table1", keyed)["data"]
+    assert "data" not in run_keys.run_key("long2014.table1", cfg)
+    assert run_keys.data_paths("long2014.table1", keyed) == {"weights": str(w)}
+    before = run_keys.run_key("long2014.table1", keyed)["data"]
     w.write_bytes(b"other weights")
-    assert runner.run_key("long2014.table1", keyed)["data"] != before
+    assert run_keys.run_key("long2014.table1", keyed)["data"] != before
 
 
 # ------------------------------------------------------------------------------------------------ model paths
@@ -430,4 +430,4 @@ def test_eval_flic_out_inside_the_model_folder_is_refused_before_any_work(tiny_f
     assert sorted(p.name for p in (tmp_path / "my models" / "flic").iterdir()) == ["model.json"] and not scored
     rc, printed, _ = eval_flic(spellings[0], "runs")  # beside the model folder: fine
     assert rc == 0 and scored == [spellings[0]]
-    assert runner.places("tompson2015.flic", runner.make_config("tompson2015.flic", sets=["model=flic"])) == {}
+    assert run_keys.places("tompson2015.flic", runner.make_config("tompson2015.flic", sets=["model=flic"])) == {}

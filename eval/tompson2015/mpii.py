@@ -85,7 +85,7 @@ def identify(cfg: Config) -> Config:
     return with_model_state(cfg)
 
 
-# the scored model's folder, a path the runner compares by where it leads (`runner.places`)
+# the scored model's folder, a path the runner compares by where it leads (`run_keys.places`)
 path_fields = model_fields
 
 

@@ -248,7 +248,7 @@ def identify(cfg: Config) -> Config:
 
 def path_fields(cfg: Config) -> dict[str, str | None]:
     """The config fields naming a path the run reads besides its data (the runner compares them by where they lead,
-    `runner.places`): the trained run's folder, run_dir."""
+    `run_keys.places`): the trained run's folder, run_dir."""
     return {"run_dir": cfg.run_dir}
 
 

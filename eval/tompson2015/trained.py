@@ -75,7 +75,7 @@ def model_name(model: str | os.PathLike | None) -> str:
 
 def model_fields(cfg) -> dict[str, str | None]:
     """The scoring experiments' `path_fields`: the config field `model` where it names a folder, compared by where
-    it leads (`runner.located`: `--model "my models/flic"`, its absolute path and a link to it are one run); a
+    it leads (`run_keys.located`: `--model "my models/flic"`, its absolute path and a link to it are one run); a
     shipped model's name is its own identity.
 
     Args:
