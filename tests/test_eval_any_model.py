@@ -25,7 +25,7 @@ from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose.augment import AugmentConfig
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.training.config import TrainConfig
-from convcorr_eval.tompson2015 import flic_scores, trained
+from convcorr_eval.tompson2015 import flic_readout, trained
 
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
 
@@ -116,7 +116,7 @@ def test_a_run_and_its_export_score_the_same_and_are_not_written(flic_run, tmp_p
 
 def test_choosing_the_readout_is_its_own_step(flic_run, tmp_path, capsys):
     """`eval flic --split val` leaves the model as it is; `convcorr_train.choose_readout` weighs the spatial
-    read-outs too, by the rule `flic_scores.readout_choice` applies to the same scores, keeps the warning threshold,
+    read-outs too, by the rule `flic_readout.readout_choice` applies to the same scores, keeps the warning threshold,
     and leaves a model folder that still reads (model.json's hash of readout.json refreshed)."""
     from convcorr_jax.pose import load
     from convcorr_train import choose_readout
@@ -140,7 +140,7 @@ def test_choosing_the_readout_is_its_own_step(flic_run, tmp_path, capsys):
     assert choose_readout.main(["--model", str(export), "--root", str(root)]) == 0
     assert f"wrote {export / readout.FILE}" in capsys.readouterr().out
     choice, record = readout.load_readout(export)
-    want_choice, want = flic_scores.readout_choice(res, with_spatial=True, saved=saved)
+    want_choice, want = flic_readout.readout_choice(res, with_spatial=True, saved=saved)
     assert choice == want_choice and choice.warn_below == saved[0].warn_below
     assert record["scores"] == want["scores"] and len(record["scores"]) == 6  # with and without the spatial model
     assert record.get("warning") == saved[1].get("warning") and record["people"] == res["n"] == 1

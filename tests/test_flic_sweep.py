@@ -128,17 +128,17 @@ def test_frames_grid_lists_whole_frame_inputs():
 
 
 def test_readout_choice_refuses_a_result_not_on_the_validation_movies():
-    """`flic_scores.readout_choice` chooses on the validation movies and records them: a test-split result is
+    """`flic_readout.readout_choice` chooses on the validation movies and records them: a test-split result is
     refused in one line naming res.split (choosing on it would let the reported split pick the read-out and label
     the record as validation); the same scores on "val" are chosen from."""
     from convcorr_jax.core.errors import InputError
     from convcorr_jax.pose import readout
-    from convcorr_eval.tompson2015 import flic_scores, paper
+    from convcorr_eval.tompson2015 import flic_readout, paper
 
     groups = {g: 0.5 for g in (*paper.TABLE3_COLUMNS, "all")}
     ablation = {r.key: {str(readout.ALPHA): dict(groups)} for r in readout.candidates(False)}
     res = {"split": "test", "n": 3, "protocol": "person", "image_size": 64, "ablation": ablation}
     with pytest.raises(InputError, match=r"readout_choice.*res\.split.*'val'.*test"):
-        flic_scores.readout_choice(res, with_spatial=False)
-    choice, record = flic_scores.readout_choice({**res, "split": "val"}, with_spatial=False)
+        flic_readout.readout_choice(res, with_spatial=False)
+    choice, record = flic_readout.readout_choice({**res, "split": "val"}, with_spatial=False)
     assert choice.name == readout.NAMES[0] and record["split"] == "FLIC validation movies"
