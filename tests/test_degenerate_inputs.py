@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.core.geometry import invert_affine
+from convcorr_jax.core.crop_geometry import square_affines
+from convcorr_jax.core.geometry import box_to_affine, invert_affine
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.correspondence.matching import MatchConfig, match
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
@@ -108,3 +109,14 @@ def test_linear_svm_refuses_a_solve_that_overflowed(scale, C):
     with pytest.raises(InputError, match="fit_binary: field 'X'.*float32"):
         svm.fit_binary(X, y, C=C)
     assert np.all(np.isfinite(svm.fit_binary(rng.random((10, 3)), y).W))
+
+
+@pytest.mark.parametrize("box", [[0.0, 0.0, np.inf, 9.0], [-np.inf, 0.0, 9.0, 9.0], [0.0, np.nan, 9.0, 9.0]])
+def test_box_to_affine_refuses_a_non_finite_corner(box):
+    # x_max = inf gave a scale-0 map without a word (NaN corners were already refused, as empty boxes)
+    with pytest.raises(InputError, match=r"box_to_affine: field 'boxes': expected finite corners.*box 1 of 2"):
+        box_to_affine(np.array([[0.0, 0.0, 9.0, 9.0], box]), 10)
+    with pytest.raises(InputError, match="box_to_affine: field 'boxes'"):  # the square crops' path
+        square_affines(np.array([[5.0, 5.0]]), np.array([np.inf]), 10)
+    np.testing.assert_array_equal(box_to_affine(np.array([0.0, 0.0, 9.0, 19.0]), 10),
+                                  [[1.0, 0.0, 0.0], [0.0, 0.5, -0.25]])

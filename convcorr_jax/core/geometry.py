@@ -68,18 +68,23 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
     (anisotropic when the box's aspect differs from the crop's).
 
     Args:
-      boxes: [..., 4] (x_min, y_min, x_max, y_max) image pixels, 0-based inclusive, of positive extent
+      boxes: [..., 4] (x_min, y_min, x_max, y_max) image pixels, 0-based inclusive, finite, of positive extent
         (x_max - x_min + 1 > 0 and y_max - y_min + 1 > 0), else InputError.
       size: the crop's side in pixels (int: square) or (h, w).
     Returns:
       float64 numpy [..., 2, 3]: image pixels -> crop pixels (`crop_xy = M[:, :2] @ xy + M[:, 2]`); traced boxes
-      (inside jit / vmap / grad) give a jax array (float32 unless jax_enable_x64), unchecked for empty boxes.
+      (inside jit / vmap / grad) give a jax array (float32 unless jax_enable_x64), unchecked for empty or
+      non-finite boxes.
     """
     traced = is_traced(boxes)
     xp, b = (jnp if traced else np), _floats(boxes, traced)
     check_shape(b, "* 4", "box_to_affine", "boxes", note="(x_min, y_min, x_max, y_max)")
     h, w = _hw(size)
     bw, bh = b[..., 2] - b[..., 0] + 1, b[..., 3] - b[..., 1] + 1
+    if not traced and not np.all(np.isfinite(b)):  # an infinite corner gave a scale-0 map, silently
+        bad = np.argwhere(~np.all(np.isfinite(b.reshape(-1, 4)), -1))
+        raise InputError("box_to_affine", "boxes", "finite corners (no NaN/inf)",
+                         f"{b.reshape(-1, 4)[bad[0, 0]].tolist()} (box {bad[0, 0]} of {len(b.reshape(-1, 4))})")
     if not traced and not np.all((bw > 0) & (bh > 0)):
         raise InputError("box_to_affine", "boxes", "x_max >= x_min - 1 and y_max >= y_min - 1 (non-empty boxes)",
                          b.tolist())
