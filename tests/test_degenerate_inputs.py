@@ -13,6 +13,7 @@ from convcorr_jax.core.geometry import box_to_affine, invert_affine
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.correspondence.matching import MatchConfig, match
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
+from convcorr_jax.flow.bp import BPConfig, solve_flow
 from convcorr_jax.linear import svm
 from convcorr_jax.pose.heatmaps import argmax_2d, gaussian_targets, subpixel_argmax
 
@@ -120,3 +121,19 @@ def test_box_to_affine_refuses_a_non_finite_corner(box):
         square_affines(np.array([[5.0, 5.0]]), np.array([np.inf]), 10)
     np.testing.assert_array_equal(box_to_affine(np.array([0.0, 0.0, 9.0, 19.0]), 10),
                                   [[1.0, 0.0, 0.0], [0.0, 0.5, -0.25]])
+
+
+def test_solve_flow_refuses_weights_and_features_that_overflow_float32():
+    rng = np.random.default_rng(0)
+    fs = rng.normal(size=(4, 5, 8)).astype(np.float32)
+    ft, cfg = np.roll(fs, 1, axis=1), BPConfig(beta=1e-3, iters=2, levels=1)
+    # beta * pixel_scale**2 overflowed: an inf / NaN energy and an arbitrary flow
+    with pytest.raises(InputError, match=r"bp.solve_flow: field 'pixel_scale': expected .*fit float32.*got 1e\+20"):
+        solve_flow(fs, ft, cfg, pixel_scale=1e20)
+    # norms ~1e30: every cost inf or NaN, the flow arbitrary
+    with pytest.raises(InputError, match=r"solve_flow: field 'fs': expected feature norms whose squares.*inf \(fs\)"):
+        solve_flow(fs * 1e30, ft, cfg)
+    with pytest.raises(InputError, match="solve_flow: field 'ft'"):
+        solve_flow(fs, ft * 1e30, cfg, pixel_scale=16.0)
+    big = solve_flow(fs * 1e18, ft * 1e18, cfg, pixel_scale=16.0)  # large, still representable: as before
+    assert np.isfinite(float(big.energy)) and np.asarray(big.flow)[1, :4].tolist() == [[16.0, 0.0]] * 4

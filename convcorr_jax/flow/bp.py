@@ -28,7 +28,7 @@ from convcorr_jax.core import parallel
 from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.flow.bp_solver import solve
-from convcorr_jax.flow.cost_volume import check_features, cost_volume, resolve_window, target_cost
+from convcorr_jax.flow.cost_volume import F32_MAX, check_features, cost_volume, resolve_window, target_cost
 from convcorr_jax.flow.distance_transform import METHODS
 from convcorr_jax.core.long_frame import FRAME_PX
 
@@ -99,6 +99,21 @@ def _check_positive(value, name: str) -> None:
     check(ok, "bp.solve_flow", name, "a finite number > 0", value)
 
 
+def _check_weight(config: BPConfig, pixel_scale: float, hw: tuple[int, int]) -> None:
+    """InputError unless the pairwise weight beta * pixel_scale**2 and the deformation energy of any labelling (the
+    weight times each edge's largest squared label step) stay finite in float32: pixel_scale 1e20 overflowed the
+    weight and the energy was inf or NaN, the flow arbitrary."""
+    h, w = hw
+    ry, rx = resolve_window(config.window, hw)
+    step2 = min(2 * ry, h) ** 2 + min(2 * rx, w) ** 2  # neighbours' targets lie in the grid: |dy_p - dy_q| <= H
+    with np.errstate(over="ignore"):
+        scale2 = np.float64(pixel_scale) ** 2
+        most = np.float64(config.beta) * scale2 * step2 * (h * (w - 1) + (h - 1) * w)
+    check(bool(scale2 < F32_MAX and most < F32_MAX / 2), "bp.solve_flow", "pixel_scale",
+          f"a pixel_scale whose deformation energies (beta = {config.beta:g} x pixel_scale**2 x squared label steps)"
+          f" fit float32 on this {h} x {w} grid", pixel_scale)
+
+
 CPU_PAIRS_PER_CALL = 1  # batched `solve_flow` on a CPU solves this many pairs per call (see there)
 
 
@@ -133,7 +148,7 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
 
     Args:
       fs, ft: source and target feature grids of equal shape, [H, W, C] or [N, H, W, C] (cast to float32), finite,
-        at least 2 nodes each.
+        at least 2 nodes each, norms below about 1.3e19 (their squares must fit float32).
       config: the BP settings (`BPConfig`).
       pixel_scale: pixels per grid cell (the feature stride), finite and > 0: the smoothness term's unit.
       mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),
@@ -148,8 +163,9 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
       total energy float32 scalars and the energy trace float32 [levels * iters].
 
     Raises:
-      InputError: features of mismatched shapes or not finite, an unknown `config.dt_method`, a pixel_scale not
-        finite and > 0, a bad pairs_per_call.
+      InputError: features of mismatched shapes, not finite or of norms whose squares overflow float32
+        (`cost_volume.check_features`), an unknown `config.dt_method`, a pixel_scale not finite and > 0 or so large
+        that beta * pixel_scale**2 x the squared label steps overflows float32, a bad pairs_per_call.
 
     Examples:
       >>> import numpy as np
@@ -163,6 +179,7 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
     if config.dt_method not in ("auto", *METHODS):
         raise InputError("BPConfig", "dt_method", "'auto', 'tree', 'brute' or 'envelope'", config.dt_method)
     _check_positive(pixel_scale, "pixel_scale")
+    _check_weight(config, pixel_scale, tuple(np.shape(fs))[-3:-1])
     group = resolve_pairs_per_call(pairs_per_call)
     fs, ft = jnp.asarray(fs, jnp.float32), jnp.asarray(ft, jnp.float32)
     scale = jnp.float32(pixel_scale)

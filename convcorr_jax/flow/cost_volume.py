@@ -10,6 +10,8 @@ import numpy as np
 from convcorr_jax.core.errors import check
 from convcorr_jax.core.tracing import is_traced
 
+F32_MAX = float(np.finfo(np.float32).max)  # the largest float32, about 3.4e38
+
 
 def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) -> tuple[int, int]:
     """(Ry, Rx) of a `BPConfig.window` on an [H, W] grid.
@@ -29,32 +31,37 @@ def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) ->
     return int(window[0]), int(window[1])
 
 
-def check_features(fs, ft, source: str = "features") -> None:
+def check_features(fs, ft, source: str = "solve_flow") -> None:
     """Raise InputError unless fs, ft are finite feature grids of equal shape fit for BP.
 
     Args:
-      fs, ft: source and target features [H, W, C] or [N, H, W, C] with H x W >= 2 nodes and C >= 1 (the
-        finiteness check is skipped for traced arrays).
+      fs, ft: source and target features [H, W, C] or [N, H, W, C] with H x W >= 2 nodes and C >= 1, finite, of
+        norms whose squares fit float32 (the largest of fs's plus the largest of ft's below `F32_MAX`, about 1.3e19
+        each: `target_cost` adds them); the value checks are skipped for traced arrays.
       source: the source named in the error.
 
     Returns:
       None.
 
     Raises:
-      InputError: another rank, unequal shapes or depths, fewer than 2 nodes, no channel, NaN / inf.
+      InputError: another rank, unequal shapes or depths, fewer than 2 nodes, no channel, NaN / inf, norms whose
+        squares overflow float32.
     """
     fs_shape, ft_shape = tuple(np.shape(fs)), tuple(np.shape(ft))
-    check(len(fs_shape) in (3, 4), source, "source features", "an [H, W, C] or [N, H, W, C] array", fs_shape)
-    check(fs_shape[-1] == ft_shape[-1], source, "feature depth", f"equal depth for source and target ({fs_shape[-1]})",
-          ft_shape[-1])
-    check(fs_shape == ft_shape, source, "target features", f"the source's shape {fs_shape}", ft_shape)
-    check(fs_shape[-3] * fs_shape[-2] >= 2, source, "grid", "at least 2 grid nodes", fs_shape[-3:-1])
-    check(fs_shape[-1] >= 1, source, "feature depth", ">= 1 channel", fs_shape[-1])
-    if not is_traced(fs, ft):
-        check(bool(np.all(np.isfinite(np.asarray(fs)))), source, "source features", "finite values (no NaN/inf)",
-              "non-finite")
-        check(bool(np.all(np.isfinite(np.asarray(ft)))), source, "target features", "finite values (no NaN/inf)",
-              "non-finite")
+    check(len(fs_shape) in (3, 4), source, "fs", "an [H, W, C] or [N, H, W, C] array", fs_shape)
+    check(fs_shape[-1] == ft_shape[-1], source, "ft", f"the depth of fs ({fs_shape[-1]})", ft_shape[-1])
+    check(fs_shape == ft_shape, source, "ft", f"the shape of fs {fs_shape}", ft_shape)
+    check(fs_shape[-3] * fs_shape[-2] >= 2, source, "fs", "at least 2 grid nodes (H x W)", fs_shape[-3:-1])
+    check(fs_shape[-1] >= 1, source, "fs", ">= 1 channel", fs_shape[-1])
+    if is_traced(fs, ft):
+        return
+    for name, f in (("fs", fs), ("ft", ft)):
+        check(bool(np.all(np.isfinite(np.asarray(f)))), source, name, "finite values (no NaN/inf)", "non-finite")
+    # the costs are sqrt(|a|^2 + |b|^2 - 2 a.b) in float32: norms ~1e30 made every cost inf (or NaN), the flow arbitrary
+    sq = [float(jnp.max(jnp.sum(jnp.square(jnp.asarray(f, jnp.float32)), -1))) for f in (fs, ft)]
+    check(sq[0] + sq[1] < F32_MAX, source, "fs" if sq[0] >= sq[1] else "ft",
+          "feature norms whose squares sum below float32's max, 3.4e38 (about 1.3e19 each; scale the features down)",
+          f"squared norms up to {sq[0]:.3g} (fs) and {sq[1]:.3g} (ft) in float32")
 
 
 def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
