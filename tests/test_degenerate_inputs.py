@@ -11,7 +11,8 @@ from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.crop_geometry import square_affines
 from convcorr_jax.core.geometry import box_to_affine, invert_affine
 from convcorr_jax.core.knn import l2_normalize
-from convcorr_jax.correspondence.matching import MatchConfig, match
+from convcorr_jax.correspondence.hough import rhm
+from convcorr_jax.correspondence.matching import MatchConfig, match, match_best
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
 from convcorr_jax.flow.bp import BPConfig, solve_flow
 from convcorr_jax.linear import svm
@@ -137,3 +138,17 @@ def test_solve_flow_refuses_weights_and_features_that_overflow_float32():
         solve_flow(fs, ft * 1e30, cfg, pixel_scale=16.0)
     big = solve_flow(fs * 1e18, ft * 1e18, cfg, pixel_scale=16.0)  # large, still representable: as before
     assert np.isfinite(float(big.energy)) and np.asarray(big.flow)[1, :4].tolist() == [[16.0, 0.0]] * 4
+
+
+@pytest.mark.parametrize("hw", [(0, 0), (0, 5), (5, 0), (-3, 4)])
+def test_match_and_rhm_refuse_an_empty_or_negative_image_size(hw):
+    # (0, 0) for both images was RHM's ZeroDivisionError; one empty or a negative size gave a wrong Hough space
+    rng = np.random.default_rng(1)
+    fs, ft = rng.random((6, 8)).astype(np.float32), rng.random((5, 8)).astype(np.float32)
+    xy_s, xy_t = rng.random((6, 2)).astype(np.float32) * 30, rng.random((5, 2)).astype(np.float32) * 30
+    with pytest.raises(InputError, match=r"^match: field 'src_hw': expected \(h, w\) image pixels, h >= 1 and w >= 1"):
+        match(fs, ft, xy_s, xy_t, hw, (32, 32), MatchConfig(scorer="rhm"))
+    with pytest.raises(InputError, match="^match_best: field 'trg_hw'"):
+        match_best(fs[None], ft[None], xy_s, xy_t, (32, 32), hw, MatchConfig(scorer="rhm"))
+    with pytest.raises(InputError, match="^rhm: field 'src_hw'"):
+        rhm(jnp.ones((6, 5)), xy_s, xy_t, hw, hw)

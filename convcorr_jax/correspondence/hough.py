@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from convcorr_jax.core.errors import check
 
 
 def _hough_space(src_hw: tuple[int, int], trg_hw: tuple[int, int], ncells: int = 8192) -> tuple[int, int, float]:
@@ -91,12 +92,17 @@ def rhm(votes: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[in
 
     Args:
       votes, src_xy, trg_xy: [Ns, Nt] votes; node centres [Ns, 2], [Nt, 2] (x, y) pixels.
-      src_hw, trg_hw, ncells, side: (h, w) image pixels; Hough bins; Gaussian width in bins (static).
+      src_hw, trg_hw, ncells, side: (h, w) image pixels, h, w >= 1; Hough bins; Gaussian width in bins (static).
 
     Returns:
       The confidences, a jax array [Ns, Nt]: float32 for float32 votes (float64 votes under jax_enable_x64 give
       float64).
+
+    Raises:
+      InputError: an image size that is not (h, w) with h, w >= 1 (an empty one was a ZeroDivisionError).
     """
+    for field, hw in (("src_hw", src_hw), ("trg_hw", trg_hw)):  # static: checked when traced, inside jit too
+        check(len(hw) == 2 and min(hw) >= 1, "rhm", field, "(h, w) image pixels, h >= 1 and w >= 1", hw)
     ny, nx, _ = _hough_space(src_hw, trg_hw, ncells)
     bins = _offset_bins(src_xy, trg_xy, src_hw, trg_hw, ncells)
     space = _hough_votes(votes, bins, (ny, nx), side)

@@ -286,7 +286,7 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
     Args:
       fs, ft: float feature columns [Ns, C] and [Nt, C].
       src_xy, trg_xy: their node centres [Ns, 2], [Nt, 2], (x, y) pixels.
-      src_hw, trg_hw: (h, w) pixels of the source and target images (static).
+      src_hw, trg_hw: (h, w) pixels of the source and target images (static), h, w >= 1.
       config: the matcher and its settings (static).
       src_weights, trg_weights: OT marginals [Ns] / [Nt] up to scale (None: uniform); finite, some > 0.
 
@@ -294,7 +294,7 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
       float32 jax array [Ns, Nt] confidences, larger is better. Traceable (jit / vmap with static sizes and config).
 
     Raises:
-      InputError: an image size that is not (h, w), or concrete weights with a NaN / inf or no entry > 0.
+      InputError: an image size that is not (h, w) with h, w >= 1, or concrete weights with a NaN / inf or no entry > 0.
     """
     src_hw, trg_hw = _image_sizes(src_hw, trg_hw)
     _check_weights("match", "src_weights", src_weights)
@@ -324,17 +324,18 @@ def _check_weights(source: str, field: str, weights: jax.Array | None) -> None:
                          f"{what} in row {int(bad[0])} ({len(bad)} such row{'s' if len(bad) > 1 else ''} in all)")
 
 
-def _image_sizes(src_hw, trg_hw) -> tuple[tuple[int, int], tuple[int, int]]:
+def _image_sizes(src_hw, trg_hw, source: str = "match") -> tuple[tuple[int, int], tuple[int, int]]:
     """The (h, w) image sizes as tuples of ints, the static (hashable) form jit needs: a list [h, w] was a JAX
-    "non-hashable static argument" error."""
+    "non-hashable static argument" error; h, w >= 1 (an empty image gave RHM's ZeroDivisionError, a negative size
+    a silently wrong Hough space)."""
     out = []
     for field, hw in (("src_hw", src_hw), ("trg_hw", trg_hw)):
         try:
             out.append((int(hw[0]), int(hw[1])))
-            ok = len(hw) == 2
+            ok = len(hw) == 2 and min(out[-1]) >= 1
         except (TypeError, ValueError, IndexError):
             ok = False
-        check(ok, "match", field, "(h, w) image pixels", hw)
+        check(ok, source, field, "(h, w) image pixels, h >= 1 and w >= 1", hw)
     return out[0], out[1]
 
 
@@ -419,7 +420,7 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
 
     Raises:
       InputError: naming the argument whose shape disagrees (features not [P, N, C], node centres not [N, 2]), an
-        image size that is not (h, w), or OT weights with a NaN / inf or no entry > 0 in a pair's row.
+        image size that is not (h, w) with h, w >= 1, or OT weights with a NaN / inf or no entry > 0 in a pair's row.
     """
     dims = check_shape(fs, "P Ns C", "match_best", "fs", note="(a batch of pairs)")
     check_shape(ft, "P Nt C", "match_best", "ft", dims, note="(a batch of pairs)")
@@ -429,7 +430,7 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
         if w is not None:
             check_shape(w, spec, "match_best", field, dims, note="(OT marginal weights)")
         _check_weights("match_best", field, w)
-    src_hw, trg_hw = _image_sizes(src_hw, trg_hw)
+    src_hw, trg_hw = _image_sizes(src_hw, trg_hw, "match_best")
     wa = jnp.ones(fs.shape[:2], jnp.float32) if src_weights is None else src_weights
     wb = jnp.ones(ft.shape[:2], jnp.float32) if trg_weights is None else trg_weights
     best = _best_batched if fs.shape[0] > 1 else _best_single
