@@ -152,3 +152,26 @@ def test_match_and_rhm_refuse_an_empty_or_negative_image_size(hw):
         match_best(fs[None], ft[None], xy_s, xy_t, (32, 32), hw, MatchConfig(scorer="rhm"))
     with pytest.raises(InputError, match="^rhm: field 'src_hw'"):
         rhm(jnp.ones((6, 5)), xy_s, xy_t, hw, hw)
+
+
+@pytest.mark.parametrize("sigma", [1e-20, np.float32(1e-20), 1e20, np.float32(1e20), 1e160])
+def test_gaussian_targets_refuses_a_sigma_whose_square_leaves_float32(sigma):
+    # 2 sigma^2 of 1e-20 flushed to 0 (NaN at the joint's cell), of 1e20 overflowed float32, of 1e160 was Python's
+    # OverflowError
+    with pytest.raises(InputError, match="gaussian_targets: field 'sigma': expected .* a normal float32"):
+        gaussian_targets(np.array([[1.0, 1.0]]), (3, 3), sigma)
+    for ok in (8e-20, 1e19):  # the ends of the range still give a finite map
+        g = np.asarray(gaussian_targets(np.array([[1.0, 1.0]]), (3, 3), ok))
+        assert np.all(np.isfinite(g)) and g[1, 1, 0] == 1.0
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 2), (5, 0, 2), (2, 0, 0, 1), (4, 4)])
+def test_heatmap_argmax_refuses_maps_without_a_cell(shape):
+    # a map of 0 cells was JAX's "attempt to get argmax of an empty sequence"; a 2-D map a tuple-unpacking error
+    for f in (argmax_2d, subpixel_argmax):
+        want = rf"^{f.__name__}: field 'heatmaps': expected shape \[\.\.\., H>=1, W>=1, K\]"
+        with pytest.raises(InputError, match=want):
+            f(np.zeros(shape, np.float32))
+    with pytest.raises(InputError, match=r"^subpixel_argmax: field 'select': expected shape \[\.\.\., H=4, W=5, K=2\]"):
+        subpixel_argmax(np.zeros((4, 5, 2)), np.zeros((4, 5, 3)))
+    assert np.asarray(argmax_2d(np.zeros((2, 3, 0)))).shape == (0, 2)  # no joints: no answers, as before

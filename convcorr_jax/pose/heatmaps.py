@@ -11,8 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check
+from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.core.tracing import is_traced
+
+MAP_SPEC = "* H>=1 W>=1 K"  # argmax_2d / subpixel_argmax: heat-maps [..., H, W, K] of at least one cell
+# gaussian_targets: 2 sigma^2 must be a normal float32, between these (as Python floats: compared without a cast)
+F32_TINY, F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 
 
 def _coordinates(x):
@@ -62,21 +66,25 @@ def gaussian_targets(points: jax.Array, shape: tuple[int, int], sigma: float = 1
       points: [K, 2] (x, y) map cell coordinates (`image_to_map`), an array or a nested list; non-finite points give
         all-zero maps.
       shape: (H, W) of the map in cells.
-      sigma: the Gaussians' std in cells, finite and > 0.
+      sigma: the Gaussians' std in cells, finite and > 0, with 2 sigma^2 a normal float32 (1.2e-38 .. 3.4e38: sigma
+        about 7.7e-20 .. 1.3e19).
 
     Returns:
       float32 [H, W, K] targets, exp(-d^2 / (2 sigma^2)) of each cell's distance d to the joint.
 
     Raises:
       InputError: a concrete sigma that is not finite and > 0 (0 gave NaN at the joint's cell, inf all ones, a
-        negative sigma the Gaussian of -sigma).
+        negative sigma the Gaussian of -sigma), or whose 2 sigma^2 is not a normal float32 (1e-20 gave NaN at the
+        joint's cell, 1e160 Python's OverflowError).
     """
     if not is_traced(sigma):
-        try:
-            ok = bool(np.isfinite(float(sigma)) and float(sigma) > 0)
+        try:  # 2 sigma^2 below float32's smallest normal was 0 at run time (NaN at the joint's cell, 0 / 0); above
+            two_s2 = 2.0 * float(sigma) * float(sigma)  # its max, a float32 overflow (or Python's OverflowError)
+            ok = bool(np.isfinite(float(sigma)) and float(sigma) > 0 and F32_TINY <= two_s2 <= F32_MAX)
         except (TypeError, ValueError):
             ok = False
-        check(ok, "gaussian_targets", "sigma", "a finite std > 0 (cells)", sigma)
+        check(ok, "gaussian_targets", "sigma", "a finite std > 0 (cells) whose 2 sigma^2 is a normal float32 "
+              "(sigma about 7.7e-20 .. 1.3e19)", sigma)
     h, w = shape
     points = jnp.asarray(points)
     ys = jnp.arange(h, dtype=jnp.float32)[:, None, None]
@@ -90,13 +98,18 @@ def argmax_2d(heatmaps: jax.Array) -> jax.Array:
     """Integer arg-max (x, y) [..., K, 2] of heat-maps [..., H, W, K] (first maximum in row-major order).
 
     Args:
-      heatmaps: [..., H, W, K] one map per joint (channels last), an array or a nested list.
+      heatmaps: [..., H, W, K] one map per joint (channels last), H, W >= 1, an array or a nested list.
 
     Returns:
       int [..., K, 2] (x, y) = (column, row) cell of each map's maximum; NaN cells never win (a NaN was taken as the
       maximum), an all-NaN map gives (0, 0) (`subpixel_argmax` gives NaN for it).
+
+    Raises:
+      InputError: heatmaps not [..., H, W, K] with H, W >= 1 (a map of 0 cells was JAX's "argmax of an empty
+        sequence").
     """
     heatmaps = jnp.asarray(heatmaps)
+    check_shape(heatmaps, MAP_SPEC, "argmax_2d", "heatmaps", note="(maps of >= 1 cell, channels last)")
     h, w, k = heatmaps.shape[-3:]
     if jnp.issubdtype(heatmaps.dtype, jnp.inexact):
         heatmaps = jnp.where(jnp.isnan(heatmaps), -jnp.inf, heatmaps)
@@ -112,15 +125,21 @@ def subpixel_argmax(heatmaps: jax.Array, select: jax.Array | None = None) -> jax
     the shift is clipped to +-0.5 cell, and is 0 at the border, on a flat top or where the parabola has no maximum.
 
     Args:
-      heatmaps: [..., H, W, K] one map per joint (channels last), any real dtype (uint8 maps, float16, bfloat16: the
-        parabola is fitted in float32).
+      heatmaps: [..., H, W, K] one map per joint (channels last), H, W >= 1, any real dtype (uint8 maps, float16,
+        bfloat16: the parabola is fitted in float32); an array or a nested list.
       select: maps [..., H, W, K] whose arg-max cell is taken instead (e.g. the spatial model's marginals, which
         pick the person); the refinement is still on `heatmaps` around that cell. None: `heatmaps`' own arg-max.
 
     Returns:
       float32 [..., K, 2] (x, y) cell coordinates (to image pixels: `map_to_image`): the arg-max of the map's
       non-NaN cells, NaN for a map (of `select` when given) with none (no answer; PCK counts it a miss).
+
+    Raises:
+      InputError: heatmaps not [..., H, W, K] with H, W >= 1, or select of other H, W, K.
     """
+    dims = check_shape(heatmaps, MAP_SPEC, "subpixel_argmax", "heatmaps", note="(maps of >= 1 cell, channels last)")
+    if select is not None:
+        check_shape(select, MAP_SPEC, "subpixel_argmax", "select", dims, note="(heatmaps' H, W and K)")
     chooser = jnp.asarray(heatmaps if select is None else select)
     am = argmax_2d(chooser)
     empty = jnp.all(jnp.isnan(chooser), axis=(-3, -2)) if jnp.issubdtype(chooser.dtype, jnp.inexact) else None
