@@ -11,6 +11,7 @@ from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.crop_geometry import square_affines
 from convcorr_jax.core.geometry import box_to_affine, invert_affine
 from convcorr_jax.core.knn import l2_normalize
+from convcorr_jax.core.metrics import pckh_auc
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.matching import MatchConfig, match, match_best
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
@@ -175,3 +176,14 @@ def test_heatmap_argmax_refuses_maps_without_a_cell(shape):
     with pytest.raises(InputError, match=r"^subpixel_argmax: field 'select': expected shape \[\.\.\., H=4, W=5, K=2\]"):
         subpixel_argmax(np.zeros((4, 5, 2)), np.zeros((4, 5, 3)))
     assert np.asarray(argmax_2d(np.zeros((2, 3, 0)))).shape == (0, 2)  # no joints: no answers, as before
+
+
+def test_pckh_auc_refuses_a_curve_of_another_length_than_the_thresholds():
+    # numpy's "operands could not be broadcast together" before; equal thresholds gave NaN
+    with pytest.raises(InputError, match=r"^pckh_auc: field 'total_curve': expected shape \[T=51\].*got \(50,\)"):
+        pckh_auc(np.full(50, 80.0))
+    with pytest.raises(InputError, match=r"^pckh_auc: field 'total_curve': expected shape \[T=3\].*got \(2,\)"):
+        pckh_auc([10.0, 20.0], thresholds=[0.1, 0.2, 0.3])
+    with pytest.raises(InputError, match="^pckh_auc: field 'thresholds': expected finite thresholds, at least two"):
+        pckh_auc([10.0, 20.0], thresholds=[0.2, 0.2])
+    assert pckh_auc([10.0, 20.0, 30.0], thresholds=[0.1, 0.2, 0.3]) == pytest.approx(20.0)

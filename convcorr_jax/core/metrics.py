@@ -324,15 +324,23 @@ def pckh_auc(total_curve: np.ndarray, thresholds=PCKH_THRESHOLDS) -> float:
     """Area under a PCKh curve, normalised to the threshold range (the toolkit's area_under_curve(scale01)).
 
     Args:
-        total_curve: [T] percent values (e.g. `pckh_curves(...)["Total"]`).
-        thresholds: [T] thresholds, at least two distinct.
+        total_curve: [T] percent values (e.g. `pckh_curves(...)["Total"]`), one per threshold.
+        thresholds: [T] finite thresholds, at least two distinct.
 
     Returns:
         A float in the curve's units (0..100 for percent curves), trapezoidal.
+
+    Raises:
+        InputError: thresholds not [T >= 2] finite with two distinct (all equal gave NaN), or a curve of another
+            length than the thresholds (was numpy's broadcast error).
     """
     t = np.asarray(thresholds, np.float64)
-    x = (t - t.min()) / (t.max() - t.min())
+    dims = check_shape(t, "T>=2", "pckh_auc", "thresholds", note="(at least two)")
+    if not (np.all(np.isfinite(t)) and t.max() > t.min()):
+        raise InputError("pckh_auc", "thresholds", "finite thresholds, at least two distinct", t.tolist())
     y = np.asarray(total_curve, np.float64)
+    check_shape(y, "T", "pckh_auc", "total_curve", dims, note="(one value per threshold)")
+    x = (t - t.min()) / (t.max() - t.min())
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
 
 
