@@ -187,3 +187,26 @@ def test_pckh_auc_refuses_a_curve_of_another_length_than_the_thresholds():
     with pytest.raises(InputError, match="^pckh_auc: field 'thresholds': expected finite thresholds, at least two"):
         pckh_auc([10.0, 20.0], thresholds=[0.2, 0.2])
     assert pckh_auc([10.0, 20.0, 30.0], thresholds=[0.1, 0.2, 0.3]) == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("scorer", ["ot", "rhm", "cos"])
+def test_match_best_refuses_non_finite_features_as_match_does(scorer):
+    # the jitted OT scorer gave all-NaN confidences and node 0 for every source node; RHM spread the NaN to other
+    # rows; match refused it only for OT, by the Sinkhorn cost's name
+    rng = np.random.default_rng(1)
+    fs, ft = rng.random((6, 8)).astype(np.float32), rng.random((5, 8)).astype(np.float32)
+    xy_s, xy_t = rng.random((6, 2)).astype(np.float32) * 30, rng.random((5, 2)).astype(np.float32) * 30
+    bad = fs.copy()
+    bad[2, 3] = np.nan
+    cfg = MatchConfig(scorer=scorer)
+    want = r"field 'fs': expected finite features \(no NaN/inf\), got NaN or inf in fs\[0, 2\] \(1 such column in all\)"
+    with pytest.raises(InputError, match="^match_best: " + want):
+        match_best(np.stack([bad, fs]), np.stack([ft, ft]), xy_s, xy_t, (32, 32), (32, 32), cfg)
+    with pytest.raises(InputError, match=r"^match_best: field 'ft'.*ft\[1, 4\]"):  # a jax array, checked on device
+        jft = jnp.asarray(ft)
+        match_best(jnp.stack([fs, fs]), jnp.stack([jft, jft.at[4].set(jnp.inf)]), xy_s, xy_t, (32, 32), (32, 32), cfg)
+    with pytest.raises(InputError, match=r"^match: field 'fs'.*fs\[2\]"):
+        match(bad, ft, xy_s, xy_t, (32, 32), (32, 32), cfg)
+    idx, conf = match_best(fs[None], ft[None], xy_s, xy_t, (32, 32), (32, 32), cfg)
+    ref = np.asarray(match(fs, ft, xy_s, xy_t, (32, 32), (32, 32), cfg))
+    assert np.asarray(idx)[0].tolist() == ref.argmax(1).tolist() and np.all(np.isfinite(np.asarray(conf)))

@@ -34,18 +34,17 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from convcorr_jax.backbones.base import jit_forward
 from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.correspondence import carry
 from convcorr_jax.correspondence.hough import rhm
+from convcorr_jax.correspondence.match_checks import check_features, check_image_sizes, check_weights
 from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
 from convcorr_jax.core.errors import InputError, check, check_shape, is_real
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.registry import Registry
-from convcorr_jax.core.tracing import is_traced
 
 @dataclasses.dataclass(frozen=True)
 class Matcher:
@@ -284,7 +283,7 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
     """Confidences of matching source feature columns to target ones by `config.scorer` (`MATCHERS`).
 
     Args:
-      fs, ft: float feature columns [Ns, C] and [Nt, C].
+      fs, ft: float feature columns [Ns, C] and [Nt, C], finite.
       src_xy, trg_xy: their node centres [Ns, 2], [Nt, 2], (x, y) pixels.
       src_hw, trg_hw: (h, w) pixels of the source and target images (static), h, w >= 1.
       config: the matcher and its settings (static).
@@ -294,49 +293,14 @@ def match(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, sr
       float32 jax array [Ns, Nt] confidences, larger is better. Traceable (jit / vmap with static sizes and config).
 
     Raises:
-      InputError: an image size that is not (h, w) with h, w >= 1, or concrete weights with a NaN / inf or no entry > 0.
+      InputError: an image size that is not (h, w) with h, w >= 1, concrete features with a NaN / inf, or concrete
+        weights with a NaN / inf or no entry > 0.
     """
-    src_hw, trg_hw = _image_sizes(src_hw, trg_hw)
-    _check_weights("match", "src_weights", src_weights)
-    _check_weights("match", "trg_weights", trg_weights)
+    src_hw, trg_hw = check_image_sizes(src_hw, trg_hw)
+    check_features("match", fs, ft)
+    check_weights("match", "src_weights", src_weights)
+    check_weights("match", "trg_weights", trg_weights)
     return _match_cosine(_cosine_similarity(fs, ft), src_xy, trg_xy, src_hw, trg_hw, config, src_weights, trg_weights)
-
-
-def _check_weights(source: str, field: str, weights: jax.Array | None) -> None:
-    """Refuse concrete OT weights [..., N] with a NaN / inf or no entry > 0 in a row (`marginal` divides by the
-    row's sum: such a row made every confidence NaN and every best match node 0, silently); traced ones pass.
-
-    Args:
-      source, field: where the weights came from, for the error.
-      weights: [..., N] node weights, or None (uniform).
-
-    Returns:
-      None.
-    """
-    if weights is None or is_traced(weights):
-        return
-    w = np.asarray(weights, np.float64).reshape(-1, np.shape(weights)[-1])
-    finite = np.all(np.isfinite(w), axis=1)
-    bad = np.flatnonzero(~finite | ~np.any(w > 0, axis=1))
-    if len(bad):
-        what = "NaN or inf" if not finite[bad[0]] else "no weight > 0"
-        raise InputError(source, field, "finite OT weights with at least one > 0 in each row",
-                         f"{what} in row {int(bad[0])} ({len(bad)} such row{'s' if len(bad) > 1 else ''} in all)")
-
-
-def _image_sizes(src_hw, trg_hw, source: str = "match") -> tuple[tuple[int, int], tuple[int, int]]:
-    """The (h, w) image sizes as tuples of ints, the static (hashable) form jit needs: a list [h, w] was a JAX
-    "non-hashable static argument" error; h, w >= 1 (an empty image gave RHM's ZeroDivisionError, a negative size
-    a silently wrong Hough space)."""
-    out = []
-    for field, hw in (("src_hw", src_hw), ("trg_hw", trg_hw)):
-        try:
-            out.append((int(hw[0]), int(hw[1])))
-            ok = len(hw) == 2 and min(out[-1]) >= 1
-        except (TypeError, ValueError, IndexError):
-            ok = False
-        check(ok, source, field, "(h, w) image pixels, h >= 1 and w >= 1", hw)
-    return out[0], out[1]
 
 
 def _match_cosine(cos: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[int, int],
@@ -409,7 +373,7 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
     bench/RESULTS.md.
 
     Args:
-      fs, ft: feature columns [P, Ns, C] and [P, Nt, C].
+      fs, ft: feature columns [P, Ns, C] and [P, Nt, C], finite.
       src_xy, trg_xy, src_hw, trg_hw, config: as `match` (node centres shared by the batch).
       src_weights, trg_weights: optional OT weights [P, Ns] / [P, Nt] (None: uniform).
       backward: also match the target to the source (`match` with every pair of arguments swapped), same cosines.
@@ -420,7 +384,8 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
 
     Raises:
       InputError: naming the argument whose shape disagrees (features not [P, N, C], node centres not [N, 2]), an
-        image size that is not (h, w) with h, w >= 1, or OT weights with a NaN / inf or no entry > 0 in a pair's row.
+        image size that is not (h, w) with h, w >= 1, concrete features with a NaN / inf, or OT weights with a NaN /
+        inf or no entry > 0 in a pair's row.
     """
     dims = check_shape(fs, "P Ns C", "match_best", "fs", note="(a batch of pairs)")
     check_shape(ft, "P Nt C", "match_best", "ft", dims, note="(a batch of pairs)")
@@ -429,8 +394,9 @@ def match_best(fs: jax.Array, ft: jax.Array, src_xy: jax.Array, trg_xy: jax.Arra
     for field, w, spec in (("src_weights", src_weights, "P Ns"), ("trg_weights", trg_weights, "P Nt")):
         if w is not None:
             check_shape(w, spec, "match_best", field, dims, note="(OT marginal weights)")
-        _check_weights("match_best", field, w)
-    src_hw, trg_hw = _image_sizes(src_hw, trg_hw, "match_best")
+        check_weights("match_best", field, w)
+    src_hw, trg_hw = check_image_sizes(src_hw, trg_hw, "match_best")
+    check_features("match_best", fs, ft)
     wa = jnp.ones(fs.shape[:2], jnp.float32) if src_weights is None else src_weights
     wb = jnp.ones(ft.shape[:2], jnp.float32) if trg_weights is None else trg_weights
     best = _best_batched if fs.shape[0] > 1 else _best_single
