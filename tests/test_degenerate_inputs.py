@@ -18,6 +18,7 @@ from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, s
 from convcorr_jax.flow.bp import BPConfig, solve_flow
 from convcorr_jax.linear import svm
 from convcorr_jax.pose.heatmaps import argmax_2d, gaussian_targets, subpixel_argmax
+from convcorr_jax.pose.spatial import FLIC_EDGES, FLIC_TORSO, SpatialConfig, apply_spatial_model, offset_priors
 
 
 def _old_l2_normalize(x, eps=1e-12):
@@ -210,3 +211,16 @@ def test_match_best_refuses_non_finite_features_as_match_does(scorer):
     idx, conf = match_best(fs[None], ft[None], xy_s, xy_t, (32, 32), (32, 32), cfg)
     ref = np.asarray(match(fs, ft, xy_s, xy_t, (32, 32), (32, 32), cfg))
     assert np.asarray(idx)[0].tolist() == ref.argmax(1).tolist() and np.all(np.isfinite(np.asarray(conf)))
+
+
+@pytest.mark.parametrize("mode", ["sum", "max"])
+def test_spatial_model_on_all_zero_heatmaps_refuses_a_floor_that_float32_loses(mode):
+    # unary_floor 1e-45 is 0 in float32: an all-zero heat-map's log-unaries were -inf and every marginal NaN
+    k = FLIC_TORSO
+    priors = offset_priors(np.zeros((0, k + 1, 2)), np.zeros((0, k + 1), bool), FLIC_EDGES, 5)
+    hm, torso = np.zeros((2, 6, 5, k), np.float32), np.array([[2.0, 3.0], [0.0, 0.0]])
+    for field, kw in (("unary_floor", {"unary_floor": 1e-45}), ("unary_power", {"unary_power": 1e38})):
+        with pytest.raises(InputError, match=f"^spatial config: field '{field}'"):
+            apply_spatial_model(hm, torso, priors, SpatialConfig(mode=mode, **kw))
+    out = np.asarray(apply_spatial_model(hm, torso, priors, SpatialConfig(mode=mode, unary_floor=1.2e-38)))
+    assert np.all(np.isfinite(out)) and (mode == "max" or np.allclose(out.sum(axis=(1, 2)), 1.0, atol=1e-4))

@@ -34,6 +34,7 @@ FLIC_TORSO = skeletons.FLIC.num_joints
 MODES = ("sum", "max")
 METHODS = ("direct", "fft")
 OUTPUTS = ("prob", "log")
+F32_TINY, F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)  # the unaries' float32 range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,8 @@ class SpatialConfig:
     enabled: False returns the heat-maps unchanged.
     edges: the tree as (parent, child) node pairs; nodes 0..K-1 are the heat-maps' joints, node K the torso.
     mode: "sum" (sum-product: marginals) or "max" (max-product: max-marginals).
-    unary_floor, unary_power: heat-map -> log-unary (module docstring).
+    unary_floor, unary_power: heat-map -> log-unary (module docstring): unary_floor at least float32's smallest
+      normal number (1.2e-38), unary_power x log(unary_floor) within float32's range.
     torso_sigma: std (cells) of the torso node's Gaussian unary; 0 gives a delta at the torso's nearest cell.
     output: "prob" (marginal maps) or "log" (log-marginals).
     method: convolution of the sum-product messages, "direct" or "fft" (large kernels; its float32 round-off, about
@@ -93,6 +95,15 @@ class SpatialConfig:
             bad("prior_floor", ">= 0 (probability)", self.prior_floor)
         config_tools.check_fields(self, source="spatial config", finite=("unary_floor", "unary_power", "torso_sigma",
                                                                          "prior_sigma", "prior_floor"))
+        # the log-unary of a zero heat-map cell, unary_power * log(unary_floor), must be a finite float32: else an
+        # all-zero heat-map's unaries were all -inf and its marginals NaN, silently
+        if self.unary_floor < F32_TINY:
+            bad("unary_floor", f">= {F32_TINY:.3g} (float32's smallest normal number; a smaller floor is 0 in float32)",
+                self.unary_floor)
+        low = -float(np.log(self.unary_floor))
+        if low > 0 and not self.unary_power * low < F32_MAX:
+            bad("unary_power", f"< {F32_MAX / low:.3g} (unary_power x log(unary_floor) must fit float32)",
+                self.unary_power)
         return self
 
     def kernel_size(self, map_size: int | None = None) -> int:
