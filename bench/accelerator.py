@@ -268,16 +268,16 @@ def bench_pf_willow(root: str | None, tiny: bool) -> tuple[str, float | None]:
     label = "PF-WILLOW transfer, default method (random backbone weights): s per pair"
     if not root:
         return label + " (skipped: no --pf-willow)", None
-    from convcorr_eval.long2014 import pf_willow
+    from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
 
     from convcorr_jax.correspondence import transfer_points
     from convcorr_jax.weights import load_backbone
 
     cfg = dataclasses.replace(pf_willow.get_config("default"), data_root=root)
     per = 1 if tiny else 3
-    samples, pairs, _ = pf_willow.pf_willow_set(root, per)
+    samples, pairs, _ = pf_willow_protocol.pf_willow_set(root, per)
     model = load_backbone(cfg.backbone, "random", cfg.seed)
-    points, _ = pf_willow.keypoint_table(samples)
+    points, _ = pf_willow_protocol.keypoint_table(samples)
     times = []
     for i, j in pairs[: per + 2]:
         t0 = time.perf_counter()

@@ -18,7 +18,7 @@ networks. The carries are then replayed on the same matches:
 - with `--tps`: a thin-plate spline through all consistent matches of a pair, smoothing lam, the same robust pass.
 
 Prints one markdown table (PCK@0.1 per fold, means of the six sub-classes and of all eight folds, PCK@0.05 / 0.2
-of the six) and, with `--loo`, each variant family's leave-one-out over its parameters (`pf_willow_validation`'s
+of the six) and, with `--loo`, each variant family's leave-one-out over its parameters (`pf_willow_selection`'s
 rule: each fold's setting chosen on the sub-classes it does not contain).
 """
 
@@ -34,7 +34,7 @@ from convcorr_jax.core import correspondence_metrics, geometry, io, runinfo
 from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.correspondence import carry, frame_transfer
 from convcorr_jax.features.hyperpixel import resolve_taps
-from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014 import pf_willow, pf_willow_protocol, pf_willow_selection
 from convcorr_eval.long2014 import pf_willow_validation as validation
 
 MIXED = ("car(G)+car(S)", "winebottle(wC)+winebottle(woC)")
@@ -58,12 +58,12 @@ def record(root: str) -> dict:
         r = pf_willow.score_frames(frames, v.samples, v.pairs, v.groups, c, taps=used)
     finally:
         frame_transfer._carry = original
-    points, valid = pf_willow.keypoint_table(v.samples)
+    points, valid = pf_willow_protocol.keypoint_table(v.samples)
     n = len(v.pairs)
     return {"best": np.concatenate([b for b, _, _ in calls])[:n], "back": np.concatenate([b for _, b, _ in calls])[:n],
             "q": np.concatenate([q for _, _, q in calls])[:n], "xy": np.asarray(frames.grid_xy.reshape(-1, 2)),
             "stride": np.float64(frames.stride), "M": np.asarray(frames.M), "pairs": v.pairs, "groups": v.groups,
-            "gt": pf_willow.pair_ground_truth(points, valid, v.pairs), "missing": ~valid[v.pairs[:, 0]],
+            "gt": pf_willow_protocol.pair_ground_truth(points, valid, v.pairs), "missing": ~valid[v.pairs[:, 0]],
             "pred": r["pred"], "pck": np.array([[r["pck"][a][g] for g in sorted(set(v.groups))] for a in ALPHAS])}
 
 
@@ -213,19 +213,20 @@ def variants(rec: dict, tps: bool, sigmas=(1.5, 2.0, 3.0, 5.0), lams=(0.1, 1.0))
 
 def row_cells(pck: dict) -> list[float]:
     """PCK@0.1 per fold (the six, then the two mixed), mean of 6, mean of 8, PCK@0.05 and @0.2 (mean of 6), %."""
-    folds = [g for g in pck["0.1"] if g != "mean" and not pf_willow.is_mixed(g)] + list(MIXED)
-    six = [g for g in folds if not pf_willow.is_mixed(g)]
+    folds = [g for g in pck["0.1"] if g != "mean" and not pf_willow_protocol.is_mixed(g)] + list(MIXED)
+    six = [g for g in folds if not pf_willow_protocol.is_mixed(g)]
     return ([100 * pck["0.1"][g] for g in folds] + [100 * np.mean([pck["0.1"][g] for g in six]),
             100 * np.mean([pck["0.1"][g] for g in folds])]
             + [100 * np.mean([pck[a][g] for g in six]) for a in ("0.05", "0.2")])
 
 
 def loo_summary(pck: dict[str, dict[str, float]], names: list[str], what: str) -> str:
-    """`pf_willow_validation.leave_one_out` over the rows `names` (`pck[name]`: PCK@0.1 per fold, "mean" ignored):
+    """`pf_willow_selection.leave_one_out` over the rows `names` (`pck[name]`: PCK@0.1 per fold, "mean" ignored):
     a line of the folds (each fold's left-out score and chosen row) and a line of the six-fold mean, the worst of the
     six and the eight-fold mean (%)."""
-    folds = validation.leave_one_out([{"per_class": {k: v for k, v in pck[n].items() if k != "mean"}} for n in names])
-    own = [f["score"] for f in folds if not pf_willow.is_mixed(f["left_out"])]
+    folds = pf_willow_selection.leave_one_out([{"per_class": {k: v for k, v in pck[n].items() if k != "mean"}}
+                                               for n in names])
+    own = [f["score"] for f in folds if not pf_willow_protocol.is_mixed(f["left_out"])]
     return (f"leave-one-out, {what}: " + "; ".join(f"{f['left_out']} {100 * f['score']:.1f} ({names[f['row']]})"
                                                   for f in folds)
             + f"\nsix-fold {100 * np.mean(own):.1f}, worst {100 * min(own):.1f}, eight-fold "
@@ -265,7 +266,7 @@ def main() -> None:
             rows.update({k: score(rec, to_image(rec, v)) for k, v in variants(rec, args.tps, *grid).items()})
         print(f"replays: {t['seconds']:.1f} s; consistent nodes per pair: mean "
               f"{pair_geometry(rec)[1].sum(1).mean():.0f} of {len(rec['xy'])}")
-        six = [g for g in sorted(set(rec["groups"])) if not pf_willow.is_mixed(g)]
+        six = [g for g in sorted(set(rec["groups"])) if not pf_willow_protocol.is_mixed(g)]
         print("| row | " + " | ".join(six + list(MIXED)) + " | mean of 6 | mean of 8 | PCK@0.05 | PCK@0.2 |")
         print("|---|" + "---:|" * (len(six) + len(MIXED) + 4))
         for name, r in rows.items():

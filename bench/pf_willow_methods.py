@@ -27,7 +27,7 @@ from convcorr_jax.core import correspondence_metrics, runinfo
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.correspondence import transfer_points
 from convcorr_jax.weights import load_backbone
-from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
 from convcorr_eval.long2014.pf_willow_warped import parse_row
 from flow_dense import load_peer
 from flow_dense_pf_willow import moved
@@ -48,12 +48,12 @@ def main() -> None:
                          {**vars(args), "config": pf_willow.setting_text(cfg)}))
     with runinfo.timed() as total:
         peer = load_peer(args.siftflow)
-        classes = pf_willow.select_classes(args.root)
+        classes = pf_willow_protocol.select_classes(args.root)
         per = max(1, args.pairs // len(classes))
-        samples, pairs, groups = pf_willow.pf_willow_set(args.root, per)
+        samples, pairs, groups = pf_willow_protocol.pf_willow_set(args.root, per)
         backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
-        points, valid = pf_willow.keypoint_table(samples)
-        gt = pf_willow.pair_ground_truth(points, valid, pairs)
+        points, valid = pf_willow_protocol.keypoint_table(samples)
+        gt = pf_willow_protocol.pair_ground_truth(points, valid, pairs)
 
         rows, first = [], []
         for k, also in enumerate(["", *args.also]):

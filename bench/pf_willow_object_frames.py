@@ -25,7 +25,7 @@ matches, `carry.transfer_keypoints`); the script counts them and scores them apa
 
 Prints one markdown table (PCK@0.1 per fold, means of the six sub-classes and of all eight folds, PCK@0.05 / 0.2 of
 the six), the boxes' sizes per sub-class and, with `--loo`, the leave-one-out over the plain (t, m) grid
-(`pf_willow_validation.leave_one_out`).
+(`pf_willow_selection.leave_one_out`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from convcorr_jax.core import correspondence_metrics, geometry, io, runinfo
 from convcorr_jax.correspondence.frames import frame_boxes
 from convcorr_jax.features.cam import cam_prior
 from convcorr_jax.features.hyperpixel import resolve_taps, target_grid
-from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
 from convcorr_eval.long2014 import pf_willow_validation as validation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -120,7 +120,7 @@ def run_row(v: validation.Validation, c: pf_willow.Config, boxes: np.ndarray) ->
     frames, used, _ = v.frames(c, resolve_taps(v.model(c)[0], c.transfer.tap_names))
     r = pf_willow.score_frames(frames, v.samples, v.pairs, v.groups, c, taps=used)
     seconds = time.perf_counter() - t0
-    points, valid = pf_willow.keypoint_table(v.samples)
+    points, valid = pf_willow_protocol.keypoint_table(v.samples)
     gt = points[v.pairs[:, 1]]
     src_out = outside(points, boxes)[v.pairs[:, 0]] & valid[v.pairs[:, 0]] & valid[v.pairs[:, 1]]
     trg_out = outside(points, boxes)[v.pairs[:, 1]] & valid[v.pairs[:, 0]] & valid[v.pairs[:, 1]]
@@ -196,7 +196,7 @@ def main() -> None:
             t, m = grid[plain.index(top)]
             for lim in (float(x) for x in args.aspect.split(",")):
                 score(f"{top}, aspect within {lim:g}:1 of the image's", cam_boxes(cam, v.images, t, m, lim))
-    six = [g for g in DEFAULT if not pf_willow.is_mixed(g)]
+    six = [g for g in DEFAULT if not pf_willow_protocol.is_mixed(g)]
     print("\n| row | " + " | ".join(six + ["car(G)+car(S)", "winebottle(wC)+(woC)"])
           + " | mean of 6 | mean of 8 | PCK@0.05 | PCK@0.2 |")
     print("|---|" + "---:|" * (len(six) + len(MIXED) + 4))

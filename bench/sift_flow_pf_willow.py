@@ -27,7 +27,7 @@ from convcorr_jax.core.config import override
 from convcorr_jax.correspondence import transfer_points
 from convcorr_jax.data.warped_pairs import WarpConfig, warped_set
 from convcorr_jax.weights import load_backbone
-from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
 from flow_dense import load_peer
 
 
@@ -60,16 +60,16 @@ def main() -> None:
                          {**vars(args), "config": pf_willow.setting_text(cfg)}), flush=True)
     with runinfo.timed() as total:
         peer = load_peer(args.siftflow)
-        samples, pairs, groups = pf_willow.pf_willow_set(args.root, args.pairs_per_class)
-        full, full_pairs, full_groups = pf_willow.pf_willow_set(args.root)
+        samples, pairs, groups = pf_willow_protocol.pf_willow_set(args.root, args.pairs_per_class)
+        full, full_pairs, full_groups = pf_willow_protocol.pf_willow_set(args.root)
         everything, wpairs, wgroups = warped_set(full, full_pairs, full_groups, args.warped_per_class, args.seed,
                                                  WarpConfig())
-        points, valid = pf_willow.keypoint_table(everything)
+        points, valid = pf_willow_protocol.keypoint_table(everything)
         model = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
         print("| set | method | pairs | PCK@0.05 | PCK@0.1 | PCK@0.2 | s / pair |\n|---|---|---|---|---|---|---|",
               flush=True)
         for name, (pp, gg) in {"PF-WILLOW": (pairs, groups), "warped": (wpairs, wgroups)}.items():
-            gt = pf_willow.pair_ground_truth(points, valid, pp)
+            gt = pf_willow_protocol.pair_ground_truth(points, valid, pp)
             preds = {"ours: " + pf_willow.setting_text(cfg): [], "SIFT Flow C++ (full size, demo.m's settings)": []}
             secs = {k: [] for k in preds}
             for i, j in pp:

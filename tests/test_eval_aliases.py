@@ -31,6 +31,7 @@ from convcorr_jax.pose.data import PoseArrays
 from convcorr_jax.pose.training.loop import train
 from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_eval.long2014 import pf_willow as pf_willow_eval
+from convcorr_eval.long2014 import pf_willow_protocol
 from convcorr_eval.tompson2015 import flic_scores, trained
 from report_consistency import check_run_folder
 
@@ -261,10 +262,9 @@ def test_eval_outputs_never_over_inputs_data_or_folders(tmp_path, capsys):
         assert len(err) == 1 and f"field '{field}'" in err[0] and said in err[0], (argv, err)
     assert all(p.read_bytes() == b for p, b in before.items()) and afile.read_text() == "mine"
     assert not (tmp_path / "runs").exists()
-    from convcorr_eval.long2014 import pf_willow as pf_eval
 
     with pytest.raises(InputError, match=r"field 'classes': expected each sub-class once, got a\(S\)"):
-        pf_eval.select_classes(root, ["a(S)", "b(S)", "a(S)"])  # its pairs were scored twice
+        pf_willow_protocol.select_classes(root, ["a(S)", "b(S)", "a(S)"])  # its pairs were scored twice
     from convcorr_eval.runner import make_config
 
     same = [make_config("long2014.pf_willow", "tiny", data_root=r).data_root for r in (str(root), f"{root}/")]
@@ -287,13 +287,13 @@ def _pf_fixture(root: Path, classes=("a(S)", "b(S)", "c(S)"), n: int = 4) -> Pat
 
 def test_pf_willow_subset_selects_the_pairs(tmp_path):
     root = _pf_fixture(tmp_path / "pf")
-    samples, pairs, groups = pf_willow_eval.pf_willow_set(root, 2, ("c(S)", "a(S)"))
+    samples, pairs, groups = pf_willow_protocol.pf_willow_set(root, 2, ("c(S)", "a(S)"))
     assert [s.id for s in samples] == [f"{c}/im{i}" for c in ("c(S)", "a(S)") for i in range(4)]
     assert pairs.tolist() == [[0, 1], [0, 2], [4, 5], [4, 6]] and groups.tolist() == ["c(S)"] * 2 + ["a(S)"] * 2
-    _, pairs, groups = pf_willow_eval.pf_willow_set(root)
+    _, pairs, groups = pf_willow_protocol.pf_willow_set(root)
     assert len(pairs) == 3 * 12 and sorted(set(groups)) == ["a(S)", "b(S)", "c(S)"]
     with pytest.raises(InputError, match=r"a\(S\), b\(S\), c\(S\).*got d\(S\)"):
-        pf_willow_eval.pf_willow_set(root, None, ("a(S)", "d(S)"))
+        pf_willow_protocol.pf_willow_set(root, None, ("a(S)", "d(S)"))
     cfg = pf_willow_eval.Config(classes=("a(S)",), pairs_per_class=3, transfer=PointTransferConfig(features="none"),
                                 backbone="caffenet", weights="random")
     assert pf_willow_eval.run_name(cfg) == "long2014.pf_willow_none_caffenet_random_aS_3pairs"

@@ -15,7 +15,7 @@ from convcorr_jax.flow.colour import colour_key, _colour_wheel, flow_to_colour
 from convcorr_jax.pose import joints
 from convcorr_jax.pose.data import PoseArrays
 from convcorr_eval import figures
-from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
 from convcorr_eval.report import MIN_WIDTH_PX, plt, save_figure
 from convcorr_eval.tompson2015 import figures as pose_figures
 from convcorr_eval.tompson2015 import flic_scores, mpii
@@ -173,7 +173,7 @@ def test_a_dollar_sign_in_a_name_is_drawn_as_written(name, tmp_path):
 
 def test_pf_willow_figure_on_real_pairs(pf_root, tmp_path, monkeypatch):
     samples = list(load_pf_willow(pf_root, classes=["car(S)"], with_images=True))[:2]
-    points, valid = pf_willow.keypoint_table(samples)
+    points, valid = pf_willow_protocol.keypoint_table(samples)
     pred = points[1] + np.where(np.arange(len(points[1]))[:, None] % 2 == 0, 1.0, 200.0)  # even: hits, odd: misses
     out = {"pairs": np.array([[0, 1]]), "samples": samples, "groups": np.array(["car(S)"]), "pred": pred[None]}
     pf_willow.figure(tmp_path / "pf.png", out, 4, "PF-WILLOW test")

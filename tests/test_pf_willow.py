@@ -199,7 +199,7 @@ def test_pf_pck_refuses_sub_class_labels_that_are_not_one_per_pair(labels):
 def test_sub_class_with_one_image_is_refused_before_work(tmp_path, capsys):
     """A sub-class folder with one annotated image has no ordered pair: one line naming it, exit 2."""
     import convcorr_cli.main as cli
-    from convcorr_eval.long2014.pf_willow import check_pairs
+    from convcorr_eval.long2014.pf_willow_protocol import check_pairs
 
     coords = np.stack([np.arange(1, 11), np.arange(11, 21)]).astype(float)
     _write(tmp_path / "duck(S)", "a", coords)
@@ -217,7 +217,7 @@ def test_sub_class_with_one_image_is_refused_before_work(tmp_path, capsys):
 def test_mixed_view_pairs_are_every_cross_pair_of_two_sub_classes(tmp_path):
     """`pf_willow_set(mixed=...)`: the pairs within each sub-class, then every image of A to every image of B and
     back, grouped "A+B"; a set not made of two sub-classes present is refused naming `mixed`."""
-    from convcorr_eval.long2014.pf_willow import pf_willow_set
+    from convcorr_eval.long2014.pf_willow_protocol import pf_willow_set
 
     coords = np.stack([np.arange(1, 11), np.arange(11, 21)]).astype(float)
     for sub, names in (("car(G)", "ab"), ("car(S)", "cde")):

@@ -45,8 +45,9 @@ from convcorr_jax.features.hyperpixel import resolve_taps
 from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
-from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
 from convcorr_eval.long2014.pf_parts import PartStore
+from convcorr_eval.long2014.pf_willow_selection import best, chosen_on, fold_keys, leave_one_out, worst
 from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
 # Candidate taps of the greedy search per backbone (tap names; roles are accepted too).
@@ -108,9 +109,9 @@ class Config(ExperimentConfig):
     leave-one-out (`nested_extra_search`, at most `extra_search_max_taps`, on the first row's setting); steps:
     "NAME:i+j+..." groups of row indices (0-based, into `rows`), each given its own leave-one-out over those rows;
     pairs_per_class: the first N ordered pairs of each sub-class (None: all 90); mixed: mixed-view sets "A+B"
-    (`pf_willow.pf_willow_set`: the cross pairs of two sub-classes of one object, e.g. "car(G)+car(S)"), each one
-    more fold of the leave-one-out, scored but never chosen on (`leave_one_out`). backbone and weights are the
-    rows' defaults."""
+    (`pf_willow_protocol.pf_willow_set`: the cross pairs of two sub-classes of one object, e.g. "car(G)+car(S)"),
+    each one more fold of the leave-one-out, scored but never chosen on (`leave_one_out`). backbone and weights are
+    the rows' defaults."""
 
     data: str = "pf_willow"
     backbone: str = pf_willow.Config.backbone
@@ -140,7 +141,7 @@ class Config(ExperimentConfig):
         if not self.rows and not self.search:
             raise InputError("config", "rows", "at least one row (or a search)", "none")
         for m in self.mixed:  # the names here; that they are sub-classes of the data, when it is read
-            pf_willow.mixed_parts(m)
+            pf_willow_protocol.mixed_parts(m)
         self.row_configs()  # every row parses
         self.step_rows()
 
@@ -195,8 +196,8 @@ class Validation:
         require_data(cfg, ("pf_willow",))
         self.cfg = cfg
         self.progress = progress
-        self.samples, self.pairs, self.groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class,
-                                                                        mixed=cfg.mixed)
+        self.samples, self.pairs, self.groups = pf_willow_protocol.pf_willow_set(cfg.data_root, cfg.pairs_per_class,
+                                                                                 mixed=cfg.mixed)
         self.images = [s.image for s in self.samples]
         self.boxes = frame_boxes(self.images)
         self.models: dict = {}
@@ -233,7 +234,7 @@ class Validation:
                 "grid": t.grid_spec, "normalise": t.normalise, "beta": t.bp_beta, "radius": t.radius,
                 "flip": t.flip_source, "cycle": t.cycle, "extra": pf_willow.steps_text(t),
                 "pck": {a: float(np.mean([v for k, v in r["pck"][a].items()
-                                          if k != "mean" and not pf_willow.is_mixed(k)])) for a in r["pck"]},
+                                          if k != "mean" and not pf_willow_protocol.is_mixed(k)])) for a in r["pck"]},
                 "per_class": {k: v for k, v in r["pck"]["0.1"].items() if k != "mean"},
                 "seconds": round(t_frames + time.perf_counter() - t0, 1)}
 
@@ -325,64 +326,6 @@ def nested_extra_search(v: Validation, base: pf_willow.Config, net: str, max_tap
     return rows, chosen_rows
 
 
-def best(rows: list[dict]) -> tuple[dict, dict[str, dict]]:
-    """(the row with the highest mean PCK@0.1, the best row per backbone among the CNN rows); ties: the first."""
-    top = max(rows, key=lambda r: r["pck"]["0.1"])
-    per: dict[str, dict] = {}
-    for r in rows:
-        if r["features"] == "cnn" and (r["backbone"] not in per or r["pck"]["0.1"] > per[r["backbone"]]["pck"]["0.1"]):
-            per[r["backbone"]] = r
-    return top, per
-
-
-def worst(r: dict) -> tuple[str, float]:
-    """(the sub-class with the lowest PCK@0.1 of row `r`, that PCK), mixed-view sets not counted; ties: the first
-    in sub-class order."""
-    return min(((k, v) for k, v in r["per_class"].items() if not pf_willow.is_mixed(k)), key=lambda kv: kv[1])
-
-
-def fold_keys(keys: list[str]) -> list[str]:
-    """The folds of a leave-one-out over per-class keys: the sub-classes in order, then the mixed-view sets."""
-    return [k for k in keys if not pf_willow.is_mixed(k)] + [k for k in keys if pf_willow.is_mixed(k)]
-
-
-def chosen_on(c: str, keys: list[str]) -> list[str]:
-    """The sub-classes fold `c` chooses its row on: every sub-class but c, or, for a mixed-view set "A+B", every
-    sub-class but A and B (mixed-view sets are never chosen on)."""
-    subs = [k for k in keys if not pf_willow.is_mixed(k)]
-    out = set(pf_willow.mixed_parts(c, subs)) if pf_willow.is_mixed(c) else {c}
-    return [k for k in subs if k not in out]
-
-
-def leave_one_out(rows: list[dict], allowed: dict[str, list[int]] | None = None) -> list[dict]:
-    """Leave-one-sub-class-out selection over `rows` (each with "per_class": {sub-class: PCK@0.1}).
-
-    For each sub-class c in turn: the row with the highest mean PCK@0.1 over the other sub-classes (ties: the
-    first row), and that row's PCK@0.1 on c, which played no part in choosing it. A mixed-view set "A+B"
-    (`Config.mixed`) is never chosen on: it is one more fold, its row chosen on the sub-classes other than A and B.
-
-    Args:
-        rows: scored rows (`Validation.score`), every one over the same sub-classes (at least 2).
-        allowed: {sub-class or mixed set: the row indices its fold chooses among} (None: every row).
-
-    Returns:
-        One dict per left-out sub-class, in sub-class order, then one per mixed-view set: {"left_out": c, "row":
-        index into `rows`, "train": the chosen row's mean over the sub-classes it was chosen on, "score": its
-        PCK@0.1 on c}.
-    """
-    keys = list(rows[0]["per_class"])
-    if len(fold_keys(keys)) < 2 or any(list(r["per_class"]) != keys for r in rows):
-        raise InputError("leave_one_out", "rows", "the same 2 or more sub-classes in every row's per_class",
-                         [list(r["per_class"]) for r in rows])
-    out = []
-    for c in fold_keys(keys):
-        train = [float(np.mean([r["per_class"][o] for o in chosen_on(c, keys)])) for r in rows]
-        ok = range(len(rows)) if allowed is None else allowed[c]
-        i = max(ok, key=lambda k: (train[k], -k))
-        out.append({"left_out": c, "row": i, "train": train[i], "score": float(rows[i]["per_class"][c])})
-    return out
-
-
 def setting(r: dict) -> str:
     """beta for BP rows; the radius, the mirrored source (flip) and cycle consistency for matcher rows; "raw" for
     un-normalised features."""
@@ -404,7 +347,7 @@ def _row_name(r: dict) -> str:
 def _folds_md(title: str, rows: list[dict], folds: list[dict]) -> list[str]:
     """A leave-one-out table (`leave_one_out`'s folds) with its mean and worst left-out PCK@0.1 over the
     sub-classes, then the mixed-view folds' and the mean over every fold."""
-    own = [f for f in folds if not pf_willow.is_mixed(f["left_out"])]
+    own = [f for f in folds if not pf_willow_protocol.is_mixed(f["left_out"])]
     worst_fold = min(own, key=lambda f: f["score"])
     mixed = [f for f in folds if f not in own]
     sets = ", ".join(f"{f['left_out']} {percent(f['score'])} %" for f in mixed)
@@ -428,8 +371,8 @@ def run(cfg: Config, ctx: Context) -> Result:
               *([100 * np.mean([r["per_class"][m] for m in cfg.mixed])] if cfg.mixed else []), f"{r['seconds']:.0f}",
               ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
                else "search" if r["origin"] == "search" else "")] for r in rows]
-    groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class, mixed=cfg.mixed, with_images=False)[2]
-    n_pairs = int(sum(not pf_willow.is_mixed(g) for g in groups))
+    groups = pf_willow_protocol.pf_willow_set(cfg.data_root, cfg.pairs_per_class, mixed=cfg.mixed, with_images=False)[2]
+    n_pairs = int(sum(not pf_willow_protocol.is_mixed(g) for g in groups))
     on = ran_on(cfg, "validation", "backbone of each row")
     mixed = (f", then the {len(groups) - n_pairs} cross pairs of the mixed-view sets {', '.join(cfg.mixed)} (their "
              "mean PCK@0.1 a column of its own, not in the mean)") if cfg.mixed else ""

@@ -38,7 +38,7 @@ from convcorr_eval.experiment import (
     require_data,
     sized,
 )
-from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
 from convcorr_eval.long2014.pf_parts import PartStore
 from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
@@ -150,8 +150,8 @@ class Sets:
     def __init__(self, cfg: Config, log=print):
         require_data(cfg, ("pf_willow",))
         self.cfg, self.log = cfg, log
-        samples, pairs, groups = pf_willow.pf_willow_set(cfg.data_root, cfg.pairs_per_class)
-        full, full_pairs, full_groups = pf_willow.pf_willow_set(cfg.data_root)
+        samples, pairs, groups = pf_willow_protocol.pf_willow_set(cfg.data_root, cfg.pairs_per_class)
+        full, full_pairs, full_groups = pf_willow_protocol.pf_willow_set(cfg.data_root)
         if len(full) != len(samples):
             raise InputError(cfg.data_root, "samples", "the same images in both sets", len(full))
         self.samples, warped_pairs, warped_groups = warped_set(samples, full_pairs, full_groups, cfg.per_class,
@@ -161,9 +161,9 @@ class Sets:
         self.images = [s.image for s in self.samples]
         self.boxes = frame_boxes(self.images)
         self.n_sources = len(samples)  # the warped set's sources are the original images
-        points, valid = pf_willow.keypoint_table(self.samples)
+        points, valid = pf_willow_protocol.keypoint_table(self.samples)
         self.points = points
-        self.gt = {k: pf_willow.pair_ground_truth(points, valid, p, [s.id for s in self.samples])
+        self.gt = {k: pf_willow_protocol.pair_ground_truth(points, valid, p, [s.id for s in self.samples])
                    for k, (p, _) in self.sets.items()}
         scales = [warp_scale(self.samples[j].extras["homography"]) for j in warped_pairs[:, 1]]
         self.scale_bin = np.array([scale_bin(v) for v in scales])
