@@ -357,3 +357,17 @@ def crop_arguments(monkeypatch) -> list:
 
     monkeypatch.setattr(geometry, "_crop", spy)
     return seen
+
+
+def overlap_in_turn(threads: list, first_in, second_in, first_out) -> None:
+    """Called inside the section two threads overlap in: the first thread (threads[0]) says it is in and waits for
+    the second to be in; the second says it is in and waits for the first to be out (`first_out`, set by the test
+    once the first thread's call returned), so the second enters while the first is inside and leaves after it."""
+    import threading
+
+    if threading.current_thread() is threads[0]:
+        first_in.set()
+        assert second_in.wait(10)
+    else:
+        second_in.set()
+        assert first_out.wait(10)

@@ -17,7 +17,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import xla_flags
+from conftest import overlap_in_turn, xla_flags
 from convcorr_eval import runner
 
 from convcorr_jax.core import cache
@@ -571,12 +571,7 @@ def test_restores_that_overlap_in_two_threads_put_the_hook_level_and_filters_bac
 
     # inside both silencings: the first waits for the second to be in, the second for the first to be out
     def gated() -> int:
-        if threading.current_thread() is threads[0]:
-            first_in.set()
-            assert second_in.wait(10)
-        else:
-            second_in.set()
-            assert first_out.wait(10)
+        overlap_in_turn(threads, first_in, second_in, first_out)
         return 0
 
     def first():

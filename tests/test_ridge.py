@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 import scipy.linalg as sl
+from conftest import overlap_in_turn
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 from threadpoolctl import ThreadpoolController
@@ -601,12 +602,7 @@ def test_fits_that_overlap_in_two_threads_give_the_blas_threads_back(monkeypatch
     real, models = ridge_kernels.solve_shifted, {}
 
     def gated(*a, **k):
-        if threading.current_thread() is threads[0]:
-            first_in.set()
-            assert second_in.wait(10)
-        else:
-            second_in.set()
-            assert first_out.wait(10)
+        overlap_in_turn(threads, first_in, second_in, first_out)
         return real(*a, **k)
 
     def first():
