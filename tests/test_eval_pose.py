@@ -155,16 +155,17 @@ def test_a_coco_run_scores_with_eval_pose_like_a_hand_computation(coco_run, tmp_
 def test_bad_datasets_are_refused_in_one_line_before_the_first_step(tmp_path, capsys):
     from convcorr_cli.main import main
 
-    write_coco(tmp_path, "train", n=4, size=64, edit=lambda o: o["annotations"][2].pop("bbox"))
-    write_coco(tmp_path, "val", n=2, size=64)
-    rc = main(["train", "pose", "--config", "coco_tiny", "--set", f"data_root={tmp_path}", "--out",
+    data = tmp_path / "data"  # the runs beside it: an --out inside the dataset folder is refused
+    write_coco(data, "train", n=4, size=64, edit=lambda o: o["annotations"][2].pop("bbox"))
+    write_coco(data, "val", n=2, size=64)
+    rc = main(["train", "pose", "--config", "coco_tiny", "--set", f"data_root={data}", "--out",
                str(tmp_path / "runs"), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and "train.json: field 'annotations[2].bbox'" in err[-1]
     assert not (tmp_path / "runs" / "pose_coco_tiny" / "checkpoints").exists()
-    write_coco(tmp_path, "train", n=4, size=64)
-    write_coco(tmp_path, "val", n=2, size=64, cat={**CAT, "keypoints": CAT["keypoints"][:4] + ["tip"]})
-    rc = main(["train", "pose", "--config", "coco_tiny", "--set", f"data_root={tmp_path}", "--out",
+    write_coco(data, "train", n=4, size=64)
+    write_coco(data, "val", n=2, size=64, cat={**CAT, "keypoints": CAT["keypoints"][:4] + ["tip"]})
+    rc = main(["train", "pose", "--config", "coco_tiny", "--set", f"data_root={data}", "--out",
                str(tmp_path / "runs"), "--no-progress"])
     assert rc == 2 and "val.json" in capsys.readouterr().err
 
