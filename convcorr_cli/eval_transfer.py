@@ -44,7 +44,9 @@ def pf_willow_arguments(a: argparse.ArgumentParser,
     a.add_argument("--pairs", type=int, default=None, metavar="N",
                    help=f"the first N {'ordered ' * (unit == 'sub-class')}pairs of each {unit} (default: all"
                         f"{' 90' * (unit == 'sub-class')}; --size tiny: 2)")
-    add_set(a, "any other field of long2014.pf_willow's Config or of its transfer settings (transfer.grid, "
+    config = ("long2014.pf_willow's Config" if unit == "sub-class"
+              else "the experiment's Config (long2014.pf_pascal / long2014.spair)")
+    add_set(a, f"any other field of {config} or of its transfer settings (transfer.grid, "
                "transfer.normalise, transfer.beta, transfer.radius, ...)", ("transfer.beta=0.01", "transfer.grid=32"))
     add_backbone_module(a)
     a.add_argument("--json", default=None,
