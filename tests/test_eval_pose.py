@@ -86,10 +86,11 @@ def coco_run(tmp_path_factory):
     from convcorr_jax.pose.training import loop
     from convcorr_train import pose
 
-    root = tmp_path_factory.mktemp("coco")
+    base = tmp_path_factory.mktemp("coco")
+    root = base / "data"  # the runs beside it: an --out inside the dataset folder is refused
     write_coco(root, "train", n=8, size=64)
     write_coco(root, "val", n=4, size=64)
-    cfg = pose.config("coco_tiny", str(root / "runs"), [f"data_root={root}", "steps=2,1,0"])
+    cfg = pose.config("coco_tiny", str(base / "runs"), [f"data_root={root}", "steps=2,1,0"])
     assert cfg.model.num_joints == 5 and cfg.augment.flip_perm == (0, 1, 3, 2, 4)  # from the file's skeleton
     loop.train(cfg, on_stage=model_folder.write_stage)
     return root, cfg.run_dir()
