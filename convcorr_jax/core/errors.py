@@ -9,6 +9,10 @@ from typing import Sequence
 
 import numpy as np
 
+# the float32 range the value checks hold numbers to (a float32 overflow or underflow turned into NaN / inf or 0)
+F32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32, about 1.2e-38
+F32_MAX = float(np.finfo(np.float32).max)  # the largest float32, about 3.4e38
+
 
 class InputError(ValueError):
     """Malformed or unexpected input (file, array or argument).

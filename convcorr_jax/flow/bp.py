@@ -26,9 +26,9 @@ from jax.sharding import Mesh
 
 from convcorr_jax.core import parallel
 from convcorr_jax.core.config import check_fields, check_types
-from convcorr_jax.core.errors import InputError, check
+from convcorr_jax.core.errors import F32_MAX, InputError, check
 from convcorr_jax.flow.bp_solver import solve
-from convcorr_jax.flow.cost_volume import F32_MAX, check_features, cost_volume, resolve_window, target_cost
+from convcorr_jax.flow.cost_volume import check_features, cost_volume, resolve_window, target_cost
 from convcorr_jax.flow.distance_transform import METHODS
 from convcorr_jax.core.long_frame import FRAME_PX
 

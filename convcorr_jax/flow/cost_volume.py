@@ -7,10 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check
+from convcorr_jax.core.errors import F32_MAX, check
 from convcorr_jax.core.tracing import is_traced
-
-F32_MAX = float(np.finfo(np.float32).max)  # the largest float32, about 3.4e38
 
 
 def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) -> tuple[int, int]:

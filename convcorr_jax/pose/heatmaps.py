@@ -11,12 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_shape
+from convcorr_jax.core.errors import F32_MAX, F32_TINY, check, check_shape
 from convcorr_jax.core.tracing import is_traced
 
 MAP_SPEC = "* H>=1 W>=1 K"  # argmax_2d / subpixel_argmax: heat-maps [..., H, W, K] of at least one cell
-# gaussian_targets: 2 sigma^2 must be a normal float32, between these (as Python floats: compared without a cast)
-F32_TINY, F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 
 
 def _coordinates(x):

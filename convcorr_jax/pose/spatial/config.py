@@ -22,7 +22,7 @@ import numpy as np
 from convcorr_jax.core import config as config_tools
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import F32_MAX, F32_TINY, InputError
 
 Edges = tuple[tuple[int, int], ...]
 
@@ -34,7 +34,6 @@ FLIC_TORSO = skeletons.FLIC.num_joints
 MODES = ("sum", "max")
 METHODS = ("direct", "fft")
 OUTPUTS = ("prob", "log")
-F32_TINY, F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)  # the unaries' float32 range
 
 
 @dataclasses.dataclass(frozen=True)
