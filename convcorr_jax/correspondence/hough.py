@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import check
+from convcorr_jax.correspondence.match_checks import check_image_sizes
 
 
 def _hough_space(src_hw: tuple[int, int], trg_hw: tuple[int, int], ncells: int = 8192) -> tuple[int, int, float]:
@@ -101,8 +101,7 @@ def rhm(votes: jax.Array, src_xy: jax.Array, trg_xy: jax.Array, src_hw: tuple[in
     Raises:
       InputError: an image size that is not (h, w) with h, w >= 1 (an empty one was a ZeroDivisionError).
     """
-    for field, hw in (("src_hw", src_hw), ("trg_hw", trg_hw)):  # static: checked when traced, inside jit too
-        check(len(hw) == 2 and min(hw) >= 1, "rhm", field, "(h, w) image pixels, h >= 1 and w >= 1", hw)
+    check_image_sizes(src_hw, trg_hw, "rhm")  # static: checked when traced, inside jit too
     ny, nx, _ = _hough_space(src_hw, trg_hw, ncells)
     bins = _offset_bins(src_xy, trg_xy, src_hw, trg_hw, ncells)
     space = _hough_votes(votes, bins, (ny, nx), side)

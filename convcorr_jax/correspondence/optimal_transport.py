@@ -14,6 +14,7 @@ from jax.scipy.special import logsumexp
 
 from convcorr_jax.core.errors import check
 from convcorr_jax.core.tracing import is_traced
+from convcorr_jax.correspondence.match_checks import check_weights
 
 MASS_RTOL = 1e-3  # how far the totals of mu and nu may differ (float32 sums of normalised weights)
 
@@ -100,10 +101,7 @@ def marginal(weights: jax.Array) -> jax.Array:
     Raises:
       InputError: concrete weights with a NaN / inf or no entry > 0 (every entry was NaN); traced ones pass.
     """
-    if not is_traced(weights):
-        w = np.asarray(weights, np.float64)
-        check(bool(np.all(np.isfinite(w)) and np.any(w > 0)), "marginal", "weights",
-              "finite node weights with at least one > 0", w.tolist() if w.size <= 8 else f"{w.size} weights")
+    check_weights("marginal", "weights", weights)
     w = jnp.maximum(weights.astype(jnp.float32), 0.0)
     return w / jnp.sum(w)
 
