@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from convcorr_jax.core.shared_swap import SharedSwap
 from convcorr_jax.core.errors import InputError, check_shape
 
 log = logging.getLogger(__name__)
@@ -158,10 +159,23 @@ def check_declared_size(path: Path, im, field: str = "image") -> None:
                          f"{w} x {h} = {w * h:,} pixels declared in its header")
 
 
-# the `relay_pil_warnings` blocks open now: how many, the process's warnings state they replaced (one
-# `warnings.catch_warnings` for all of them), and thread id -> its open blocks' lists of warnings, innermost last
-_RELAY: dict[str, Any] = {"open": 0, "saved": None, "said": {}}
-_RELAY_LOCK = threading.Lock()
+def _relay_warnings() -> contextlib.ExitStack:
+    """Show every warning each time ("always") but the decompression-bomb one, a warning of a thread inside a
+    `relay_pil_warnings` block going to its block (`_relay_or_show`), until the returned stack is closed."""
+    from PIL import Image
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("always")
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    warnings.showwarning = functools.partial(_relay_or_show, warnings.showwarning)
+    return stack
+
+
+# the warnings filters are the process's: the `relay_pil_warnings` blocks open at one time share one change of them
+_RELAYING = SharedSwap(_relay_warnings, contextlib.ExitStack.close)
+_SAID: dict[int, list[list]] = {}  # thread id -> its open blocks' lists of warnings, innermost last
+_SAID_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -182,30 +196,18 @@ def relay_pil_warnings(path: str | Path) -> Iterator[None]:
     Returns:
         A context manager (`with relay_pil_warnings(path): ...`).
     """
-    from PIL import Image
-
     said: list[Warning | str] = []
     me = threading.get_ident()
-    with _RELAY_LOCK:
-        if _RELAY["open"] == 0:
-            _RELAY["saved"] = saved = warnings.catch_warnings()
-            saved.__enter__()
-            warnings.simplefilter("always")
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            warnings.showwarning = functools.partial(_relay_or_show, warnings.showwarning)
-        _RELAY["open"] += 1
-        _RELAY["said"].setdefault(me, []).append(said)
-    try:
-        yield
-    finally:
-        with _RELAY_LOCK:
-            _RELAY["said"][me].pop()
-            if not _RELAY["said"][me]:
-                del _RELAY["said"][me]
-            _RELAY["open"] -= 1
-            if _RELAY["open"] == 0:
-                _RELAY["saved"].__exit__(None, None, None)
-                _RELAY["saved"] = None
+    with _RELAYING.held():
+        with _SAID_LOCK:
+            _SAID.setdefault(me, []).append(said)
+        try:
+            yield
+        finally:
+            with _SAID_LOCK:
+                _SAID[me].pop()
+                if not _SAID[me]:
+                    del _SAID[me]
     for message in dict.fromkeys(str(m).strip() for m in said):  # each once
         log.warning("%s: %s (PIL, reading it)", path, message)
 
@@ -213,7 +215,7 @@ def relay_pil_warnings(path: str | Path) -> Iterator[None]:
 def _relay_or_show(show, message, category, filename, lineno, file=None, line=None) -> None:
     """`warnings.showwarning` while a `relay_pil_warnings` block is open: a warning of a thread inside one goes to
     its innermost block's list, any other to `show` (the process's own)."""
-    blocks = _RELAY["said"].get(threading.get_ident())
+    blocks = _SAID.get(threading.get_ident())
     if blocks:
         blocks[-1].append(message)
     else:
