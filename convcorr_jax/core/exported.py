@@ -150,9 +150,12 @@ def _interned(seen: dict[tuple, Any], value: Any) -> Any:
     `jax.jit` finds its static arguments) that this process keyed (`seen`): one program for them even where
     `_static_key` cannot tell they are equal."""
     try:
-        return seen.setdefault((type(value), value), _static_key(value))
+        key = seen.get((type(value), value))
     except (TypeError, ValueError):  # unhashable (jax.jit refuses it as a static argument), or == fails
         return _static_key(value)
+    if key is None:  # the walk of `_static_key` once per distinct value, not on every call
+        key = seen[(type(value), value)] = _static_key(value)
+    return key
 
 
 def _static_key(value: Any) -> list:
