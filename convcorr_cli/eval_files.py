@@ -23,7 +23,8 @@ def pckh_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--reference", default=None, metavar="MPII_FOLDER",
                    help="evaluate the published files MPII_FOLDER/reference_preds/* against "
                         "MPII_FOLDER/hg_annot/valid.h5")
-    a.add_argument("--json", default=None, help="write {'0.5': {...}, '0.1': {...}} (percent) here")
+    a.add_argument("--json", default=None,
+                   help="write {'0.5': {...}, '0.1': {...}, 'auc': ...} (percent) and the counts here")
     a.add_argument("--figure", default=None, help="PNG of the PCKh-total curves")
 
 

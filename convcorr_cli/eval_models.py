@@ -69,7 +69,7 @@ def mpii_arguments(d: argparse.ArgumentParser) -> None:
     d.add_argument("--h5", default=None, metavar="FILE",
                    help="also copy the predictions (h5 `preds`, 1-based MPII frame) here (the run folder holds "
                         "them as preds.h5)")
-    d.add_argument("--json", default=None, help="write the PCKh tables (percent) here")
+    d.add_argument("--json", default=None, help="write the PCKh tables and their AUC (percent) here")
     add_set(d, "any other field of tompson2015.mpii's Config", ("readout=cascade", "images=IMAGES"))
     run_arguments(d)
 

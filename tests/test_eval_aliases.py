@@ -32,7 +32,7 @@ from convcorr_jax.pose.training.loop import train
 from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_eval.long2014 import pf_willow as pf_willow_eval
 from convcorr_eval.long2014 import pf_willow_protocol
-from convcorr_eval.tompson2015 import flic_scores, trained
+from convcorr_eval.tompson2015 import flic_scores, pckh, trained
 from report_consistency import check_run_folder
 
 TINY = pose_model.ModelConfig(image_size=32, pool=4, levels=2, bank=(4, 4, 4, 4), head=8, fine=(4, 4, 4, 4), context=16)
@@ -180,9 +180,13 @@ def test_eval_mpii_is_a_run_of_the_experiment(people, tmp_path, capsys):
     n = json.loads((people / "synthetic.json").read_text())["test"]  # the people of valid.h5
     assert mpii_eval_files.read_preds(preds).shape == (n, 16, 2) and saved["metrics"]["people"] == n
     tables = json.loads(js.read_text())
-    assert set(_ran(tables, saved)) == {"0.5", "0.1", "about", "people", "joints", "nonfinite"}
+    assert set(_ran(tables, saved)) == {"0.5", "0.1", "auc", "about", "people", "joints", "nonfinite"}
     assert tables["people"] == n
-    assert tables["0.5"]["Total"] == pytest.approx(saved["metrics"]["0.5"]["Total"], abs=1e-4)
+    for t in ("0.5", "0.1"):  # every column of the printed tables, UBody among them, and the summary's AUC
+        assert set(tables[t]) == set(pckh.COLUMNS)
+        assert tables[t] == pytest.approx({c: saved["metrics"][t][c] for c in pckh.COLUMNS}, abs=1e-4)
+    assert tables["auc"] == pytest.approx(saved["metrics"]["auc"], abs=1e-4)
+    assert f"AUC(0..0.5) {saved['metrics']['auc']:.1f}" in saved["summary"]
 
 
 @pytest.mark.parametrize("flag", ["--h5", "--json"])

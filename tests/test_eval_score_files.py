@@ -156,6 +156,28 @@ def test_nan_predictions_are_misses_with_a_warning(tmp_path, capsys):
     assert code == 0 and len(err) == 1 and "2 of 56" in err[0] and "p.h5" in err[0], err
 
 
+def test_the_json_holds_the_printed_ubody_column_and_the_auc(tmp_path, capsys):
+    """The JSON left out the UBody column the tables print and the AUC the summary line prints: it holds every
+    printed column at each threshold, UBody and the AUC equal to a brute-force count of the distances."""
+    part = write_annot(tmp_path / "valid.h5")  # head segment 20 px
+    preds = part + np.random.default_rng(1).normal(0, 6, part.shape)
+    write_preds(tmp_path / "p.h5", preds)
+    code, out, _ = cli(capsys, "eval", "pckh", "--preds", tmp_path / "p.h5", "--annot", tmp_path / "valid.h5",
+                       "--json", tmp_path / "pckh.json")
+    data = strict_json(tmp_path / "pckh.json")
+    d = np.linalg.norm(preds - part, axis=-1) / 20.0  # [N, 16] head segments
+    ubody, scored = d[:, 10:], np.delete(d, [6, 7], axis=1)  # wrists, elbows, shoulders; all but pelvis, thorax
+    row = next(line.split() for line in out.splitlines() if line.startswith("p "))  # the first table's row
+    for t in ("0.5", "0.1"):
+        assert set(data[t]) == set(pckh.COLUMNS)
+        assert data[t]["UBody"] == pytest.approx(100 * np.mean(ubody <= float(t)), abs=1e-3)
+    assert f"{data['0.5']['UBody']:.1f}" == row[1 + pckh.COLUMNS.index("UBody")]
+    curve = [100 * np.mean(scored <= t) for t in np.linspace(0, 0.5, 51)]
+    auc = sum((a + b) / 2 for a, b in zip(curve[:-1], curve[1:])) / 50  # trapezoids over 0..0.5, scaled to 0..1
+    assert code == 0 and 0 < auc < 100 and data["auc"] == pytest.approx(auc, abs=1e-3)
+    assert f"AUC(0..0.5) {data['auc']:.1f}" in out
+
+
 def test_what_was_scored_is_counted_in_the_output_and_the_json(tmp_path, capsys):
     """pckh and pck print and write how many were scored, row by row: pckh the people and the annotated joints its
     Total pools (pelvis and thorax count nowhere, nor do their NaN predictions), pck the instances with a visible

@@ -210,11 +210,16 @@ def test_cli_json(mpii, tmp_path):
     assert rc == 0
     data = json.loads(out.read_text())
     # the scores, what was scored and what ran
-    assert set(data) == {"0.5", "0.1", "about", "people", "joints", "nonfinite", "config", "versions", "devices",
-                         "seconds"}
+    assert set(data) == {"0.5", "0.1", "auc", "about", "people", "joints", "nonfinite", "config", "versions",
+                         "devices", "seconds"}
     assert (data["people"], data["joints"], data["nonfinite"]) == (2958, 38430, 0)
     assert data["about"] == {"unit": "percent", "normaliser": "head segment", "alphas": [0.5, 0.1]}
-    assert set(data["0.5"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"}
+    assert set(data["0.5"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Total"}
+    # the numbers of the printed tables and summary line (`evaluate_file`), the toolkit's UBody and AUC among them
+    ref = pckh_report.evaluate_file(mpii / "reference_preds" / "newell.h5", mpii / "hg_annot" / "valid.h5")
+    for t in ("0.5", "0.1"):
+        assert data[t] == pytest.approx({c: ref[t][c] for c in pckh_report.COLUMNS}, abs=1e-4)
+    assert data["auc"] == pytest.approx(ref["auc"], abs=1e-4) and 0 < data["auc"] < data["0.5"]["Total"]
     assert data["0.5"]["Total"] > data["0.1"]["Total"]
     rc = main(["eval", "pckh", "--preds", str(tmp_path / "missing.h5"), "--annot", str(mpii / "hg_annot" / "valid.h5")])
     assert rc == 2

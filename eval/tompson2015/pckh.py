@@ -60,13 +60,22 @@ def evaluate_file(preds: str | Path, annot: str | Path, thresholds=(0.5, 0.1)) -
 
 
 def json_tables(result: dict, thresholds=("0.5", "0.1")) -> dict:
-    """The CLI's JSON: {"0.5": {"Head": .., ..., "Ankle": .., "Total": ..}, "0.1": {...}} in percent, "about"
-    (`report.score_about`: percent, normaliser "head segment", the thresholds as alphas), and what was scored:
-    "people", "joints" and "nonfinite" (`evaluate_file`), where the result has them."""
-    keep = [c for c in COLUMNS if c != "UBody"]
-    tables = {t: {c: round(result[t][c], 4) for c in keep} for t in thresholds if t in result}
+    """The CLI's JSON: the printed tables and what was scored.
+
+    Args:
+      result: an `evaluate_file` result.
+      thresholds: the tables kept (threshold text, head segments).
+
+    Returns:
+      {"0.5": {"Head": .., ..., "Ankle": .., "UBody": .., "Total": ..}, "0.1": {...}} (percent, the columns of
+      `COLUMNS`, 4 decimals), "auc": the area under the Total curve over thresholds 0..0.5 (percent,
+      `metrics.pckh_auc`), "people", "joints" and "nonfinite" (`evaluate_file`), where the result has them, and
+      "about" (`report.score_about`: percent, normaliser "head segment", the thresholds as alphas).
+    """
+    tables = {t: {c: round(result[t][c], 4) for c in COLUMNS} for t in thresholds if t in result}
     counts = {k: result[k] for k in ("people", "joints", "nonfinite") if k in result}
-    return dict(tables, **counts, about=score_about("head segment", [float(t) for t in tables], "percent"))
+    auc = {"auc": round(result["auc"], 4)} if "auc" in result else {}
+    return dict(tables, **auc, **counts, about=score_about("head segment", [float(t) for t in tables], "percent"))
 
 
 def format_table(rows: dict[str, dict], threshold: str = "0.5", markdown: bool = False) -> str:
