@@ -19,7 +19,7 @@ trained run to one's own images.
   pool16      ... at 16x pooling.
   full        the paper's widths (128-feature banks) on 256 px inputs, 60,000 steps: accelerator scale.
   flic_tiny   FLIC's 11 joints, the tiny model at 64 px, 8 / 4 / 4 steps: `convcorr train pose --config flic_tiny`
-              then `convcorr eval flic --run runs/pose_flic_tiny --root FLIC` (a smoke test of every stage and of
+              then `convcorr eval flic --model runs/pose_flic_tiny --root FLIC` (a smoke test of every stage and of
               the evaluation; numbers meaningless).
   flic        the best FLIC configuration within the CPU budget (45 min on 2 cores): the generic-feature
               variant (beyond the paper). The coarse model reads a pretrained MobileNetV2 trunk (ImageNet weights;
@@ -32,21 +32,21 @@ trained run to one's own images.
               `python -m convcorr_eval.tompson2015.flic_sweep --grid trunk --root FLIC`, the schedule there too
               among schedules that train within the budget (bench/RESULTS_pose.md):
               `convcorr train pose --config flic --set data_root=FLIC`, then
-              `convcorr eval flic --run runs/pose_flic --root FLIC --json flic.json` (with and without the spatial
+              `convcorr eval flic --model runs/pose_flic --root FLIC --json flic.json` (with and without the spatial
               model, whose settings `convcorr run tompson2015.spatial_validation --data-root FLIC --set
               run_dir=runs/pose_flic_paper` chose on the validation movies). The training loop evaluates on the
               validation movies (its coarse read-out is the integer arg-max).
   flic_frame  `flic` on the paper's input protocol: whole FLIC frames letterboxed into 256 px squares (every
               person in view; the torso box only conditions the spatial model, which picks the person),
               1200 / 2000 / 400 steps (the budget): `convcorr train pose --config flic_frame --set
-              data_root=FLIC`, then `convcorr eval flic --run runs/pose_flic_frame --root FLIC`.
+              data_root=FLIC`, then `convcorr eval flic --model runs/pose_flic_frame --root FLIC`.
   flic_native `flic_frame` with whole FLIC frames at their native size (360 x 240 as shipped, the paper's
               320 x 240 protocol at the shipped resolution): no downscaling letterbox, the frame centred in a
               384 px input (`pose.data` protocol "native"), heat maps at the trunk's stride 8; 300 / 450 / 90
               steps, set by the budget (31.6 min on the 2-core CPU, bench/RESULTS_pose.md); evaluated with
               test-time flip and the spatial model, both chosen on the validation movies:
               `convcorr train pose --config flic_native --set data_root=FLIC`, then
-              `convcorr eval flic --run runs/pose_flic_native --root FLIC --set test_flip=true`
+              `convcorr eval flic --model runs/pose_flic_native --root FLIC --set test_flip=true`
               (`python -m convcorr_eval.tompson2015.flic_sweep --grid frame --root FLIC`: the sweep of its
               settings, several hours on the CPU).
   flic_paper  the paper's model (multi-resolution banks trained from scratch, the small CPU widths) on FLIC's
@@ -74,7 +74,7 @@ trained run to one's own images.
   coco        the `flic` recipe (trunk, schedule, learning rates, flip) on person crops (1.25 x each annotation's
               bbox, 128 px) of a COCO-format keypoint folder with any skeleton, read from its files (joint count and
               mirror permutation set from them): `convcorr train pose --config coco --set data_root=DIR [--set
-              steps=A,B,C]`, then `convcorr eval pose --run runs/pose_coco --root DIR` (docs/library.md).
+              steps=A,B,C]`, then `convcorr eval pose --model runs/pose_coco --root DIR` (docs/library.md).
   coco_tiny   `coco` with the tiny model at 64 px, 8 / 4 / 4 steps: a smoke test (numbers meaningless).
   lsp         the `flic` recipe on LSP / LSP-extended (joints.mat + images/; whole images letterboxed in 128 px),
               1600 / 900 / 600 steps (LSPET, `--set train_images=3000`: im00001-im03000 train + validation, the
