@@ -184,6 +184,8 @@ def test_flic_tables_on_eleven_joints(tmp_path):
     assert "| ours cascade 4x (tiny, synthetic: not comparable to the paper) |" in md and "paper (" not in md
     assert res["score_about"] == {"unit": "percent", "normaliser": "torso", "alpha": 0.05}
     assert "| model | Head | Shoulder | Elbow | Wrist | Hip | all |" in md
+    assert "; all: every labelled keypoint of the 11, each in a column**" in md  # FLIC: no joint outside a column
+    assert "| model | Head | Shoulder | Elbow | Wrist |\n" in md  # Table 1's columns labelled as Table 3's
     assert set(res["table3"]["cascade"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip"}
     assert set(res["table1_sigma_x"]["coarse"]) == {"Head", "Shoulder", "Elbow", "Wrist"}
     assert {p.name for p in tmp_path.iterdir()} == {"tompson_pck_curves.png", "tompson_x_error_hist.png",
@@ -216,6 +218,26 @@ def test_mpii_tables_all_column_is_the_toolkit_total(monkeypatch):
     assert res["score"] == "PCKh@0.5" and res["pckh@0.5"] == {"coarse": 100.0, "cascade": 100.0}
     assert "all: the MPII toolkit's 14 joints (pelvis and thorax left out)" in md
     assert "| model | Head (head top) | Shoulder |" in md  # not the toolkit's Head (upper neck and head top)
+    # Table 1 said "Head/Face" for the head top Table 3 labels "Head (head top)"; "all" pools the upper neck, shown
+    # in no column, and the caption did not say so
+    assert "| model | Head (head top) | Shoulder | Elbow | Wrist |\n" in md and "Head/Face" not in md
+    assert "all: the MPII toolkit's 14 joints (pelvis and thorax left out), upper neck in no column**" in md
+
+
+def test_tables_all_caption_names_the_joints_pooled_outside_the_columns():
+    """The "all" column of tompson2015.tables' Table 3 pools joints no column shows: its caption names them (a PCK
+    pools every labelled keypoint, the MPII PCKh the toolkit's 14); the keypoints pooled are unchanged."""
+    from convcorr_eval.tompson2015 import tables
+
+    from convcorr_jax.pose import joints
+
+    visible = np.ones((2, 16), bool)
+    v, text = tables.total_joints(joints.MPII, visible, pckh=False)  # synthetic people: MPII joints, PCK
+    assert v.all() and text == "; all: every labelled keypoint of the 16, pelvis, thorax and upper neck in no column"
+    v, text = tables.total_joints(joints.MPII, visible)
+    assert v.sum() == 28 and not v[:, [6, 7]].any() and text.endswith("left out), upper neck in no column")
+    v, text = tables.total_joints(joints.LSP, np.ones((1, 14), bool))  # not MPII's 16: every keypoint
+    assert v.all() and text == "; all: every labelled keypoint of the 14, neck in no column"
 
 
 def test_person_crop_points_follow_the_image():

@@ -13,7 +13,7 @@ from scratch on the experiment's data: the `backbone` and `weights` fields are u
 
 Tables: 3, PCK@0.05 per joint group (the dataset's groups, `convcorr_jax.pose.joints`; torso-normalised; a
 model trained on MPII is scored with PCKh@0.5, the head size of `valid.h5` as normaliser, `pose.data.headline`,
-its "all" column the MPII toolkit's Total over 14 joints, `total_joints`);
+its "all" column the MPII toolkit's Total over 14 joints; the caption names what "all" pools, `total_joints`);
 1, sigma of the x error per group; 2 (not at tiny), forward milliseconds per image at 4x/8x/16x pooling on this
 CPU; 4, PCKh of the published MPII validation prediction files.
 """
@@ -153,20 +153,28 @@ def _rows(named: dict[str, list]) -> list[list]:
     return [[name, *vals] for name, vals in named.items()]
 
 
-def total_joints(js: joints.JointSet, visible: np.ndarray) -> tuple[np.ndarray, str]:
-    """The keypoints a PCKh "all" column pools and what they are, in words, for the table's title.
+def total_joints(js: joints.JointSet, visible: np.ndarray, pckh: bool = True) -> tuple[np.ndarray, str]:
+    """The keypoints an "all" column pools and what they are, in words, for the table's title.
 
     Args:
         js: the test set's joint set.
         visible: bool [N, K], the labelled keypoints.
+        pckh: whether "all" is a PCKh (on the 16 MPII joints the toolkit's Total) or a PCK (every keypoint).
 
     Returns:
-        (bool [N, K], text): on the 16 MPII joints the official toolkit's Total (`metrics.pckh_pooled_joints`:
-        pelvis and thorax left out, as `convcorr eval pckh` scores and training's held-out PCKh pools), else
-        `visible` as it is and "".
+        (bool [N, K], text): the keypoints pooled: with pckh on the 16 MPII joints the official toolkit's Total
+        (`metrics.pckh_pooled_joints`: pelvis and thorax left out, as `convcorr eval pckh` scores and training's
+        held-out PCKh pools), else `visible` as it is; the text "; all: ..." says which they are and names those
+        pooled that no column shows (MPII's upper neck, LSP's neck).
     """
-    pooled, about = metrics.pckh_pooled_joints(js.name, len(js.names))
-    return np.asarray(visible, bool) & pooled, f"; all: {about}" if about else ""
+    k = len(js.names)
+    pooled, about = metrics.pckh_pooled_joints(js.name, k) if pckh else (np.ones(k, bool), "")
+    shown = {j for members in js.groups.values() for j in members}
+    hidden = [js.names[j] for j in range(k) if pooled[j] and j not in shown]
+    listed = ", ".join(hidden[:-1]) + (" and " if len(hidden) > 1 else "") + (hidden[-1] if hidden else "")
+    text = (about or f"every labelled keypoint of the {k}") + (f", {listed} in no column" if hidden else
+                                                               ", each in a column")
+    return np.asarray(visible, bool) & pooled, f"; all: {text}"
 
 
 def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: Path | None = None,
@@ -187,7 +195,7 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
     unit = "head-normalised" if score == "PCKh" else "torso-normalised"
     t3 = {k: joints.group_pck(p, g, v, n, js.groups, alpha) for k, p in preds.items()}
     res["table3"], res["score"] = t3, f"{score}@{alpha:g}"
-    v_all, all_about = total_joints(js, v) if score == "PCKh" else (v, "")  # PCKh: the MPII toolkit's Total
+    v_all, all_about = total_joints(js, v, score == "PCKh")  # PCKh on MPII: the toolkit's Total
     overall = {k: float(100 * metrics.pck(p, g, v_all, n, alpha)) for k, p in preds.items()}
     res[res["score"].lower()] = overall  # "pck@0.05" or "pckh@0.5"
     res["score_about"] = score_about("head segment" if score == "PCKh" else "torso", alpha, "percent")
@@ -205,9 +213,10 @@ def evaluate_run(tc: TrainConfig, params: dict, test: PoseArrays, figures_dir: P
     res["table1_sigma_x"] = t1
     rows = {f"ours {k} {pool}x{ours}": [t1[k][c] for c in t1_cols] for k in preds}
     rows.update({f"paper (different data): {k}": list(vals) for k, vals in paper.TABLE1.items() if with_paper})
+    t1_labels = [joints.column_label(c, js.groups[c], js.names) for c in t1_cols]  # as Table 3 labels them
+    face = "; the paper names the Head column Face (FLIC's l eye, r eye and nose)" if with_paper else ""
     md += [f"**Table 1: sigma of x error (pixels at the {tc.model.image_size}px input; |error| > 20 removed), "
-           f"{title}**", "", markdown_table(["model", "Head/Face", "Shoulder", "Elbow", "Wrist"], _rows(rows),
-                                            "{:.2f}"), ""]
+           f"{title}{face}**", "", markdown_table(["model", *t1_labels], _rows(rows), "{:.2f}"), ""]
     if figures_dir is not None:
         alphas = np.linspace(0, 4 * alpha, 21)  # PCK 0..0.2 (torso); MPII PCKh 0..2
         figures.pck_curves({k: np.array([100 * metrics.pck(p, g, v_all, n, a) for a in alphas])
