@@ -1,6 +1,7 @@
 """Synthetic datasets: determinism, splits, geometry, masks, and the round trip through the real loaders."""
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -437,6 +438,10 @@ def test_demo_stage_tiny(tmp_path):
         assert (tmp_path / "figures" / name).is_file()
         assert f"figures/{name}" in res.markdown
     m = res.metrics
+    # the image side in pixels is a whole number: it was printed as "192.0"
+    sides = {line.split(" | ")[0][2:]: line.split(" | ")[2] for line in res.markdown.splitlines()
+             if line.startswith(("| objects |", "| people |", "| faces |"))}
+    assert sides and all(re.fullmatch(r"[0-9]+", side) for side in sides.values()), sides
     assert set(m["object_mean_layout_pck"]) == set(synthetic_data.OBJECT_CATEGORIES)
     assert 0 <= m["people_mean_pose_pckh"] <= 1 and m["face_mean_shape_nme"] > 0
     # hand check of the leave-one-out mean shape on three faces: the mean of the other two

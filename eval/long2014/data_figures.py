@@ -177,7 +177,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     md = ["Synthetic sets written in the real formats (VOC keypoint XML + segmentation PNGs, MPII h5 + FLIC mat, "
           "300-W .pts) and read back through the real loaders.", "",
           markdown_table(["set", "samples (train / test)", "image px", "generation s (cache)"],
-                         [[k, f"{i['n']} ({i['train']} / {i['test']})", i["image_size"], i["seconds"]]
+                         [[k, f"{i['n']} ({i['train']} / {i['test']})", str(int(i["image_size"])), i["seconds"]]
                           for k, i in gen.items()], "{:.1f}"), "",
           "Image-blind baselines (leave-one-out mean shape; a method that reads the image should beat them):", "",
           markdown_table([f"category ({ran_on(cfg, 'train + test', 'no network')})", "keypoints", "visible fraction",
