@@ -63,7 +63,7 @@ def _fine_targets(points: jax.Array, origin: jax.Array, cfg: model.ModelConfig) 
 
 
 def e1(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
-    """The paper's E1 (Sec. 4.2): squared error of the coarse heat-maps against Gaussians at the joints.
+    """The paper's E1 (Sec. 3.3, Eq. 1): squared error of the coarse heat-maps against Gaussians at the joints.
 
     Args:
         out: `model.apply`'s outputs; reads "coarse_hm" [N, S, S, K].
@@ -78,7 +78,7 @@ def e1(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
 
 
 def e2(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
-    """The paper's E2 (Sec. 4.2): squared error of the fine heat-maps against Gaussians in each joint's window.
+    """The paper's E2 (Sec. 4.2, Eq. 2): squared error of the fine heat-maps against Gaussians in each joint's window.
 
     Args:
         out: `model.apply`'s outputs; reads "fine_hm" [N, w0, w0, K] and "origin" [N, K, 2].
