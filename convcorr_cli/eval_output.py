@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from convcorr_jax.core import io, runinfo
-from convcorr_jax.core.paths import lies_inside
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.paths import refuse_inside
 from convcorr_cli.options import check_outputs
 
 
@@ -27,11 +26,10 @@ def check_output_paths(outputs: dict[str, str | Path | None], inputs: dict[str, 
 
 def check_outside(outputs: dict[str, str | Path | None], folder: str | Path | None, what: str) -> None:
     """InputError naming the flag unless each output file given in `outputs` (by flag) lies outside `folder`
-    (None: no check; `paths.lies_inside`: links followed, a link in `folder` inside it); `what` names the folder in
+    (None: no check; `paths.refuse_inside`: links followed, a link in `folder` inside it); `what` names the folder in
     the message ("the run folder runs/r (the run writes it)")."""
     for flag, path in outputs.items():
-        if path and folder and lies_inside(path, folder):
-            raise InputError(path, flag, f"a path outside {what}", "a path inside it")
+        refuse_inside(path, folder, path, flag, what)
 
 
 def model_folder(model: str | Path) -> Path | None:

@@ -46,7 +46,7 @@ from typing import Any, Sequence
 
 from convcorr_jax.core import interrupt, io, runinfo
 from convcorr_jax.core.config import override
-from convcorr_jax.core.paths import lies_inside
+from convcorr_jax.core.paths import refuse_inside
 from convcorr_jax.data.formats import detect_dataset
 from convcorr_jax.core.errors import InputError
 from convcorr_eval import registry
@@ -138,9 +138,7 @@ def _check_out(out: str | os.PathLike, exp_id: str, cfg: ExperimentConfig) -> No
         InputError: naming --out and the input it lies in.
     """
     for field, path in sorted(places(exp_id, cfg).items()):
-        if lies_inside(out, path):
-            raise InputError(out, "--out", f"a folder outside {field} {path} (read, never written)",
-                             "a path inside it")
+        refuse_inside(out, path, out, "--out", f"{field} {path} (read, never written)", "folder")
 
 
 def _read_json(path: Path) -> Any:

@@ -73,6 +73,23 @@ def test_both_callers_refuse_a_link_in_the_folder_and_take_a_link_loop(tree):
     check_outside({"--json": "loop"}, "data", "the model's folder data")  # outside: no error
 
 
+def test_refuse_inside_is_the_one_wording_of_the_three_checks(tree):
+    """`paths.refuse_inside` words the refusal for the run's --out (`eval.runner._check_out`), a training run's
+    folders (`convcorr_train.pose.check_outside_data`) and the commands' output files (`eval_output.check_outside`):
+    the source the user gave, the flag, "a <folder|path> outside <what>"; nothing given is no check."""
+    from convcorr_jax.core.errors import InputError
+    from convcorr_jax.core.paths import refuse_inside
+
+    with pytest.raises(InputError) as e:
+        refuse_inside("data/sub/run", "data", "data/sub", "--out", "data_root data (read, never written)", "folder")
+    assert str(e.value) == ("data/sub: field '--out': expected a folder outside data_root data (read, never written), "
+                            "got a path inside it")
+    with pytest.raises(InputError, match=r"^linked/x.json: field '--json': expected a path outside the folder data,"):
+        refuse_inside("linked/x.json", "data", "linked/x.json", "--json", "the folder data")
+    for path, folder in (("data2/x.json", "data"), (None, "data"), ("data/x.json", None), ("", "data")):
+        refuse_inside(path, folder, path, "--json", "the folder data")  # outside, or nothing to check: no error
+
+
 def test_real_data_root_expands_a_leading_tilde(tmp_path, monkeypatch):
     """CONVCORR_REAL_DATA=~/real (quoted, or set in a file a shell does not expand) was looked for as ./~/real and,
     not found there, silently fell back to the folder beside the repository."""

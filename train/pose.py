@@ -17,7 +17,7 @@ import numpy as np
 from convcorr_jax.core import metrics, parallel, runinfo
 from convcorr_jax.core.config import override
 from convcorr_jax.core.errors import InputError, plain
-from convcorr_jax.core.paths import lies_inside
+from convcorr_jax.core.paths import refuse_inside
 from convcorr_jax.data import pose_sets
 from convcorr_jax.pose import joints
 from convcorr_jax.pose.export import model_folder
@@ -64,9 +64,7 @@ def check_outside_data(cfg: TrainConfig) -> None:
         if cfg.datasets else {"data_root": cfg.data_root} if cfg.data_root else {}
     for flag, path, written in (("--out", cfg.out, cfg.run_dir()), ("--logdir", cfg.logdir, cfg.event_dir())):
         for field, folder in reads.items():
-            if written is not None and lies_inside(written, folder):
-                raise InputError(path, flag, f"a folder outside {field} {folder} (read, never written)",
-                                 "a path inside it")
+            refuse_inside(written, folder, path, flag, f"{field} {folder} (read, never written)", "folder")
 
 
 _SKELETON_FIELDS = ("model.num_joints", "augment.flip_perm")

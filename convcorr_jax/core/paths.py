@@ -1,5 +1,5 @@
 """Where the library keeps caches and where it looks for the real annotation files; whether an output path lies
-inside a folder (`lies_inside`)."""
+inside a folder (`lies_inside`), and the one refusal of one that does (`refuse_inside`)."""
 
 from __future__ import annotations
 
@@ -79,3 +79,26 @@ def lies_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
                 target.is_relative_to(os.path.realpath(link)):
             return True
     return False
+
+
+def refuse_inside(path: str | os.PathLike | None, folder: str | os.PathLike | None, source: str | os.PathLike | None,
+                  field: str, what: str, noun: str = "path") -> None:
+    """Refuse an output `path` that lies inside `folder` (`lies_inside`), a folder a command reads or another of its
+    outputs writes: one InputError, worded the same wherever a command checks its outputs.
+
+    Args:
+      path: the path written (empty or None: no check).
+      folder: the folder it must stay out of (empty or None: no check).
+      source: the error's source: the path as the user gave it (a run folder is written under the --out given).
+      field: the flag or field that named it ("--out", "--json").
+      what: the folder in words, with its path ("data_root data (read, never written)").
+      noun: what was expected outside it, "path" (a file) or "folder".
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: (source, field, "a <noun> outside <what>", "a path inside it") when `path` leads into `folder`.
+    """
+    if path and folder and lies_inside(path, folder):
+        raise InputError(source, field, f"a {noun} outside {what}", "a path inside it")
