@@ -21,6 +21,21 @@ def _pose_points():
     return pred, gt, visible
 
 
+@pytest.mark.parametrize("dtype", ["int16", "int64", "uint8", "uint16", "float16", ml_dtypes.bfloat16, "float32",
+                                   "float64"])
+def test_the_one_float_cast_of_checked_points(dtype):
+    """`errors.as_float_array`, the cast `joints` and `regression.lookback` share: float32 and float64 as given (the
+    array itself), any other real dtype as float64, so that a difference of two neither wraps nor rounds."""
+    from convcorr_jax.core.errors import as_float_array
+
+    a = np.array([[[3, 250], [7, 1]]]).astype(dtype)
+    got = as_float_array(a)
+    kept = np.dtype(dtype) in (np.float32, np.float64)
+    assert got.dtype == (np.dtype(dtype) if kept else np.float64) and (got is a) == kept
+    np.testing.assert_array_equal(got - as_float_array(a[:, ::-1]), [[[-4, 249], [4, -249]]])
+    assert as_float_array([[1, 2]]).dtype == np.float64  # a list: its array's int64 as float64
+
+
 @pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "uint16", "float16", ml_dtypes.bfloat16])
 def test_x_errors_of_integer_and_half_pixels_do_not_wrap(dtype):
     """uint8 / uint16 pixels gave pred - gt modulo 256 / 65536 (an error of -5 px read 251 px)."""

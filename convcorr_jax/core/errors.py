@@ -429,3 +429,17 @@ def check_class_ids(ids, num_classes: int, source, field: str, expected: str = "
     bad = np.unique(ids[(ids < 0) | (ids >= num_classes)])
     check(bad.size == 0, source, field, f"class ids in 0..{num_classes - 1}{expected}", bad[:5].tolist())
     return ids
+
+
+def as_float_array(a) -> np.ndarray:
+    """A checked real array (`check_shape`'s "int | float") as floats that neither wrap nor round in a difference:
+    float32 and float64 as given, any other real dtype (integers, unsigned ones too, float16, bfloat16) as float64.
+
+    Args:
+      a: a real array of any shape (e.g. [N, K, 2] pixel points).
+
+    Returns:
+      float32 or float64 array of a's shape (a itself where it already is one).
+    """
+    a = np.asarray(a)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)

@@ -21,7 +21,7 @@ import numpy as np
 from convcorr_jax.core import metrics
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, as_float_array, check_shape
 
 JointSet = Skeleton  # a dataset's joint set is its skeleton
 MPII = skeletons.MPII
@@ -98,8 +98,7 @@ def _checked_pixels(source: str, pred, gt, visible) -> tuple[np.ndarray, np.ndar
     dims = check_shape(gt, "N K 2", source, "gt", dtype="int | float", note="((x, y) pixels)")
     check_shape(pred, "N K 2", source, "pred", dims, dtype="int | float", note="((x, y) pixels, like gt)")
     check_shape(visible, "N K", source, "visible", dims, note="(bool, or 0 / 1, per joint)")
-    pred, gt = (a if a.dtype in (np.float32, np.float64) else a.astype(np.float64) for a in (pred, gt))
-    return pred, gt, np.asarray(visible, bool)
+    return as_float_array(pred), as_float_array(gt), np.asarray(visible, bool)
 
 
 def x_errors(pred, gt, visible, joints: tuple[int, ...]) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import check, check_finite, check_shape, is_int
+from convcorr_jax.core.errors import as_float_array, check, check_finite, check_shape, is_int
 from convcorr_jax.core.geometry import box_to_affine, crop, invert_affine, points_box, square_box, transform_points
 from convcorr_jax.regression.features import Featurizer
 from convcorr_jax.regression.landmarks import LAMBDAS, PointsModel, fit_points, predict_points
@@ -89,7 +89,7 @@ def _check_inputs(images: np.ndarray, points: np.ndarray, subsets: dict[str, tup
     used[[i for idx in subsets.values() for i in idx]] = True
     check_finite(points, np.broadcast_to(used, points.shape[:2]), source, field, "finite (x, y) for every point in a "
                  "subset")
-    return points if points.dtype in (np.float32, np.float64) else points.astype(np.float64)
+    return as_float_array(points)
 
 
 def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray, featurize: Featurizer,
