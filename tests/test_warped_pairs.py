@@ -148,6 +148,12 @@ def test_warped_set_is_deterministic_and_labelled():
         assert (one[0][j].visible == ok).all() and ok.sum() >= 2
 
 
+def test_warped_set_without_images_is_an_input_error():
+    samples = [dataclasses.replace(sample_at(POINTS), id=f"s{k}", image=None) for k in range(2)]
+    with pytest.raises(InputError, match="image"):
+        wp.warped_set(samples, np.array([[0, 1], [1, 0]]), ["a", "a"], per_group=1, seed=0)
+
+
 def test_bad_settings():
     with pytest.raises(InputError, match="scale_max"):
         wp.WarpConfig(scale_min=2.0, scale_max=1.0)

@@ -30,6 +30,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,7 @@ def _parse_json(path: Path) -> dict:
     return obj
 
 
-def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[int]]:
+def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[object]]:
     """(the skeleton, the ids of the categories that carry it) of a parsed file: every category with keypoints
     must declare the same skeleton.
 
@@ -167,7 +168,7 @@ def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[int]]:
         path: the file, for messages.
 
     Returns:
-        (Skeleton, category ids).
+        (Skeleton, the categories' `id` values as read: ints in COCO files, None for a category without one).
     """
     cats = [c for c in obj["categories"] if isinstance(c, dict) and "keypoints" in c]
     if not cats:
@@ -181,7 +182,7 @@ def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[int]]:
 
 
 def _bbox(ann: dict, path: Path, i: int) -> np.ndarray:
-    b = ann.get("bbox")
+    b: Any = ann.get("bbox")  # any JSON value: a non-list fails the unpacking below
     try:
         x, y, w, h = (float(v) for v in b)
     except (TypeError, ValueError):
@@ -313,7 +314,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
     obj = read_annotations(path)
     sk, cat_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
-    images = {im.get("id"): im for im in obj["images"] if isinstance(im, dict)}
+    by_id = {im.get("id"): im for im in obj["images"] if isinstance(im, dict)}
     all_ids = {c.get("id") for c in obj["categories"] if isinstance(c, dict)}
     samples, boxes, empty, left_out = [], [], 0, {"crowd": 0, "other-category": 0}
     for i, ann in enumerate(obj["annotations"]):
@@ -327,7 +328,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
         if not labelled.any():
             empty += 1
             continue
-        im = images.get(ann.get("image_id"))
+        im = by_id.get(ann.get("image_id"))
         if im is None or not isinstance(im.get("file_name"), str):
             raise InputError(path, f"annotations[{i}].image_id", "the id of an entry of images (with file_name)",
                              ann.get("image_id"))

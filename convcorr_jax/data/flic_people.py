@@ -99,6 +99,7 @@ def flic_torso_norm(points: np.ndarray) -> np.ndarray:
         [N] torso sizes, the points' dtype (NaN where an end is missing).
     """
     ends = FLIC.torso
+    assert ends is not None  # FLIC's skeleton names its torso joints
     return np.linalg.norm(points[:, ends[0]] - points[:, ends[1]], axis=-1)
 
 

@@ -17,7 +17,8 @@ import numpy as np
 from convcorr_jax.core.errors import InputError
 
 
-def movie_split(movies: Sequence[str], fraction: float = 0.15, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def movie_split(movies: Sequence[str] | np.ndarray, fraction: float = 0.15, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, validation indices) int64 into `movies` (one movie name per frame), split by movie.
 
     Args:
@@ -39,7 +40,8 @@ def movie_split(movies: Sequence[str], fraction: float = 0.15, seed: int = 0) ->
     if len(names) < 2:
         raise InputError("movie_split", "movies", "frames of at least two movies", len(names))
     order = np.random.default_rng(seed).permutation(len(names))
-    target, taken, val = fraction * len(movies), 0, []
+    target, taken = fraction * len(movies), 0
+    val: list[str] = []
     for i in order:
         if not val or taken + counts[i] <= target:
             val.append(names[i])

@@ -119,7 +119,7 @@ def detect_dataset(root: str | Path) -> str | None:
     fmt = _detect_folder(root)
     if fmt == "voc_keypoints":
         return "voc"
-    return DATASET_OF_FORMAT.get(fmt)
+    return None if fmt is None else DATASET_OF_FORMAT.get(fmt)
 
 
 def _detect_format(path: str | Path) -> str:

@@ -191,8 +191,10 @@ def people(root: str | os.PathLike, split: str, train_images: int = 0, val_fract
                          f"none ({empty} without one)")
     boxes = []
     for s in chosen:
-        w, h = image_size(s.image_path)  # InputError naming an unreadable image
-        boxes.append((0.0, 0.0, w - 1.0, h - 1.0))
+        size = image_size(s.image_path)  # InputError naming an unreadable image
+        if size is None:  # `image_count` found it present; removed since
+            raise InputError(s.image_path, "image", "an existing image file", "missing file")
+        boxes.append((0.0, 0.0, size[0] - 1.0, size[1] - 1.0))
     norm_boxes = np.stack([s.bbox for s in chosen]).astype(np.float64)
     return PersonSet(chosen, LSP, np.asarray(boxes, np.float64), norm_boxes, os.fspath(mat), empty)
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from etils import epath
@@ -44,9 +44,14 @@ from convcorr_jax.core.optional import require
 from convcorr_jax.core.registry import Registry
 
 _NEEDS = "convcorr_jax.data.tfds_builders"
-tfds = require("tensorflow_datasets", "tfds", _NEEDS)
-tfds_utils = require("tensorflow_datasets.core.utils", "tfds", _NEEDS)
-gcs_utils = require("tensorflow_datasets.core.utils.gcs_utils", "tfds", _NEEDS)
+if TYPE_CHECKING:  # the type checker reads the modules themselves (`require` returns a plain ModuleType)
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import utils as tfds_utils
+    from tensorflow_datasets.core.utils import gcs_utils
+else:
+    tfds = require("tensorflow_datasets", "tfds", _NEEDS)
+    tfds_utils = require("tensorflow_datasets.core.utils", "tfds", _NEEDS)
+    gcs_utils = require("tensorflow_datasets.core.utils.gcs_utils", "tfds", _NEEDS)
 
 gcs_utils._is_gcs_disabled = True  # never look datasets up on Google Cloud Storage
 
@@ -60,7 +65,8 @@ _IN_ORDER = ("Each split's records in its loader's order (1.1.0 and before: shuf
              "is the loader's sample i.")
 
 
-class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+# mypy checks skip_registration against object.__init_subclass__ past tfds' untyped (Any) base: a false positive
+class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):  # type: ignore[call-arg]
     """Shared schema: the `KeypointSample` fields plus per-dataset scalar/array extras."""
 
     VERSION = tfds.core.Version("1.2.0")

@@ -11,13 +11,21 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal, overload
 
 import numpy as np
 
 from convcorr_jax.data._common import as_float
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.io import write_text
+
+
+@overload
+def _text(root: ET.Element, tag: str, path, required: Literal[True] = True) -> str: ...
+
+
+@overload
+def _text(root: ET.Element, tag: str, path, required: bool) -> str | None: ...
 
 
 def _text(root: ET.Element, tag: str, path, required: bool = True) -> str | None:

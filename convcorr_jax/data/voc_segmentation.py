@@ -177,7 +177,7 @@ def load_image_folder(root: str | os.PathLike, size: tuple[int, int] | None = No
     def parse(p: Path):
         img = load_image(p)
         if size is not None and (img.shape[1], img.shape[0]) != tuple(size):
-            img = np.asarray(Image.fromarray(img).resize(tuple(size), Image.BILINEAR))
+            img = np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BILINEAR))  # PIL takes any 2-sequence
         return [(p.relative_to(r).as_posix(), img)]
 
     return collect(files, parse, skip_bad, what="load_image_folder", progress=progress)

@@ -315,6 +315,13 @@ def _object_region(points, visible, image_hw: tuple[int, int], margin: float) ->
     return (max(x0 - g, -0.5), max(y0 - g, -0.5), min(x1 + g, w - 0.5), min(y1 + g, h - 0.5))
 
 
+def _image_of(sample: KeypointSample) -> np.ndarray:
+    """The sample's loaded image; InputError when it was read without images."""
+    if sample.image is None:
+        raise InputError(sample.id, "image", "a loaded image (with_images=True)", None)
+    return sample.image
+
+
 def _warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], background: np.ndarray | None,
               cfg: WarpConfig = WarpConfig(), id_suffix: str = "warped") -> KeypointSample:
     """`sample` (with its image) warped by H onto out_hw, its object region pasted onto `background`.
@@ -334,12 +341,10 @@ def _warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], b
         for those that leave the image (coordinates kept); bbox float32 [4] the box of the valid ones; image_path
         None; extras gain "homography" (H) and "source_id".
     """
-    if sample.image is None:
-        raise InputError(sample.id, "image", "a loaded image (with_images=True)", None)
+    src = _image_of(sample)
     vis = np.asarray(sample.visible, bool)
-    region = _object_region(sample.points, vis, sample.image.shape[:2], cfg.margin) if background is not None \
-        else None
-    image = warp_image(sample.image, H, out_hw, region, background)
+    region = _object_region(sample.points, vis, src.shape[:2], cfg.margin) if background is not None else None
+    image = warp_image(src, H, out_hw, region, background)
     pts, ok = _warp_points(sample.points, H, out_hw, vis & np.all(np.isfinite(sample.points), -1))
     good = pts[ok] if ok.any() else np.zeros((1, 2))
     bbox = np.concatenate([good.min(0), good.max(0)]).astype(np.float32)
@@ -351,8 +356,8 @@ def _warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], b
 # --------------------------------------------------------------------------------------------------- pairs
 
 
-def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Sequence[str], per_group: int,
-               seed: int, cfg: WarpConfig = WarpConfig(), min_valid: int = 2
+def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Sequence[str] | np.ndarray,
+               per_group: int, seed: int, cfg: WarpConfig = WarpConfig(), min_valid: int = 2
                ) -> tuple[list[KeypointSample], np.ndarray, np.ndarray]:
     """Warped pairs from ordered pairs (i, j) of `samples` (with images), a set per group.
 
@@ -364,7 +369,7 @@ def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Seq
     InputError).
 
     Args:
-        samples: N `KeypointSample`s with images loaded.
+        samples: N `KeypointSample`s with images loaded (a drawn one without: InputError).
         pairs: int [P, 2] (source, target) indices into `samples`.
         groups: [P] the group (e.g. class) of each pair.
         per_group, seed: pairs drawn per group and the seed.
@@ -389,12 +394,12 @@ def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Seq
         i, j = (int(v) for v in pairs[p])
         rng = np.random.default_rng([seed, n])
         tgt = samples[j]
-        hw = tgt.image.shape[:2]
+        hw = _image_of(tgt).shape[:2]
         others = [k for k, g in group_of.items() if g != groups[p]]
         bg = None
         if cfg.background and others:
             k = others[int(rng.integers(len(others)))]
-            bg = resize_to(samples[k].image, hw, bool(rng.uniform() < 0.5))
+            bg = resize_to(_image_of(samples[k]), hw, bool(rng.uniform() < 0.5))
         for _ in range(20):
             H = _random_homography(rng, tgt.points, tgt.visible, hw, cfg)
             _, ok = _warp_points(tgt.points, H, hw, np.asarray(tgt.visible, bool))

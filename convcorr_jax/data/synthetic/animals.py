@@ -231,7 +231,7 @@ def bird(rng) -> tuple[Layout, dict]:
         np.stack([point3(tb[:2] + nrm * 0.08), point3(tt2 + nrm * wdt), point3(tt2 - nrm * wdt),
                   point3(tb[:2] - nrm * 0.08)])
     )[0]
-    lay.add(scene.Part("tail", uvt, lay.proj(tb)[1] - 0.01, "wing", axis=float(ta)))
+    lay.add(scene.Part("tail", uvt, float(lay.proj(tb)[1]) - 0.01, "wing", axis=float(ta)))
     lay.kp("Tail_Tip", point3(tt2), ["tail"])
     # legs
     lc = to_object(0.0, -body_height * 0.45)

@@ -71,7 +71,7 @@ def load_objects_segmentation(
     from convcorr_jax.data.voc_segmentation import load_voc_segmentation
 
     root = dataset_dir("objects", n, seed, image_size)
-    out = []
+    out: list[SegSample] = []
     for sp in _by_split(split):
         out += load_voc_segmentation(
             root, image_set=sp, num_classes=len(objects.OBJECT_CATEGORIES) + 1, with_images=True

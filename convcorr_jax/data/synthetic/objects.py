@@ -233,8 +233,9 @@ def _chair(rng) -> tuple[Layout, dict]:
     for s, side in ((1, "Right"), (-1, "Left")):
         a = np.array([xb, hs, s * (w / 2 - lt)])
         b = np.array([xb - tilt, hs + hb, s * (w / 2 - lt)])
-        uv, dd = lay.proj(np.stack([a, b]))
-        lay.add(scene.Part(f"post_{side}", render.capsule(uv[0], uv[1], lt, lt), float(dd.mean()) + 1e-3, "frame"))
+        uv, depths = lay.proj(np.stack([a, b]))
+        lay.add(scene.Part(f"post_{side}", render.capsule(uv[0], uv[1], lt, lt), float(depths.mean()) + 1e-3,
+                           "frame"))
         lay.kp(f"BackRest_Top_{side}", b, [f"post_{side}", "panel"] + [f"slat_{i}" for i in range(4)])
     y0 = hs + hb * u(0.25, 0.5)
     if slats:

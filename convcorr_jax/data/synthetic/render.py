@@ -256,7 +256,8 @@ class Canvas:
     def image(self) -> np.ndarray:
         """uint8 [size, size, 3], box-filtered."""
         s = self.ss
-        img = sum(self.rgb[i::s, j::s] for i in range(s) for j in range(s)) * np.float32(1.0 / (s * s))
+        total = np.asarray(sum(self.rgb[i::s, j::s] for i in range(s) for j in range(s)), np.float32)
+        img = total * np.float32(1.0 / (s * s))
         return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
 
     def label_map(self) -> np.ndarray:

@@ -250,11 +250,12 @@ def paint_layout(
     for part in sorted(layout.parts, key=lambda p: p.depth):
         base = palette[part.tex]
         poly = sim(part.poly)
+        centre = poly.mean(0)
         tex = dataclasses.replace(
             base,
             c1=tx.shade(base.c1, part.shade),
             c2=tx.shade(base.c2, part.shade),
-            origin=tuple(float(v) for v in poly.mean(0)),
+            origin=(float(centre[0]), float(centre[1])),
             angle=base.angle + part.axis + rot,
         )
         if part.lines:

@@ -37,6 +37,7 @@ class Texture:
         v = -x * s + y * c
         u, v = np.broadcast_arrays(u, v)
         p = max(self.period, 1.0)
+        t: np.ndarray
         if self.kind == "solid":
             t = np.zeros(u.shape, np.float32)
         elif self.kind == "stripes":
@@ -120,7 +121,8 @@ def shade(c, f: float) -> tuple[float, float, float]:
     Returns:
         (r, g, b) floats in [0, 1].
     """
-    return tuple(float(np.clip(x * f, 0, 1)) for x in c)
+    r, g, b = (float(np.clip(x * f, 0, 1)) for x in c)
+    return r, g, b
 
 
 def random_texture(
@@ -150,7 +152,8 @@ def random_texture(
     kind = str(rng.choice(kinds))
     k = rng.uniform(*contrast)
     other = np.asarray(random_color(rng))
-    c2 = tuple(float(x) for x in np.clip((1 - k) * np.asarray(c1) + k * other, 0, 1))
+    r, g, b = (float(x) for x in np.clip((1 - k) * np.asarray(c1) + k * other, 0, 1))
+    c2 = (r, g, b)
     return Texture(
         kind,
         c1,
