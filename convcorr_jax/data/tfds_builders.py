@@ -154,7 +154,7 @@ class ConvcorrVocKeypoints(_KeypointBuilder):
     EXTRA_FEATURES = {"labelled": ((None,), np.bool_), "visible_bounds": ((4,), np.float32)}
     MANUAL_LAYOUT = "annotations/<class>/*.xml and a VOC2011 folder (JPEGImages/, Annotations/, ImageSets/Main/)"
 
-    def _splits(self, root):
+    def _splits(self, root: Path) -> dict[str, list[KeypointSample]]:
         from convcorr_jax.data.voc_devkit import _voc_dir
         from convcorr_jax.data.voc_keypoints import load_voc_keypoints
 
@@ -166,7 +166,7 @@ class ConvcorrVocKeypoints(_KeypointBuilder):
                 out[_SPLIT_ALIASES[name]] = list(load_voc_keypoints(ann, voc_root=voc, image_set=name))
         return out or {"train": list(load_voc_keypoints(ann, voc_root=voc))}
 
-    def _extras(self, s):
+    def _extras(self, s: KeypointSample) -> dict:
         return {"labelled": s.extras["labelled"], "visible_bounds": np.asarray(s.extras["visible_bounds"], np.float32)}
 
 
@@ -177,7 +177,7 @@ class ConvcorrMpii(_KeypointBuilder):
                       "normalize": ((), np.float32), "head_box": ((4,), np.float32)}
     MANUAL_LAYOUT = "annot/{train,valid}.h5 (or the .h5 files) and images/"
 
-    def _splits(self, root):
+    def _splits(self, root: Path) -> dict[str, list[KeypointSample]]:
         from convcorr_jax.data.mpii import load_mpii_h5
 
         ann = root / "annot" if (root / "annot").is_dir() else root
@@ -189,7 +189,7 @@ class ConvcorrMpii(_KeypointBuilder):
             raise InputError(root, "annot/{train,valid}.h5", "at least one MPII h5 file", "none found")
         return out
 
-    def _extras(self, s):
+    def _extras(self, s: KeypointSample) -> dict:
         e = s.extras
         return {"labelled": e["labelled"], "center": np.asarray(e["center"], np.float32),
                 "scale": np.float32(e["scale"]), "normalize": np.float32(e["normalize"]),
@@ -202,17 +202,17 @@ class ConvcorrFaces300w(_KeypointBuilder):
     EXTRA_FEATURES = {"interocular": ((), np.float32)}
     MANUAL_LAYOUT = "68-point .pts files with their images beside them (300-W layout)"
 
-    def _splits(self, root):
+    def _splits(self, root: Path) -> dict[str, list[KeypointSample]]:
         from convcorr_jax.data.faces300w import load_300w
 
-        out: dict[str, list] = {}
+        out: dict[str, list[KeypointSample]] = {}
         for s in load_300w(root, require_images=True):
             first = s.id.split("/")[0].lower()
             split = _SPLIT_ALIASES.get(first) or s.extras["split"] or "train"
             out.setdefault(split, []).append(s)
         return out
 
-    def _extras(self, s):
+    def _extras(self, s: KeypointSample) -> dict:
         return {"interocular": np.float32(s.extras["interocular"])}
 
 
@@ -226,12 +226,12 @@ class ConvcorrFlic(_KeypointBuilder):
     MANUAL_LAYOUT = "examples.mat and images/ (FLIC)"
     EXTRA_TEXT = ("moviename",)
 
-    def _splits(self, root):
+    def _splits(self, root: Path) -> dict[str, list[KeypointSample]]:
         from convcorr_jax.data.flic import load_flic
 
         return {split: list(load_flic(root, split=split)) for split in ("train", "test")}
 
-    def _extras(self, s):
+    def _extras(self, s: KeypointSample) -> dict:
         return {"torso_box": np.asarray(s.extras["torso_box"], np.float32),
                 "torso_size": np.float32(s.extras["torso_size"]), "moviename": s.extras["moviename"]}
 
@@ -243,7 +243,7 @@ class ConvcorrPfWillow(_KeypointBuilder):
     MANUAL_LAYOUT = "PF-WILLOW sub-class folders (<sub-class>/*.png with .mat files), or PF-dataset-WILLOW/ of them"
     EXTRA_TEXT = ("subclass",)
 
-    def _splits(self, root):
+    def _splits(self, root: Path) -> dict[str, list[KeypointSample]]:
         from convcorr_jax.data.pf_willow import load_pf_willow
 
         for sub in ("PF-dataset-WILLOW", "PF-dataset"):
@@ -252,7 +252,7 @@ class ConvcorrPfWillow(_KeypointBuilder):
                 break
         return {"test": list(load_pf_willow(root))}
 
-    def _extras(self, s):
+    def _extras(self, s: KeypointSample) -> dict:
         return {"index": np.int64(s.extras["index"]), "subclass": s.extras["subclass"]}
 
 
