@@ -176,6 +176,20 @@ def test_bad_files(tmp_path):
         read_caffemodel(p)
 
 
+def test_shape_dim_of_another_wire_type_is_an_input_error(tmp_path):
+    """A BlobShape dim stored as a fixed32 (not a varint) is skipped as protobuf skips an unknown field, so the blob
+    is reported by its shape (was: a TypeError comparing the raw bytes with 0)."""
+    from convcorr_jax.weights.caffemodel import _key, _len_field
+
+    shape = _len_field(7, _key(1, 5) + bytes([2, 0, 0, 0]))
+    blob = shape + _len_field(5, np.zeros(2, np.float32).tobytes())
+    layer = _len_field(1, b"fc") + _len_field(2, b"InnerProduct") + _len_field(7, blob)
+    p = tmp_path / "dim.caffemodel"
+    p.write_bytes(_len_field(1, b"net") + _len_field(100, layer))
+    with pytest.raises(InputError, match=r"layer 'fc' blob 0.*1 values for shape \(\).*2 values"):
+        read_caffemodel(p)
+
+
 def _npy_layers(rng):
     return {
         "conv1": [rng.standard_normal((3, 3, 3, 4)).astype(np.float32), rng.standard_normal(4).astype(np.float32)],

@@ -68,6 +68,7 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
 def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
     """Yield (field number, wire type, value): int for varints, a memoryview for everything else."""
     pos = 0
+    value: int | memoryview
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         field, wire = key >> 3, key & 7
@@ -103,20 +104,22 @@ def _parse_blob(buf: memoryview, layer: tuple[str, str], source: str, index: int
     floats: list[np.ndarray] = []
     doubles: list[np.ndarray] = []
     for field, wire, value in _fields(buf):
-        if field in (1, 2, 3, 4) and wire == 0:
+        if field in (1, 2, 3, 4) and isinstance(value, int):  # wire type 0
             legacy[field] = value - (1 << 64) if value >= 1 << 63 else value
         elif field in (5, 8):
             size = 4 if field == 5 else 8
-            if wire not in (2, 5 if field == 5 else 1) or len(value) % size:
+            if isinstance(value, int) or wire not in (2, 5 if field == 5 else 1) or len(value) % size:
                 raise InputError(source, f"layer '{name}' blob {index} {'data' if field == 5 else 'double_data'}",
                                  f"{size}-byte floats, packed or not",
-                                 f"wire type {wire}" + ("" if wire == 0 else f", {len(value)} bytes"))
+                                 f"wire type {wire}" + ("" if isinstance(value, int) else f", {len(value)} bytes"))
             (floats if field == 5 else doubles).append(np.frombuffer(value, "<f4" if field == 5 else "<f8"))
-        elif field == 7 and wire == 2:
+        elif field == 7 and wire == 2 and isinstance(value, memoryview):
             dims = dims or []
-            for f2, w2, v2 in _fields(value):
-                if f2 == 1:
-                    dims.extend(_packed_varints(v2) if w2 == 2 else [v2])
+            for f2, w2, v2 in _fields(value):  # dim: varints, packed or not (another wire type: an unknown field)
+                if f2 == 1 and isinstance(v2, int):
+                    dims.append(v2)
+                elif f2 == 1 and w2 == 2 and isinstance(v2, memoryview):
+                    dims.extend(_packed_varints(v2))
     data = np.concatenate(doubles).astype(np.float64) if doubles else (
         np.concatenate(floats).astype(np.float32) if floats else np.zeros(0, np.float32))
     is_legacy = dims is None and bool(legacy)
@@ -136,23 +139,23 @@ def _parse_blob(buf: memoryview, layer: tuple[str, str], source: str, index: int
 
 def _parse_layer(buf: memoryview, v1: bool, source: str, position: int) -> CaffeLayer:
     name_f, type_f, blobs_f = (4, 5, 6) if v1 else (1, 2, 7)
-    name, ltype, blob_bufs = None, None, []
+    name, ltype, blob_bufs = None, None, list[memoryview]()
     for field, wire, value in _fields(buf):
         if field == name_f and wire == 2:
             name = bytes(value).decode("utf-8", "replace")
-        elif field == type_f and v1 and wire == 0:
+        elif field == type_f and v1 and isinstance(value, int):  # wire type 0
             ltype = V1_TYPES.get(value, f"V1Type{value}")
         elif field == type_f and not v1 and wire == 2:
             ltype = bytes(value).decode("utf-8", "replace")
-        elif field == blobs_f and wire == 2:
+        elif field == blobs_f and wire == 2 and isinstance(value, memoryview):
             blob_bufs.append(value)
-        elif v1 and field == 1 and wire == 2:  # V0LayerParameter nested in a V1 layer
+        elif v1 and field == 1 and wire == 2 and isinstance(value, memoryview):  # V0LayerParameter in a V1 layer
             for f0, w0, v0 in _fields(value):
                 if f0 == 1 and w0 == 2 and name is None:
                     name = bytes(v0).decode("utf-8", "replace")
                 elif f0 == 2 and w0 == 2 and ltype is None:
                     ltype = _v0_type(bytes(v0).decode("utf-8", "replace"))
-                elif f0 == 50 and w0 == 2:
+                elif f0 == 50 and w0 == 2 and isinstance(v0, memoryview):
                     blob_bufs.append(v0)
     name = name if name is not None else f"layer{position}"
     ltype = ltype or "Unknown"
@@ -193,7 +196,7 @@ def read_caffemodel_layers(path: str | os.PathLike) -> list[CaffeLayer]:
     except _Truncated as e:
         raise InputError(path, "NetParameter", "a complete protobuf message", str(e)) from None
     for field, wire, value in top:
-        if field in (2, 100) and wire == 2:
+        if field in (2, 100) and wire == 2 and isinstance(value, memoryview):
             try:
                 layers.append(_parse_layer(value, field == 2, str(path), len(layers)))
             except _Truncated as e:
@@ -312,13 +315,13 @@ def _encode_caffemodel(layers: Mapping[str, Sequence[np.ndarray] | tuple[str, Se
         items = list(layers)
     out = _len_field(1, name.encode())
     for layer in items:
-        blobs = b"".join(_len_field(6 if v1 else 7, _enc_blob(b, v1, layer.name in unpacked, layer.name in double))
-                         for b in layer.blobs)
+        blob_msgs = b"".join(_len_field(6 if v1 else 7, _enc_blob(b, v1, layer.name in unpacked, layer.name in double))
+                             for b in layer.blobs)
         if v1:
-            msg = _len_field(4, layer.name.encode()) + _key(5, 0) + _enc_varint(V1_ENUM[layer.type]) + blobs
+            msg = _len_field(4, layer.name.encode()) + _key(5, 0) + _enc_varint(V1_ENUM[layer.type]) + blob_msgs
             out += _len_field(2, msg)
         else:
-            msg = _len_field(1, layer.name.encode()) + _len_field(2, layer.type.encode()) + blobs
+            msg = _len_field(1, layer.name.encode()) + _len_field(2, layer.type.encode()) + blob_msgs
             out += _len_field(100, msg)
     return out
 

@@ -28,7 +28,7 @@ from convcorr_jax.core.progress import bar as progress_bar
 try:
     import fcntl
 except ImportError:  # no POSIX file locks: downloads start over instead of resuming
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the optional-module idiom: None where the platform has none
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,8 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, sha25
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not resume or fcntl is None:
         tmp = staging.make(dest, folder=False)  # and removes the files of killed downloads to `dest`
-        with open(tmp, "r+b") as out:
-            return _fetch(url, dest, tmp, out, False, sha256, sha256_prefix, progress, timeout, size)
+        with open(tmp, "r+b") as fresh:
+            return _fetch(url, dest, tmp, fresh, False, sha256, sha256_prefix, progress, timeout, size)
     part = partial_path(dest)
     out = _locked_part(part)
     try:

@@ -24,7 +24,7 @@ from convcorr_jax.core.errors import InputError, check_shape
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
 except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct
+    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]  # the same function, numpy 1.x home
 
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,

@@ -379,7 +379,7 @@ def _pip_index_urls(env: Mapping[str, str] | None = None, files: Iterable[Path] 
 class _Links(html.parser.HTMLParser):
     """The (href, text) of every <a> of a PEP 503 page."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.links: list[tuple[str, str]] = []
         self._href: str | None = None
@@ -441,7 +441,7 @@ def _index_links(index: str, package: str, timeout: float = INDEX_TIMEOUT) -> di
     except (*NETWORK_ERRORS, KeyError, TypeError, AttributeError) as e:
         log.info("index %s: %s", page, e)
         return {}
-    out = {}
+    out: dict[str, str] = {}
     for href, name in files:
         url = urllib.parse.urljoin(page, href).split("#", 1)[0]
         out.setdefault(urllib.parse.unquote(url.rsplit("/", 1)[-1]), url)
