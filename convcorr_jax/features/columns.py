@@ -7,6 +7,9 @@ to it (Long et al. section 4); `neighbourhood_concat` stacks every column with i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -16,7 +19,7 @@ from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.core.tracing import is_traced
 
 
-def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarray:
+def columns_at_points(grid: np.ndarray | jax.Array, rf: RF, points: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
     """Feature columns nearest to points.
 
     Args:
@@ -39,7 +42,7 @@ def columns_at_points(grid: np.ndarray, rf: RF, points: np.ndarray) -> np.ndarra
         check(bool(np.all(np.isfinite(points))), "columns_at_points", "points",
               "finite coordinates (drop unlabelled points first)")
     h, w = grid.shape[-3:-1]
-    cr = nearest_column(rf, points, (h, w))
+    cr = nearest_column(rf, points, (h, w))  # type: ignore[arg-type]  # it takes jax arrays too (hint: backbones)
     if grid.ndim == 3:
         return grid[cr[..., 1], cr[..., 0]]
     n = np.arange(grid.shape[0])[:, None]
@@ -88,10 +91,11 @@ def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[
     Raises:
       InputError: an image that is not uint8 RGB [H, W, 3].
     """
+    run: Callable[..., dict[str, np.ndarray]]
     try:
-        from convcorr_jax.features.extract import extract
+        from convcorr_jax.features.extract import extract as run
     except ImportError:  # the batched extractor is optional here: apply the backbone directly
-        extract = _apply_batched
+        run = _apply_batched
 
     images = [np.asarray(im) for im in images]
     for i, im in enumerate(images):
@@ -101,7 +105,7 @@ def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[
     for i, im in enumerate(images):
         groups.setdefault(im.shape, []).append(i)
     for idx in groups.values():
-        feats = extract(backbone, params, np.stack([images[i] for i in idx]), tuple(taps), batch_size=batch_size)
+        feats = run(backbone, params, np.stack([images[i] for i in idx]), tuple(taps), batch_size=batch_size)
         for t in taps:
             for j, i in enumerate(idx):
                 out[t][i] = np.asarray(feats[t][j])

@@ -138,7 +138,7 @@ def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) ->
     if tap in backbone.geometry:
         _check_input_sides(backbone, (tap,), hw, "extract_fitted")
     elif backbone.spatial_taps and tap in backbone.taps and min(hw) < min_input_side(backbone, tap) < MAX_SIDE_SEARCHED:
-        return tuple(backbone.default_input_size)
+        return backbone.default_input_size
     abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), params)
     key = (backbone.name, tap, hw, str(jax.tree_util.tree_structure(abstract)),
            tuple(a.shape for a in jax.tree_util.tree_leaves(abstract)))
@@ -149,7 +149,7 @@ def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) ->
             _RUNS_AT[key] = True
         except (TypeError, ValueError):  # a flattening layer (Caffe fc6/fc7) fixed to another input size
             _RUNS_AT[key] = False
-    return hw if _RUNS_AT[key] else tuple(backbone.default_input_size)
+    return hw if _RUNS_AT[key] else backbone.default_input_size
 
 
 def extract_fitted(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16,

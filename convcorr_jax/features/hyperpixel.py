@@ -101,10 +101,12 @@ def target_grid(backbone: Backbone, taps: Sequence[str], image_hw: tuple[int, in
     if is_int(grid):
         rf = _stride_rf(int(grid))
         hw = (image_hw[0] // rf.stride, image_hw[1] // rf.stride)
-    else:
-        check(isinstance(grid, str), backbone.name, "grid", "an integer stride in pixels, a tap name or a role", grid)
+    elif isinstance(grid, str):
         tap = resolve_taps(backbone, (grid,), "grid")[0]
-        rf, hw = backbone.geometry[tap], tuple(backbone.grid_size(tap, image_hw))
+        gh, gw = backbone.grid_size(tap, image_hw)
+        rf, hw = backbone.geometry[tap], (gh, gw)
+    else:
+        raise InputError(backbone.name, "grid", "an integer stride in pixels, a tap name or a role", grid)
     check(hw[0] >= 1 and hw[1] >= 1, "hyperpixel", "grid", f"at least one node on {image_hw} px images", hw)
     return rf, hw
 

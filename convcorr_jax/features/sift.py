@@ -171,7 +171,8 @@ def vlfeat_output(descriptors) -> np.ndarray:
 
 def _check_image(image, bin_size, source: str, window_size: float = 2.0):
     check_shape(image, "H>=2 W>=2", source, "image", note="(a grey image)")
-    check(isinstance(bin_size, (int, np.integer)) and bin_size >= 1, source, "bin_size", "an integer >= 1", bin_size)
+    check(isinstance(bin_size, (int, np.integer)) and bool(bin_size >= 1), source, "bin_size", "an integer >= 1",
+          bin_size)
     check(isinstance(window_size, (int, float, np.number)) and bool(np.isfinite(window_size)) and window_size > 0,
           source, "window_size", "a finite number > 0 (the Gaussian window's sigma in bins)", window_size)
 
@@ -251,7 +252,7 @@ def _axis_origin_offsets(n: int, bin_size: int) -> np.ndarray:
     return np.rint(np.arange(n, dtype=np.float64) - 1.5 * bin_size).astype(np.int64) - np.arange(n)
 
 
-def _bin_axis(g: jax.Array, axis: int, bin_size: int, window_size: float) -> jax.Array:
+def _bin_axis(g: jax.Array, axis: int, bin_size: int, window_size: float) -> list[jax.Array]:
     """[bin 0, .., bin 3] (each g's shape): bin i's kernel applied along `axis` (edge-replicated), read at each
     pixel's bin-i centre."""
     b, n = bin_size, g.shape[axis]
@@ -270,6 +271,7 @@ def _bin_axis(g: jax.Array, axis: int, bin_size: int, window_size: float) -> jax
                 start = pad + o + i * b - k
                 term = wk * lax.slice_in_dim(gp, start, start + n, axis=axis)
                 acc = term if acc is None else acc + term
+            assert acc is not None  # the kernel has 2 bin_size - 1 >= 1 taps
             by_off[int(o)] = acc
         shape = [1] * g.ndim
         shape[axis] = n
@@ -277,6 +279,7 @@ def _bin_axis(g: jax.Array, axis: int, bin_size: int, window_size: float) -> jax
         res = None
         for o, v in by_off.items():  # one offset (even bins): that sum; two (odd bins): selected per pixel
             res = v if res is None else jnp.where(sel == o, v, res)
+        assert res is not None  # every pixel has an offset, so by_off is never empty
         out.append(res)
     return out
 
