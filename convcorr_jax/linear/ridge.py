@@ -133,11 +133,12 @@ def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
 
 def _check_lambdas(lam, name="lam") -> np.ndarray:
     lam = np.asarray(lam, np.float64)
-    check(lam.size >= 1 and np.all(np.isfinite(lam)) and np.all(lam > 0), "ridge", name, "finite lambdas > 0", lam)
+    check(bool(lam.size >= 1 and np.all(np.isfinite(lam)) and np.all(lam > 0)), "ridge", name, "finite lambdas > 0",
+          lam)
     return lam
 
 
-def make_folds(n: int, folds: int = 4, seed: int = 0, key: jax.Array | None = None) -> list[np.ndarray]:
+def make_folds(n: int, folds: int | np.integer = 4, seed: int = 0, key: jax.Array | None = None) -> list[np.ndarray]:
     """Split range(n) into `folds` validation index sets of near-equal size after a seeded random permutation.
 
     With a JAX `key` the permutation is `jax.random.permutation(key, n)`; otherwise numpy's
@@ -152,14 +153,15 @@ def make_folds(n: int, folds: int = 4, seed: int = 0, key: jax.Array | None = No
     Returns:
       A list of `folds` int index arrays partitioning range(n) (sizes differ by at most 1), each sorted.
     """
-    check(isinstance(folds, (int, np.integer)) and 2 <= folds <= n, "ridge", "folds", f"an int in [2, n={n}]", folds)
+    check(isinstance(folds, (int, np.integer)) and bool(2 <= folds <= n), "ridge", "folds", f"an int in [2, n={n}]",
+          folds)
     perm = np.asarray(jax.random.permutation(key, n)) if key is not None else np.random.default_rng(seed).permutation(n)
     return [np.sort(f) for f in np.array_split(perm, folds)]
 
 
 def _resolve_folds(n: int, folds, seed: int, key) -> list[np.ndarray]:
     if isinstance(folds, (int, np.integer, float)):  # make_folds refuses a float; its sets are checked as given ones
-        folds = make_folds(n, folds, seed, key)
+        folds = make_folds(n, folds, seed, key)  # type: ignore[arg-type]  # a float goes on to make_folds' InputError
     out = [np.asarray(f, np.int64).ravel() for f in folds]
     check(len(out) >= 2, "ridge", "folds", "at least 2 validation index sets", len(out))
     for f in out:
@@ -283,7 +285,7 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
     return total / len(fsets), route, moments
 
 
-def cv_errors(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
+def cv_errors(X, Y, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
               dtype: str = "float32", method: str = "auto") -> np.ndarray:
     """Cross-validated mean squared error: mean over folds of each fold's validation MSE per target.
 
@@ -318,7 +320,7 @@ def _choose(lambdas: np.ndarray, err: np.ndarray, per_target: bool) -> tuple[np.
     return np.asarray(lambdas[int(np.argmin(err))]), err
 
 
-def cv_lambda(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
+def cv_lambda(X, Y, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
               per_target: bool = False, dtype: str = "float32", method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Choose lambda by k-fold CV.
 
@@ -374,7 +376,7 @@ def _extend_top(X, Y, grid: np.ndarray, raw: np.ndarray, fsets, dtype: str, meth
     return grid, raw, np.where(at_top, _choose(grid, raw, per_target)[0], best)
 
 
-def fit_cv(X, Y, lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
+def fit_cv(X, Y, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
            per_target: bool = False, dtype: str = "float32", method: str = "auto",
            extend_top: int = 0) -> tuple[RidgeModel, CVErrors]:
     """`cv_lambda` then `fit` on all of X, Y with the chosen lambda(s).

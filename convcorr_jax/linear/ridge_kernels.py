@@ -164,18 +164,20 @@ def errors_chol_threaded(fold_parts: Callable[[int], tuple], n_folds: int, lambd
             ThreadPoolExecutor(_threads(n_folds * lambdas.size, order_bytes)) as pool:
         # First in, first out, with each fold's preparation queued one fold ahead of its solves: a solve only waits
         # for a preparation that has started, and the next fold is prepared while this one's solves run.
-        parts = [pool.submit(fold_parts, 0)]
+        def solves(fold: Future) -> list[Future]:
+            return [pool.submit(solve, fold, lam) for lam in lambdas]
+
+        parts = {0: pool.submit(fold_parts, 0)}
         tasks = []
         for i in range(n_folds):
             if i + 1 < n_folds:
-                parts.append(pool.submit(fold_parts, i + 1))
-            tasks.append([pool.submit(solve, parts[i], lam) for lam in lambdas])
-            parts[i] = None  # held by its solves only, so freed after them
-        out = []
+                parts[i + 1] = pool.submit(fold_parts, i + 1)
+            tasks.append(solves(parts.pop(i)))  # the fold is held by its solves only, so freed after them
+        out: list[np.ndarray | None] = []
         try:
             for row in tasks:
-                errs = [t.result() for t in row]
-                out.append(None if any(e is None for e in errs) else np.stack(errs))
+                errs = [e for e in (t.result() for t in row) if e is not None]
+                out.append(np.stack(errs) if len(errs) == len(row) else None)
         except BaseException:  # an error or Ctrl-C: drop the queued tasks instead of running them to the end
             pool.shutdown(wait=True, cancel_futures=True)
             raise

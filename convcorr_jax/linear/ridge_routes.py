@@ -56,14 +56,14 @@ def route_costs(n: int, d: int, n_targets: int, n_lambdas: int, val_sizes: Seque
       {route: flops} as floats, for every route of ROUTES.
     """
     t, L, e = float(n_targets), float(n_lambdas), EIGH_FLOPS_PER_CUBE
-    n, d = float(n), float(d)
-    primal, dual = n * d * d + 2 * n * d * t, n * n * d  # Gram and cross product / full kernel, once
+    N, D = float(n), float(d)
+    primal, dual = N * D * D + 2 * N * D * t, N * N * D  # Gram and cross product / full kernel, once
     cost = {"eig": primal, "chol": primal, "dual": dual, "dual-chol": dual}
-    for nv in val_sizes:
-        nv = float(nv)
-        nt = n - nv
-        cost["eig"] += e * d**3 + 2 * nv * d * d + 2 * d * d * t + L * 2 * nv * d * t
-        cost["chol"] += L * (d**3 / 3 + 2 * d * d * t + 2 * nv * d * t)
+    for size in val_sizes:
+        nv = float(size)
+        nt = N - nv
+        cost["eig"] += e * D**3 + 2 * nv * D * D + 2 * D * D * t + L * 2 * nv * D * t
+        cost["chol"] += L * (D**3 / 3 + 2 * D * D * t + 2 * nv * D * t)
         cost["dual"] += e * nt**3 + 2 * nv * nt * nt + 2 * nt * nt * t + L * 2 * nv * nt * t
         cost["dual-chol"] += L * (nt**3 / 3 + 2 * nt * nt * t + 2 * nv * nt * t)
     return cost

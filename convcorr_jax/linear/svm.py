@@ -309,7 +309,7 @@ def _stratified_folds(labels, n_folds: int, key: jax.Array) -> np.ndarray:
     return fold
 
 
-def cross_validate(X, labels, Cs: Sequence[float], n_folds: int = 5, key: jax.Array | None = None,
+def cross_validate(X, labels, Cs: Sequence[float] | np.ndarray, n_folds: int = 5, key: jax.Array | None = None,
                    source: str = "training set", **kw) -> dict:
     """k-fold CV accuracy of one-vs-all SVMs for each C; all folds x Cs x classes in one batched solve.
 
@@ -418,11 +418,11 @@ def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int 
         hard = neg & ~work & (scores > -1.0)
         if max_negatives is not None:
             room = np.maximum(max_negatives - work.sum(1), 0)
-            for m in np.flatnonzero(hard.sum(1) > room):
-                idx = np.flatnonzero(hard[m])
-                keep = idx[np.argsort(-scores[m, idx], kind="stable")[: room[m]]]
-                hard[m] = False
-                hard[m, keep] = True
+            for j in np.flatnonzero(hard.sum(1) > room):
+                idx = np.flatnonzero(hard[j])
+                keep = idx[np.argsort(-scores[j, idx], kind="stable")[: room[j]]]
+                hard[j] = False
+                hard[j, keep] = True
         n_new = int(hard.sum())
         history.append(n_new)
         if n_new == 0:
