@@ -81,8 +81,8 @@ def _check_inputs(images: np.ndarray, points: np.ndarray, subsets: dict[str, tup
     dims = check_shape(points, "N K 2", source, field, {"N": dims["N"]}, dtype="int | float",
                        note="(one row of (x, y) points per image)")
     points = np.asarray(points)
-    for name, idx in subsets.items():
-        idx = list(idx)
+    for name, subset in subsets.items():
+        idx = list(subset)
         check(len(idx) > 0 and all(isinstance(i, (int, np.integer)) and 0 <= i < dims["K"] for i in idx), source,
               f"subsets[{name!r}]", f"point indices in 0..{dims['K'] - 1} ({field} has K = {dims['K']} points)", idx)
     used = np.zeros(dims["K"], bool)
@@ -124,8 +124,8 @@ def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray,
           margin_quantile)
     check(is_int(crop_size, 1), "fit_lookback", "crop_size", "an int >= 1 (pixels)", crop_size)
     margins, models = {}, {}
-    for name, idx in subsets.items():
-        idx = list(idx)
+    for name, subset in subsets.items():
+        idx = list(subset)
         err = np.linalg.norm(stage1_oof[:, idx] - points[:, idx], axis=-1)
         margins[name] = float(np.quantile(err, margin_quantile))
         M = box_to_affine(_subset_boxes(stage1_oof, idx, margins[name]), crop_size)
@@ -157,8 +157,8 @@ def apply_lookback(model: LookbackModel, images: np.ndarray, stage1: np.ndarray,
     acc = np.zeros(stage1.shape, np.float64)
     cnt = np.zeros(stage1.shape[:2], np.float64)
     boxes_out = {}
-    for name, idx in model.subsets.items():
-        idx = list(idx)
+    for name, subset in model.subsets.items():
+        idx = list(subset)
         boxes = _subset_boxes(stage1, idx, model.margins[name])
         M = box_to_affine(boxes, model.crop_size)
         F = featurize(crop(images, M, model.crop_size, border="constant"))

@@ -68,8 +68,8 @@ def _label_fractions(labels: np.ndarray, num_classes: int, grid: int = GRID) -> 
       float32 [N, grid, grid, C]; a cell that is all void is all background ([1, 0, ..., 0]).
     """
     labels = np.asarray(labels, np.int32)
-    Ah, Aw = _area_matrix(labels.shape[1], grid), _area_matrix(labels.shape[2], grid)
-    Ah, Aw = jnp.asarray(Ah), jnp.asarray(Aw)
+    Ah = jnp.asarray(_area_matrix(labels.shape[1], grid))
+    Aw = jnp.asarray(_area_matrix(labels.shape[2], grid))
     return np.concatenate([np.asarray(_fractions(jnp.asarray(labels[i:i + 32]), int(num_classes), Ah, Aw))
                            for i in range(0, len(labels), 32)])
 
