@@ -464,3 +464,17 @@ def test_every_named_config_builds_from_the_command_line(tmp_path):
     unpinned = pose.config("lsp", str(tmp_path / "runs"), ["train_images=3000"])
     assert lsp_cfg.settings_digest() == unpinned.settings_digest()  # the test part does not change the training
     assert lsp_cfg.model.num_joints == joints.joint_set("lsp").num_joints
+
+
+def test_person_crops_of_people_whose_images_are_in_memory(tmp_path, monkeypatch):
+    """People given with their images loaded and no image file (`image_path` None) are cropped like the same people
+    read from files: the crops' cache key took the folder of the first image's path, a TypeError (Path(None))."""
+    pc = importlib.import_module("convcorr_jax.pose.person_crops")
+    monkeypatch.setenv("CONVCORR_CACHE", str(tmp_path / "cache"))
+    write_coco(tmp_path / "data", "val", n=3, size=48)
+    from_files = np.asarray(person_crops("coco", tmp_path / "data", "val", 32).arrays.images).copy()
+    people = pose_data.person_set("coco", tmp_path / "data", "val")
+    in_memory = dataclasses.replace(people, samples=[dataclasses.replace(s, image=pc.load_image(s.image_path),
+                                                                         image_path=None) for s in people.samples])
+    crops = person_crops("coco", tmp_path / "data", "val", 32, people=in_memory)
+    np.testing.assert_array_equal(crops.arrays.images, from_files)

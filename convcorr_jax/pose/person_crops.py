@@ -22,7 +22,7 @@ import dataclasses
 import importlib.util
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -170,8 +170,9 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
         return _crops(_arrays(people, inputs, image_size), people.carved)
     # a kind that reads no folder (generated people) has no annotation file: its options and images key it
     annotations = _file_key(Path(people.source), "annotations") if root is not None else {"annotations": people.source}
+    first = people.samples[0].image_path  # None: images held in memory (`_images_key` digests their pixels)
     settings = {"kind": kind, **annotations,
-                "images": os.path.realpath(Path(people.samples[0].image_path).parent), **_images_key(people.samples),
+                "images": os.path.realpath(Path(first).parent) if first else None, **_images_key(people.samples),
                 "split": split, "size": image_size, "crop_scale": float(crop_scale), "protocol": protocol,
                 "options": options, **_own_code(entry.people, crop),
                 **({} if crop is entry.inputs else {"crop": f"{crop.__module__}.{crop.__qualname__}"})}
@@ -244,6 +245,8 @@ def _own_code(*fns: Callable) -> dict:
         fn = getattr(fn, "func", fn)
         code = getattr(fn, "__code__", None) or getattr(getattr(type(fn), "__call__", None), "__code__", None)
         try:  # the whole file (helpers it calls included), else the function's own lines (a notebook cell)
+            if code is None:
+                raise AttributeError("no code object")
             rows.append(Path(code.co_filename).read_text())
         except (AttributeError, OSError, ValueError):
             try:
@@ -264,7 +267,9 @@ def _file_key(path: Path, name: str) -> dict:
     Returns:
         {name: str resolved path, f"{name}_size": int bytes, f"{name}_mtime_ns": int modification time (ns)}.
     """
-    size, mtime_ns = cache.file_stamp(path, missing_ok=False)
+    stamp = cache.file_stamp(path, missing_ok=False)
+    assert stamp is not None  # missing_ok=False raises for a file it cannot read
+    size, mtime_ns = stamp
     return {name: str(path.resolve()), f"{name}_size": size, f"{name}_mtime_ns": mtime_ns}
 
 
@@ -280,7 +285,8 @@ def _images_key(samples: Sequence[KeypointSample]) -> dict:
     Returns:
         {"image_files": int distinct files, "image_files_digest": 16 hex digits}.
     """
-    rows, files = [], set()
+    rows: list[object] = []
+    files = set()
     for s in samples:
         if s.image is not None:
             rows.append(cache.arrays_digest([s.image]))
@@ -336,11 +342,15 @@ def _arrays(people: PersonSet, inputs: Inputs, size: int, with_images: bool = Tr
     if inputs.resample:
         images = crop_images(samples, inputs.affine, size) if with_images else None
     else:
-        images = [s.image if s.image is not None else s.with_image().image for s in samples]
-        for s, img in zip(samples, images):
+        given: list[np.ndarray] = []
+        for s in samples:
+            img = s.image if s.image is not None else s.with_image().image
+            assert img is not None  # loaded (`with_image` reads the file or raises)
+            given.append(img)
+        for s, img in zip(samples, given):
             if img.shape[:2] != (size, size):
                 raise InputError(s.image_path or s.id, "image", f"{size}x{size} RGB", img.shape)
-        images = np.stack(images).astype(np.uint8)
+        images = np.stack(given).astype(np.uint8)
     return {**({} if images is None else {"images": images}), "points": np.nan_to_num(pts),
             "visible": visible,
             "norm": np.asarray(inputs.norm, np.float32), "affine": inputs.affine,
@@ -349,7 +359,7 @@ def _arrays(people: PersonSet, inputs: Inputs, size: int, with_images: bool = Tr
             "torso": np.asarray(inputs.torso, np.float32)}
 
 
-def _crops(z: dict[str, np.ndarray], carved: dict | None = None) -> PoseCrops:
+def _crops(z: dict[str, np.ndarray], carved: Mapping | None = None) -> PoseCrops:
     arrays = PoseArrays(z["images"], np.asarray(z["points"]), np.asarray(z["visible"]), np.asarray(z["norm"]),
                         dict(carved) if carved else None)
     return PoseCrops(arrays, np.asarray(z["affine"]), np.asarray(z["index"]), tuple(str(m) for m in z["movie"]),
@@ -357,7 +367,7 @@ def _crops(z: dict[str, np.ndarray], carved: dict | None = None) -> PoseCrops:
 
 
 def _cached_crops(kind: str, settings: dict, size: int, build: Callable[[], tuple[PersonSet, Inputs]],
-                 code: Sequence[str] = (*_CODE, __name__), carved: dict | None = None) -> PoseCrops:
+                 code: Sequence[str] = (*_CODE, __name__), carved: Mapping | None = None) -> PoseCrops:
     """PoseCrops from the cache entry (kind, settings), made by `build() -> (people, their Inputs)` on the first
     call; every array is a .npy file, read memory-mapped.
 
