@@ -661,3 +661,16 @@ def test_a_models_own_frame_settings_are_estimate_frames_defaults(flic_model, fl
     (folder / "model.json").write_text(json.dumps(record))
     with pytest.raises(InputError, match="frame_statistics.settings"):
         load(str(folder) + "/")
+
+
+def test_a_null_frame_setting_of_a_model_is_one_input_error():
+    """A model whose model.json holds null for one of its own whole-frame settings (frame_statistics.settings) made
+    `estimate_frames` fail with int(None)'s TypeError after its first pass; it is one InputError naming the field."""
+    from types import SimpleNamespace
+
+    from convcorr_jax.pose import two_pass
+
+    model = SimpleNamespace(path=Path("model"), frames=SimpleNamespace(settings={"refine": None}))
+    with pytest.raises(InputError, match="frame_statistics.settings"):
+        two_pass._own_settings(model, (None, None, None))
+    assert two_pass._own_settings(model, (None, 2, None)) == (0.9, 2, (1.0,))  # an explicit argument still wins

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -47,8 +47,9 @@ from convcorr_jax.pose.loaded_model import (BATCH, FRAME_MODEL, EXPORT_COMMAND, 
 
 # the test-time settings of whole frames (`estimate_frames`' defaults; not a read-out, `pose.readout`, which says
 # which prediction a model reports): FRAME_READOUT before, as FRAME_TEST_TIME_CROP was FRAME_READOUT_CROP
-FRAME_TEST_TIME = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
-                   "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median", "refine": 0, "refine_scales": (1.0,)}
+FRAME_TEST_TIME: dict[str, Any] = {"input_size": 288, "unary_power": 2.0, "second_pass": 0.9, "flip": True,
+                                   "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median", "refine": 0,
+                                   "refine_scales": (1.0,)}
 FRAME_TEST_TIME_CROP = 128  # the crop side FRAME_TEST_TIME's input_size was chosen for (`flic`'s)
 
 
@@ -123,7 +124,9 @@ def _frame_inputs(images, model, torso, input_size: int | None, unary_power: flo
                          input_size)
     imgs = as_images(images)
     points = _torso_points(torso, [im.shape[:2] for im in imgs])
-    config = dataclasses.replace(spatial_model(r, required=True)[0], unary_power=float(unary_power))
+    spatial = spatial_model(r, required=True)
+    assert spatial is not None  # required: `spatial_model` raises instead of returning None
+    config = dataclasses.replace(spatial[0], unary_power=float(unary_power))
     config.validate()
     priors, _ = frame_statistics(r, input_size, config)
     return r, imgs, points, int(input_size), config, priors
@@ -156,9 +159,14 @@ def frame_settings(own: dict | None) -> dict:
 
 def _own_settings(r: PoseModel, given: tuple) -> tuple[float, int, tuple[float, ...]]:
     """`given` (second_pass, refine, refine_scales), each None replaced by the model's own, else FRAME_TEST_TIME's."""
+    assert r.frames is not None  # `frame_statistics` refused a model without them
     own = frame_settings(r.frames.settings)
-    full = _check_settings(*(own[k] if v is None else v for k, v in zip(FRAME_SETTINGS, given)))
-    return full[0], full[1], full[2]
+    second_pass, refine, refine_scales = _check_settings(*(own[k] if v is None else v
+                                                           for k, v in zip(FRAME_SETTINGS, given)))
+    if second_pass is None or refine is None or refine_scales is None:  # a null in model.json's settings
+        raise InputError(r.path, "frame_statistics.settings", f"a value for each of {list(FRAME_SETTINGS)} it holds",
+                         r.frames.settings)
+    return second_pass, refine, refine_scales
 
 
 def _first_pass(r: PoseModel, imgs: list[np.ndarray], points: np.ndarray, input_size: int,
