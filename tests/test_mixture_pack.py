@@ -95,3 +95,10 @@ def test_pack_replaces_its_own_archive_and_no_other_file(tiny_flic, tmp_path):
     again = mixture_pack.pack_mixture([part], tmp_path / "p.zip", quality=20)
     assert again["sha256"] != first["sha256"] and (tmp_path / "p.zip.sha256").read_text().split()[0] == again["sha256"]
     assert "FLIC: " in mixture_pack.unpack_mixture(tmp_path / "p.zip", tmp_path / "data")
+
+
+def test_pack_refuses_a_part_without_its_folder(tmp_path):
+    """A part whose root is None (not resolved by `TrainConfig.part_roots()`) made Path(None)'s TypeError."""
+    with pytest.raises(InputError, match="datasets.root"):
+        mixture_pack.pack_mixture([DataPart("flic")], tmp_path / "p.zip")
+    assert not (tmp_path / "p.zip").exists()

@@ -140,6 +140,7 @@ def _lsp_joints(mat: Path, scales: dict[int, np.ndarray]) -> bytes:
 
 def _part_members(part: DataPart, top: str, quality: int, max_side: float | None, keep: float):
     """Yield (member name, bytes) of one part's folder."""
+    assert part.root is not None  # `pack_mixture` refuses a part without its folder
     root = Path(part.root)
     boxes = _image_boxes(part)
     rescale = part.kind == "lsp"
@@ -161,7 +162,7 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
     docstring).
 
     Args:
-        parts: the mixture, roots resolved (`TrainConfig.part_roots()`), kinds among `KINDS`.
+        parts: the mixture, roots resolved (`TrainConfig.part_roots()`; a root of None is refused), kinds among `KINDS`.
         out: the zip to write.
         quality: JPEG quality 1..95.
         max_side: rewritable kinds: the longest person box side kept (pixels; None: no downscaling).
@@ -172,23 +173,27 @@ def pack_mixture(parts: Sequence[DataPart], out: str | os.PathLike, quality: int
         {"archive", "bytes", "sha256", "images": {folder: count}, "quality", "max_side", "keep"}.
 
     Raises:
-        InputError: a kind not among `KINDS`, a bad quality, a part whose people cannot be read, or an `out` (or
-            `<out>.sha256`) that exists and is not a mixture archive with its checksum file (`flic_pack.
-            check_archive_out`: a user's file is never replaced).
+        InputError: a kind not among `KINDS`, a part without its root, a bad quality, a part whose people cannot be
+            read, or an `out` (or `<out>.sha256`) that exists and is not a mixture archive with its checksum file
+            (`flic_pack.check_archive_out`: a user's file is never replaced).
     """
+    roots = []
     for p in parts:
         if p.kind not in KINDS:
             raise InputError("pack_mixture", "datasets.kind", f"one of {KINDS}", p.kind)
+        if p.root is None:
+            raise InputError("pack_mixture", "datasets.root", "each part's folder (`TrainConfig.part_roots()`)", None)
+        roots.append(Path(p.root).resolve())
     if not 1 <= int(quality) <= 95:
         raise InputError("pack_mixture", "quality", "a JPEG quality in 1..95", quality)
-    base = Path(os.path.commonpath([str(Path(p.root).resolve()) for p in parts]))
+    base = Path(os.path.commonpath([str(r) for r in roots]))
     base = base.parent if len(parts) == 1 else base
-    counts = {}
+    counts: dict[str, int] = {}
     out = check_archive_out(out, "a mixture archive", _is_mixture_pack)
     with io.atomic_path(out) as tmp:
         with zipfile.ZipFile(tmp, "w") as zf:
-            for p in parts:
-                top = Path(p.root).resolve().relative_to(base).as_posix()
+            for p, root in zip(parts, roots):
+                top = root.relative_to(base).as_posix()
                 members = bar(_part_members(p, top, quality, max_side, keep), desc=f"pack {top}",
                               disable=not progress)
                 for name, data in members:
