@@ -13,6 +13,8 @@ of the batch it is in and of the number of devices.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 
 import jax
 import jax.numpy as jnp
@@ -156,15 +158,15 @@ def bilinear(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     h, w = image.shape[:2]
     x0, y0 = jnp.floor(x), jnp.floor(y)
     flat = image.reshape(h * w, -1)
-    out = 0.0
+    taps = []
     for dx in (0, 1):
         for dy in (0, 1):
             xi, yi = x0 + dx, y0 + dy
             wgt = (1 - jnp.abs(x - xi)) * (1 - jnp.abs(y - yi))
             ok = (xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)
             idx = (jnp.clip(yi, 0, h - 1) * w + jnp.clip(xi, 0, w - 1)).astype(jnp.int32)
-            out = out + jnp.where(ok, wgt, 0.0)[..., None] * flat[idx]
-    return out
+            taps.append(jnp.where(ok, wgt, 0.0)[..., None] * flat[idx])
+    return functools.reduce(operator.add, taps)
 
 
 def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig):
@@ -306,9 +308,9 @@ def _gaussian_blur(image: jax.Array, sigma) -> jax.Array:
     wgt = wgt / jnp.sum(wgt)
     h, w = image.shape[:2]
     pad = jnp.pad(image, ((4, 4), (0, 0), (0, 0)), mode="edge")
-    out = sum(wgt[i] * pad[i:i + h] for i in range(9))
+    out = functools.reduce(operator.add, (wgt[i] * pad[i:i + h] for i in range(9)))
     pad = jnp.pad(out, ((0, 0), (4, 4), (0, 0)), mode="edge")
-    return sum(wgt[i] * pad[:, i:i + w] for i in range(9))
+    return functools.reduce(operator.add, (wgt[i] * pad[:, i:i + w] for i in range(9)))
 
 
 def _photometric(key: jax.Array, image: jax.Array, cfg: AugmentConfig) -> jax.Array:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 import grain
@@ -121,8 +122,10 @@ def load_pose_arrays(kind: str, root: str | os.PathLike | None, image_size: int,
     if held.skeleton.names != train.skeleton.names:
         raise InputError(held.source, "keypoints", f"the keypoints of {train.source} {list(train.skeleton.names)}",
                          list(held.skeleton.names))
-    return tuple(person_crops(kind, root, split, image_size, crop_scale, people=people, protocol=protocol,
-                              **opts).arrays for split, people in (("train", train), (entry.held_out, held)))
+    train_arrays, held_arrays = (person_crops(kind, root, split, image_size, crop_scale, people=people,
+                                              protocol=protocol, **opts).arrays
+                                 for split, people in (("train", train), (entry.held_out, held)))
+    return train_arrays, held_arrays
 
 
 # --- the crops of FLIC and MPII by their files ---------------------------------------------------------------
@@ -145,7 +148,7 @@ def flic_crops(root: str | os.PathLike, split: str, image_size: int, crop_scale:
         PoseCrops: arrays (images uint8 [N, S, S, 3], points in crop pixels, norm the torso size), image -> crop
         affines [N, 2, 3], annotation positions, movie names, torso centres.
     """
-    opts = {} if (fraction, seed) == (VAL_FRACTION, VAL_SEED) else {"fraction": fraction, "seed": seed}
+    opts: dict[str, Any] = {} if (fraction, seed) == (VAL_FRACTION, VAL_SEED) else {"fraction": fraction, "seed": seed}
     return person_crops("flic", root, split, image_size, crop_scale, protocol=protocol, **opts)
 
 

@@ -87,7 +87,7 @@ CROP_TEST_TIME = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge
 
 
 def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes"
-              ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
+              ) -> tuple[Sequence[np.ndarray | None], list[np.ndarray]]:
     """(one checked box per person, the image of each person): one box per image, or for ONE image any number of
     boxes, each a person of that image (the image once per box, a reference, not a copy).
 
@@ -116,7 +116,7 @@ def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes"
             for i, (b, im) in enumerate(zip(boxes, imgs))], imgs
 
 
-def _torso_inside(run: PoseModel, images: list[np.ndarray], boxes: list[np.ndarray | None]) -> list[np.ndarray]:
+def _torso_inside(run: PoseModel, images: list[np.ndarray], boxes: Sequence[np.ndarray | None]) -> list[np.ndarray]:
     """The torso box [4] inside each person box of a FLIC person-crop model.
 
     `person_boxes.find_torso_boxes` with `person_boxes.PERSON_BOX` and the model's torso-box ratio, kept with its

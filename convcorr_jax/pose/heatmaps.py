@@ -7,6 +7,8 @@ integers), which is where 2x2 max-pools and the stride-2 pyramid place it.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +16,7 @@ import numpy as np
 from convcorr_jax.core.errors import F32_MAX, F32_TINY, check, check_shape
 from convcorr_jax.core.tracing import is_traced
 
+_ArrayT = TypeVar("_ArrayT", jax.Array, np.ndarray)  # coordinates come back as the array type they were given
 MAP_SPEC = "* H>=1 W>=1 K"  # argmax_2d / subpixel_argmax: heat-maps [..., H, W, K] of at least one cell
 
 
@@ -24,7 +27,7 @@ def _coordinates(x):
     return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(float)
 
 
-def image_to_map(points: jax.Array, stride: float) -> jax.Array:
+def image_to_map(points: _ArrayT, stride: float) -> _ArrayT:
     """Image pixels (x, y) [..., 2] -> heat-map cell coordinates [..., 2] for a map of this stride.
 
     Args:
@@ -40,7 +43,7 @@ def image_to_map(points: jax.Array, stride: float) -> jax.Array:
     return (points - (stride - 1) / 2) / stride
 
 
-def map_to_image(cells: jax.Array, stride: float) -> jax.Array:
+def map_to_image(cells: _ArrayT, stride: float) -> _ArrayT:
     """Heat-map cell coordinates (x, y) [..., 2] -> image pixels [..., 2]; the inverse of `image_to_map`.
 
     Args:

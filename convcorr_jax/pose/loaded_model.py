@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -182,8 +182,9 @@ def _from_model(m: shipped.ShippedModel, name: str | None) -> PoseModel:
 
         js = joints.joint_set(m.config.data, m.config.model.num_joints)
     cfg, priors = m.spatial if m.spatial is not None else (None, None)
-    return PoseModel(m.path, m.config, m.params, tuple(js.names), tuple(tuple(e) for e in js.links), cfg, priors, name,
-                   m.frames, m.readout, js.flip, m.crop)
+    links = cast(tuple[tuple[int, int], ...], tuple(tuple(e) for e in js.links))  # `Skeleton.links`: (i, j) pairs
+    return PoseModel(m.path, m.config, m.params, tuple(js.names), links, cfg, priors, name, m.frames, m.readout,
+                     js.flip, m.crop)
 
 
 @functools.lru_cache(maxsize=4)
@@ -295,6 +296,7 @@ def spatial_model(run: PoseModel, required: bool = False) -> tuple[spatial_mrf.S
             (required) for a run without a spatial tree.
     """
     if run.spatial is not None:
+        assert run.log_priors is not None  # saved, and loaded, with its config
         return run.spatial, run.log_priors
     tc = run.config
     if not run.crop.torso:

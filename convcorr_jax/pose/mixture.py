@@ -235,22 +235,24 @@ class MixedArrays(PoseArrays):
         return [self.take(slice(int(e - n), int(e))) for n, e in zip(self.sizes, ends)]
 
 
-def concat(arrays: Sequence[PoseArrays], weights: Sequence[float] | None = None) -> PoseArrays:
+def concat(arrays: Sequence[PoseArrays], weights: Sequence[float] | np.ndarray | None = None) -> PoseArrays:
     """The parts' arrays one after another: a `MixedArrays` with the parts' shares when `weights` are given, else
     a plain PoseArrays (held-out people, scored together).
 
     Args:
         arrays: one PoseArrays per part, all with the same joints and image size.
-        weights: the parts' shares of every batch, or None.
+        weights: the parts' shares of every batch (a sequence or float array [P], `shares`), or None.
 
     Returns:
         the concatenation (images, points, visible, norm).
     """
-    fields = [_rows([a.images for a in arrays]),
-              *(np.concatenate([np.asarray(getattr(a, f)) for a in arrays]) for f in ("points", "visible", "norm"))]
+    images = _rows([a.images for a in arrays])
+    points, visible, norm = (np.concatenate([np.asarray(getattr(a, f)) for a in arrays])
+                             for f in ("points", "visible", "norm"))
     if weights is None:
-        return PoseArrays(*fields)
-    return MixedArrays(*fields, None, tuple(len(a) for a in arrays), tuple(float(w) for w in weights))
+        return PoseArrays(images, points, visible, norm)
+    return MixedArrays(images, points, visible, norm, None, tuple(len(a) for a in arrays),
+                       tuple(float(w) for w in weights))
 
 
 def _rows(arrays: Sequence[np.ndarray], chunk: int = 256) -> np.ndarray:

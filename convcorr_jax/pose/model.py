@@ -43,6 +43,7 @@ shared model's fine path (which also trains those layers).
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -148,7 +149,8 @@ def _init_jit(key: jax.Array, cfg: ModelConfig) -> dict:
         pf = Fine(cfg).init(kf, fine_inputs(feats, hm, jnp.zeros((1, cfg.num_joints, 2), jnp.int32), cfg))["params"]
         return {"coarse": pc, "fine": pf, "trunk": trunk}
     pc = Coarse(cfg).init(kc, levels)["params"]
-    hm, feats = Coarse(cfg).apply({"params": pc}, levels)
+    # flax types apply's result as output | (output, mutated state); without `mutable` it is the output
+    hm, feats = cast(tuple[jax.Array, list[jax.Array]], Coarse(cfg).apply({"params": pc}, levels))
     o = jnp.zeros((1, cfg.num_joints, 2), jnp.int32)
     crops = image_crops_levels(levels, o, cfg) if cfg.variant == "standard" else fine_inputs(feats, hm, o, cfg)
     pf = Fine(cfg).init(kf, crops)["params"]
@@ -232,7 +234,7 @@ def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, cen
         crops = image_crops_levels(levels, origin, cfg)
     else:
         crops = fine_inputs(feats, hm, origin, cfg)
-    fine = Fine(cfg).apply({"params": params["fine"]}, crops)
+    fine = cast(jax.Array, Fine(cfg).apply({"params": params["fine"]}, crops))  # no `mutable`: the output alone
     local = hmap.subpixel_argmax(fine)  # [N, K, 2] cells in the window
     xy = hmap.map_to_image(origin.astype(jnp.float32) + local, 2.0)
     prior = jnp.maximum(coarse_in_windows(hm, origin, cfg), 0.0) ** PRODUCT_POWER

@@ -5,6 +5,7 @@ paper's FLIC model) and the names of the MobileNetV2 trunk's taps and layers.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import InputError
@@ -119,7 +120,7 @@ def full_model(**kw) -> ModelConfig:
     Returns:
       The ModelConfig (not validated).
     """
-    base = dict(image_size=256, bank=(128, 128, 128, 512), head=256, fine=(128, 128, 128, 128), kernel=5, sigma=1.5,
-                context=72 if kw.get("pool", 8) != 16 else 80)
+    base: dict[str, Any] = dict(image_size=256, bank=(128, 128, 128, 512), head=256, fine=(128, 128, 128, 128),
+                                kernel=5, sigma=1.5, context=72 if kw.get("pool", 8) != 16 else 80)
     base.update(kw)
     return ModelConfig(**base)

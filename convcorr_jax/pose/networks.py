@@ -4,7 +4,9 @@ network on them, the head on a MobileNetV2 trunk, and the Siamese fine network o
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from typing import Sequence
 
 import flax.linen as nn
@@ -144,14 +146,14 @@ class Fine(nn.Module):
                      for lv, c in enumerate(crops)]
         else:
             crops = [c.reshape((n * k,) + c.shape[2:]) for c in crops]
-        acc = 0.0
+        banks = []
         for lv, c in enumerate(crops):
             y = nn.relu(nn.Conv(cfg.fine[0], (3, 3), name=f"b{lv}_conv1")(c))
             y = nn.relu(nn.Conv(cfg.fine[1], (3, 3), name=f"b{lv}_conv2")(y))
             if lv:
                 y = jnp.repeat(jnp.repeat(y, 2**lv, axis=1), 2**lv, axis=2)
-            acc = acc + y
-        y = nn.relu(nn.Conv(cfg.fine[2], (3, 3), name="conv3")(acc))
+            banks.append(y)
+        y = nn.relu(nn.Conv(cfg.fine[2], (3, 3), name="conv3")(functools.reduce(operator.add, banks)))
         y = nn.relu(nn.Conv(cfg.fine[3], (1, 1), name="conv4")(y))
         y = y.reshape((n, k, w0, w0, cfg.fine[3]))
         wj = self.param("joint_w", nn.initializers.lecun_normal(), (k, cfg.fine[3], 1))[..., 0]

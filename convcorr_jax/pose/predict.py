@@ -190,7 +190,7 @@ def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch
     check_shape(images, "N S S 3", "predict_crops", "images", {"S": cfg.image_size}, dtype="uint8",
                 note="(RGB network inputs, 0..255)")
     n = len(images)
-    names = READOUTS
+    names: tuple[str, ...] = READOUTS
     if spatial is not None:
         spatial.cfg.validate()
         check_shape(spatial.torso, "N 2", "predict", "spatial.torso", {"N": n},

@@ -230,10 +230,11 @@ def decide(scores: Mapping[Readout, Mapping[str, float]], groups: Sequence[str],
     Raises:
         InputError: as `choose`.
     """
-    record = {"rule": RULE.format(groups=described), "split": split,
-              **({} if split_name is None else {"split_name": split_name}), "people": int(people), "input": inputs,
-              "scores": {r.key: {g: round(100 * float(v), 1) if np.isfinite(float(v)) else None for g, v in s.items()}
-                         for r, s in scores.items()}}
+    record: dict[str, Any] = {
+        "rule": RULE.format(groups=described), "split": split,
+        **({} if split_name is None else {"split_name": split_name}), "people": int(people), "input": inputs,
+        "scores": {r.key: {g: round(100 * float(v), 1) if np.isfinite(float(v)) else None for g, v in s.items()}
+                   for r, s in scores.items()}}
     choice = choose(scores, groups)
     if not any(all(c.get(g) is not None for g in groups) for c in record["scores"].values()):
         record["rule"] += (f"; no candidate was scored (no visible joint of {described} on the split): the default "

@@ -33,10 +33,11 @@ import dataclasses
 import functools
 import io as io_bytes
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from flax import traverse_util
@@ -102,7 +103,7 @@ def names() -> tuple[str, ...]:
     return tuple(sorted(p.parent.name for p in MODELS.glob(f"*/{MODEL_FILE}")))
 
 
-def is_name(text: Any) -> bool:
+def is_name(text: Any) -> TypeGuard[str]:
     """Whether `text` names a shipped model.
 
     Args:
@@ -330,7 +331,7 @@ def read_folder(folder: str | Path, record: dict | None = None, shapes: bool = T
                         None if chosen is None else chosen[0], _crop_from(record, folder / MODEL_FILE))
 
 
-def write_files(folder: str | Path, name: str, cfg: TrainConfig, params: dict,
+def write_files(folder: str | os.PathLike, name: str, cfg: TrainConfig, params: dict,
                 spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
                 about: dict, readout: tuple[pose_readout.Readout, dict] | None = None,
                 skeleton: Skeleton | None = None) -> dict:
@@ -403,7 +404,7 @@ def refresh_hashes(folder: str | Path, rels: tuple[str, ...]) -> None:
     read.cache_clear()
 
 
-def write(out: str | Path, name: str, cfg: TrainConfig, params: dict,
+def write(out: str | os.PathLike, name: str, cfg: TrainConfig, params: dict,
           spatial_model: tuple[spatial.SpatialConfig, np.ndarray] | None, frames: FrameStatistics | None,
           about: dict, readout: tuple[pose_readout.Readout, dict] | None = None,
           skeleton: Skeleton | None = None) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -226,7 +226,10 @@ def kernel_shape(kernel_size: int | Sequence[int]) -> tuple[int, int]:
     Raises:
         InputError: unless both are odd and >= 1.
     """
-    kh, kw = (kernel_size, kernel_size) if np.ndim(kernel_size) == 0 else tuple(kernel_size)
+    if np.ndim(kernel_size) == 0:
+        kh = kw = cast(int, kernel_size)
+    else:
+        kh, kw = cast(Sequence[int], kernel_size)
     if kh < 1 or kw < 1 or kh % 2 == 0 or kw % 2 == 0:
         raise InputError("spatial prior", "kernel_size", "odd sizes >= 1 (offsets -r..r)", (kh, kw))
     return int(kh), int(kw)

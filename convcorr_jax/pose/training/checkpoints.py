@@ -123,7 +123,8 @@ def _what_differs(meta: dict, cfg: TrainConfig) -> str:
     differ from the config the checkpoint names (the first three)."""
     if _same_settings(meta, cfg):
         return "the same settings, trained by another version of the training code"
-    was = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    config = meta.get("config")
+    was = config if isinstance(config, dict) else {}
     now = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
     changed = [k for k in now if k not in NOT_SETTINGS and was.get(k) != now[k]]
     return f"other settings ({', '.join(changed[:3])})" if changed else "other settings"
@@ -196,6 +197,7 @@ def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: P
         if error is not None:
             _skip_unreadable(mgr, ckpt_dir, step, error, discard_unreadable, newest_only)
             continue
+        assert got is not None  # `_try_restore` gives a restored state or an error
         return step, got["state"], meta["data_iterator"]
     return 0, None, None
 

@@ -102,7 +102,8 @@ def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0
     """
     preds = predict.predict_crops(params, arrays.images, cfg, mesh=mesh) if preds is None else preds
     scored = arrays.visible & np.isfinite(arrays.norm)[:, None]  # a person without its normaliser is not scored
-    out, counted = {}, scored if pooled is None else scored & np.asarray(pooled, bool)
+    out: dict[str, float | list[float]] = {}
+    counted = scored if pooled is None else scored & np.asarray(pooled, bool)
     for name in ("coarse", "cascade"):
         p = preds[name]
         for a in alphas:

@@ -128,7 +128,7 @@ def check_run_folder(cfg: TrainConfig) -> None:
     """
     run_dir, out = cfg.run_dir(), Path(cfg.out)
     for kind in (TRAINING_RUN, MODEL_FOLDER):
-        if out.is_dir() and kind.marker(out):
+        if out.is_dir() and kind.marker is not None and kind.marker(out):
             raise InputError(out, "out", "a folder of run folders (the run is written to OUT/NAME)",
                              f"{kind.name} itself", message=f"--out is {kind.name} itself, not a folder of run "
                              f"folders (the run would be written into it as {cfg.name}/); nothing was changed: "

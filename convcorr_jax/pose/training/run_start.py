@@ -12,7 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import grain
 import jax
+import orbax.checkpoint as ocp
 from tqdm import tqdm
 
 from convcorr_jax.core import interrupt, io, parallel
@@ -36,12 +38,12 @@ class LoopState:
     mesh: jax.sharding.Mesh
     main: bool  # process 0: writes files and prints
     run_dir: Path
-    mgr: object  # orbax CheckpointManager of run_dir/checkpoints
+    mgr: ocp.CheckpointManager  # of run_dir/checkpoints
     data_print: dict | None  # `checkpoints.data_fingerprint` of the data read (None: arrays the caller gave)
     start: int  # steps done before this call
     state: dict  # {"params", "opt"}, replicated over mesh
     stage: int
-    batches: object  # grain iterator of the global batches (this process's rows)
+    batches: grain.DatasetIterator  # the global batches (this process's rows)
     evals: list[dict]
     prior_seconds: float  # training time of earlier calls (metrics.json)
     last_good: int | None  # newest checkpoint step
@@ -80,7 +82,8 @@ def _write_run_files(cfg: TrainConfig, run_dir: Path, reads_data: bool, start: i
                           f"({run_dir / 'checkpoints' / str(start)})")
 
 
-def _open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict | None):
+def _open_batches(cfg: TrainConfig, train_set: PoseArrays, mesh, data_state: dict | None
+                  ) -> grain.DatasetIterator:
     """The grain iterator of this process's rows of every global batch, at `data_state` (None: step 0).
 
     Args:
