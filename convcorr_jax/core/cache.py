@@ -63,6 +63,7 @@ def code_version(*modules: str) -> str:
             files = sorted(f for r in roots for f in r.rglob("*.py"))
             base = roots[0]
         else:
+            assert spec.origin is not None  # a module with neither a file nor a folder was refused above
             files, base = [Path(spec.origin)], Path(spec.origin).parent
         for f in files:
             h.update(f"{name}:{f.relative_to(base).as_posix()}\n".encode())
@@ -99,7 +100,7 @@ def arrays_digest(arrays: Iterable[Any], prefix: bytes = b"") -> str:
     for a in arrays:
         a = np.ascontiguousarray(np.asarray(a))
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data.cast("B"))
     return h.hexdigest()
 
 

@@ -44,8 +44,9 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> str | None:
         return None
     import jax
 
-    if path is None and jax.config.jax_compilation_cache_dir:
-        folder = jax.config.jax_compilation_cache_dir
+    configured = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]  # a flag set at run time
+    if path is None and configured:
+        folder = configured
     else:
         folder = str(Path(path)) if path is not None else str(cache_dir("jax"))
         try:

@@ -20,11 +20,14 @@ import numbers
 import sys
 import types
 import typing
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, TypeVar
 
 from convcorr_jax.core.errors import InputError, unknown_name
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # a dataclass config
 NONE_WORDS = ("none", "null")  # an optional field's None on the command line (any case; JSON's word too)
 
 
@@ -42,9 +45,15 @@ def to_dict(cfg: Any) -> dict:
 
 
 @functools.cache
-def _hints(cls) -> dict[str, Any]:
+def _cached_hints(cls: type) -> dict[str, Any]:
     """The resolved annotations of a config class, once per class (`check_types` runs at every construction)."""
     return typing.get_type_hints(cls)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """`_cached_hints` of `cls` (a plain `type` parameter: mypy takes no `type[X]` for functools.cache's
+    Hashable arguments)."""
+    return _cached_hints(cls)
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -74,7 +83,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise InputError("config", where, "a mapping", value)
         return dict(value)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise InputError("config", where, f"a mapping for {tp.__name__} (set its fields one by one)", value)
         return _from_dict(tp, value, f"{where}.")
@@ -201,7 +210,7 @@ def _fits(value: Any, tp: Any) -> bool:
         kind = numbers.Integral if tp is int else numbers.Real
         if not isinstance(value, kind) or isinstance(value, bool):
             return False
-        return tp is int or not isinstance(value, numbers.Integral) or abs(value) <= sys.float_info.max
+        return tp is int or not isinstance(value, numbers.Integral) or abs(int(value)) <= sys.float_info.max
     if tp is str:
         return isinstance(value, str)
     if origin is tuple:
@@ -210,7 +219,7 @@ def _fits(value: Any, tp: Any) -> bool:
         if args and args[-1] is Ellipsis:
             return all(_fits(v, args[0]) for v in value)
         return not args or (len(args) == len(value) and all(_fits(v, a) for v, a in zip(value, args)))
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return isinstance(value, tp)
     return True
 
@@ -232,7 +241,7 @@ def _type_text(tp: Any) -> str:
         if len(set(args)) == 1:  # tuple[int, int]: "a tuple of 2 integers"
             return f"a tuple of {len(args)} {_plural(args[0])}"
         return "a tuple (" + ", ".join(_type_text(a) for a in args) + ")" if args else "a tuple"
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return f"a {tp.__name__}"
     return {type(None): "none", bool: "true or false", int: "an integer", float: "a number", str: "a string",
             Any: "anything"}.get(tp, getattr(tp, "__name__", str(tp)))
@@ -337,7 +346,7 @@ def override(cfg: T, assignments: Sequence[str]) -> T:
             raise InputError("--set", a, "field=value")
         key, value = a.split("=", 1)
         path = key.split(".")
-        objs = [cfg]
+        objs: list[Any] = [cfg]  # the config, then each group on the way to the field: configs or tuples of them
         for i, p in enumerate(path[:-1]):
             objs.append(_group(objs[-1], p, key, path[:i + 1]))
         leaf = path[-1]
@@ -349,7 +358,7 @@ def override(cfg: T, assignments: Sequence[str]) -> T:
             raise unknown_name("--set", key, key, _paths(objs[-1], path[:-1]),
                                f"a field of {type(objs[-1]).__name__} ({known})", show_got=False)
         try:
-            new = dataclasses.replace(objs[-1], **{leaf: _convert(value, _hints(type(objs[-1]))[leaf], key)})
+            new: Any = dataclasses.replace(objs[-1], **{leaf: _convert(value, _hints(type(objs[-1]))[leaf], key)})
         except InputError as e:
             if e.field != leaf or key == leaf:
                 raise

@@ -91,7 +91,8 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         warnings.warn(f"{spec.name} is deprecated and will be removed in the next release: import {new}",
                       DeprecationWarning, stacklevel=2)
         module = importlib.import_module(new)
-        self.specs[spec.name] = module.__spec__
+        if module.__spec__ is not None:  # a module set up by hand may have none: nothing to give back then
+            self.specs[spec.name] = module.__spec__
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:

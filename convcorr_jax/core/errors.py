@@ -117,11 +117,11 @@ mean green?
     return InputError(source, field, expected, name, message=text + (f"; did you mean {close}?" if close else ""))
 
 
-def check(condition: bool, source, field: str, expected: str, got: object = None) -> None:
+def check(condition: bool | np.bool_, source, field: str, expected: str, got: object = None) -> None:
     """Raise `InputError(source, field, expected, got)` unless `condition` holds.
 
     Args:
-      condition: what must hold.
+      condition: what must hold (a bool, or NumPy's bool from an array comparison).
       source: the file, function or config the value came from (None: the command line).
       field: the argument or field name.
       expected: what was expected, in words.

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 def _folder() -> Path | None:
     """`<compile cache>/exported`, or None when JAX's persistent compilation cache is off or NO_EXPORT is set."""
-    root = jax.config.jax_compilation_cache_dir
+    root = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]  # a flag set at run time
     if not root or os.environ.get(NO_EXPORT, "") not in ("", "0"):
         return None
     return Path(root) / FOLDER
@@ -141,7 +141,7 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
             call = calls.setdefault(key, jax.jit(exp.call, compiler_options=_options(cpu_options)))
         return call(*dynamic)
 
-    wrapper.jitted = jitted  # the plain jit (for transformations and tests)
+    wrapper.jitted = jitted  # type: ignore[attr-defined]  # the plain jit (for transformations and tests)
     return wrapper
 
 

@@ -36,7 +36,7 @@ The central 2 x 2 pixels of a 4 x 4 image, cut out at their own resolution:
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -372,7 +372,7 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
     for i, k in enumerate(which):
         if uses[k] == 1:
             by_shape.setdefault(distinct[k].shape + (distinct[k].dtype.str,), []).append(i)
-    out = [None] * len(images)
+    out: list[Any] = [None] * len(images)  # every slot filled below: each image is used once or shared
     for group in by_shape.values():
         for s in range(0, len(group), CROP_CHUNK):
             idx = group[s:s + CROP_CHUNK]
@@ -380,9 +380,9 @@ def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border
             for i, c in zip(idx, crop(np.stack([distinct[which[i]] for i in rows]), M[rows], size, border, cval)):
                 out[i] = c
     for k in np.flatnonzero(uses > 1):
-        idx = np.flatnonzero(which == k)
-        for i, c in zip(idx, _crop_shared(distinct[k], M[idx], size, border, cval)):
-            out[i] = c
+        sharing = np.flatnonzero(which == k)
+        for j, c in zip(sharing, _crop_shared(distinct[k], M[sharing], size, border, cval)):
+            out[j] = c
     return np.stack(out)
 
 

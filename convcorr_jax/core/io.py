@@ -169,7 +169,8 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+            named = {k: np.asarray(v) for k, v in arrays.items()}
+            np.savez(f, **named)  # type: ignore[arg-type]  # numpy's stub: a ** name could be its bool allow_pickle
 
 
 def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, kind: FolderKind | None = None,
@@ -306,7 +307,7 @@ def check_replaceable(folder: str | os.PathLike, kind: FolderKind | None, field:
     foreign = _foreign_entries(folder, kind) if marked else _foreign(folder, (), "")
     if foreign:  # "besides the files of" where the folder holds some of the kind's
         tops = {f.split("/")[0] for f in foreign}
-        ours = marked and (kind.marker is not None or bool(set(os.listdir(folder)) - tops))
+        ours = marked and kind is not None and (kind.marker is not None or bool(set(os.listdir(folder)) - tops))
         raise NotOwned(folder, field, kind, foreign, ours)
     return True
 

@@ -247,7 +247,11 @@ def local_rows(mesh: Mesh, global_batch: int) -> slice:
     if global_batch % n:
         raise ValueError(f"global batch {global_batch} is not divisible by {n} devices")
     idx = batch_sharded(mesh).addressable_devices_indices_map((global_batch,))
-    starts = sorted(s[0].start or 0 for s in idx.values())
+    starts = []
+    for index in idx.values():
+        assert index is not None, "a NamedSharding gives every addressable device an index"
+        starts.append(index[0].start or 0)
+    starts.sort()
     per = global_batch // n
     lo, hi = starts[0], starts[-1] + per
     if hi - lo != per * len(starts):
@@ -271,7 +275,7 @@ def shard_batch(batch, mesh: Mesh, global_batch: int | None = None):
       ValueError: leaves that disagree on the batch size, or a local batch of the wrong row count.
     """
     whole = global_batch is None
-    if whole:
+    if global_batch is None:
         sizes = {x.shape[0] for x in jax.tree_util.tree_leaves(batch)}
         if len(sizes) != 1:
             raise ValueError(f"batch leaves disagree on the batch size: {sorted(sizes)}")

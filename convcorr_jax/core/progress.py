@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from typing import Any
 
 from tqdm import tqdm
@@ -61,7 +61,7 @@ class LineBar(tqdm):
     def __init__(self, iterable: Iterable | None = None, *, every: int | None = None, seconds: float = SECONDS,
                  gap: float = GAP, **kwargs: Any):
         total = kwargs.get("total")
-        if total is None and iterable is not None and hasattr(iterable, "__len__"):
+        if total is None and isinstance(iterable, Sized):
             total = len(iterable)
         if every is None and total:
             every = max(1, math.ceil(total / LINES))

@@ -97,7 +97,7 @@ def _config_dict(config: Any) -> dict:
     Returns:
       dict (`dataclasses.asdict` for a dataclass, else `dict(config)`).
     """
-    if dataclasses.is_dataclass(config):
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return dataclasses.asdict(config)
     return dict(config)
 
@@ -220,7 +220,7 @@ def _restore_nonfinite(record: Any) -> Any:
     return record
 
 
-def read_run_record(path: str | Path) -> Any:
+def read_run_record(path: str | os.PathLike) -> Any:
     """A run folder's metrics.json as it was recorded: the JSON value with its non-finite numbers given back
     (`_restore_nonfinite`: a NaN score is NaN, not None); a file of an older version holding bare NaN / Infinity
     reads as well.

@@ -134,7 +134,10 @@ def _remove(path: Path, folder: bool) -> bool:
             errors.append(exc)
 
     if folder:
-        shutil.rmtree(path, **({"onexc": note} if sys.version_info >= (3, 12) else {"onerror": note}))
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(path, onexc=note)
+        else:
+            shutil.rmtree(path, onerror=note)
     else:
         try:
             path.unlink()
