@@ -342,6 +342,15 @@ def test_input_checks():
         get("resnet50")
 
 
+@pytest.mark.parametrize("kind", ["conv", "pool"])
+def test_a_layer_list_conv_or_pool_without_a_step_is_refused(kind):
+    # a conv or pool layer needs its kernel, stride and padding: without one, the receptive-field geometry skipped
+    # the layer and `param_shapes` / `forward` failed with an AttributeError on None
+    with pytest.raises(InputError, match=rf"Op: field 'step': expected a Step .* for the {kind} layer 'x1'"):
+        layer_list.Op(kind, "x1", 8)
+    layer_list.Op("lrn", "norm1")  # a layer without geometry needs none
+
+
 
 @pytest.mark.parametrize("name,tap", [("torchvision_alexnet", "pool5"), ("caffenet", "conv5"), ("vgg16", "pool5")])
 def test_apply_refuses_an_input_too_small_for_the_tap(name, tap):

@@ -38,6 +38,16 @@ class Op:
     groups: int = 1
     relu: bool = False
 
+    def __post_init__(self) -> None:
+        if self.kind in ("conv", "pool") and self.step is None:
+            raise InputError("Op", "step", f"a Step (kernel, stride, padding) for the {self.kind} layer {self.name!r}")
+
+
+def _step(op: Op) -> Step:
+    """The step of a conv or pool op (`Op` refuses one without)."""
+    assert op.step is not None, f"{op.kind} layer {op.name!r} has no step"
+    return op.step
+
 
 FC_FREE = ("taps up to pool5: these weights hold no fully connected layers (fc6, fc7, fc8); use a conv/pool tap or "
            "weights with fc layers")
@@ -101,7 +111,7 @@ def param_shapes(ops: tuple[Op, ...]) -> dict[str, dict[str, tuple[int, ...]]]:
     shapes, c, spatial = {}, 3, True
     for op in ops:
         if op.kind == "conv":
-            k = op.step.kernel
+            k = _step(op).kernel
             shapes[op.name] = {"kernel": (k, k, c // op.groups, op.out), "bias": (op.out,)}
             c = op.out
         elif op.kind == "fc":
@@ -152,9 +162,9 @@ def forward(ops: tuple[Op, ...], name: str, params: dict, x: jax.Array, taps: tu
         if not want - set(out):
             break
         if op.kind == "conv":
-            x = layers.conv(params[op.name], x, op.step)
+            x = layers.conv(params[op.name], x, _step(op))
         elif op.kind == "pool":
-            x = layers.max_pool(x, op.step)
+            x = layers.max_pool(x, _step(op))
         elif op.kind == "lrn":
             x = layers.lrn(x, 5, 1e-4, 0.75, 1.0)
         elif op.kind == "adapt":

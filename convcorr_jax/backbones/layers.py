@@ -124,6 +124,7 @@ def _depthwise_conv(x: jax.Array, kernel: jax.Array, step: Step) -> jax.Array:
         for j in range(kw):
             tap = lax.slice(xp, (0, i, j, 0), (n, i + (oh - 1) * s + 1, j + (ow - 1) * s + 1, c), (1, s, s, 1))
             y = tap * kernel[i, j] if y is None else y + tap * kernel[i, j]
+    assert y is not None, "a kernel has at least one tap"
     return y
 
 

@@ -119,7 +119,7 @@ def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     if (h, w) == image.shape[:2]:
         return image
     # np.asarray: PIL reads numpy's array interface only (a JAX array raised AttributeError)
-    return np.asarray(Image.fromarray(np.asarray(image)).resize((w, h), Image.BILINEAR))
+    return np.asarray(Image.fromarray(np.asarray(image)).resize((w, h), Image.Resampling.BILINEAR))
 
 
 def resize_and_crop(image: np.ndarray, resize_to: int, crop: int,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -133,7 +134,7 @@ def _grid_to_pixel(rf: RF, grid: np.ndarray) -> np.ndarray:
     return rf.offset + np.asarray(grid, np.float64) * rf.stride
 
 
-def pixel_to_grid(rf: RF, points: np.ndarray) -> np.ndarray:
+def pixel_to_grid(rf: RF, points: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
     """Pixel points (x, y) -> fractional grid coordinates (col, row); inverse of `_grid_to_pixel`.
 
     Args:

@@ -151,7 +151,8 @@ def register(name: str, model, params: Params | None = None, *, taps: Mapping[st
     declared = dict(taps) if isinstance(taps, Mapping) else {t: TRACED for t in ([taps] if isinstance(taps, str)
                                                                                  else taps)}
     held = None if params is None else (lambda: params)
-    bb = custom_backbone(name, model, _traced_geometry(name, model, params, declared, tuple(input_size)),
+    bb = custom_backbone(name, model, _traced_geometry(name, model, params, declared,
+                                                         (input_size[0], input_size[1])),
                          preprocess, input_size, roles, params=held)
     _check_names(bb, default_taps or {})
     _SPECS.register(name, BackboneSpec(name, lambda: bb, (FileSource(str(weights), sha256),) if weights else (),

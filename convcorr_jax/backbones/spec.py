@@ -229,13 +229,14 @@ def custom_backbone(name: str, model, taps: Mapping[str, Any], preprocess="torch
             out = jax.eval_shape(lambda p, x: forward(p, x), like, jax.ShapeDtypeStruct((1, *hw, 3), jnp.float32))
         except Exception:  # noqa: BLE001 (an input too small for the network has no map)
             return (0, 0)
-        return tuple(int(v) for v in out[tap].shape[1:3])
+        h, w = out[tap].shape[1:3]
+        return int(h), int(w)
 
     def no_torch(state_dict, source="state dict"):
         raise InputError(source, "arch", f"a backbone with a torch conversion ({name} has none; register its params "
                          "or an orbax / msgpack file)", name)
 
-    return Backbone(name=name, taps=names, geometry=geometry, default_input_size=tuple(input_size), init=init,
-                    apply=apply, preprocess=_preprocess_fn(preprocess), convert_torch=no_torch,
+    return Backbone(name=name, taps=names, geometry=geometry, default_input_size=(input_size[0], input_size[1]),
+                    init=init, apply=apply, preprocess=_preprocess_fn(preprocess), convert_torch=no_torch,
                     roles=dict(roles or {}), grid_size=lambda tap, hw: grid_size(tap, tuple(hw)),
                     resize=resize or (256, int(input_size[0]), True))

@@ -63,10 +63,10 @@ class Traced:
 @dataclasses.dataclass(frozen=True)
 class _Dep:
     """How a traced value depends on the input image: the receptive field of index 0 along each of `axes` (its h
-    and w axes), one `RF` per axis in `rf`; None where either is unreadable."""
+    and w axes), one `RF` per axis in `rf`; both None where unreadable (never one alone)."""
 
-    rf: tuple[RF, RF] | None
-    axes: tuple[int, int] | None
+    rf: tuple[RF, ...] | None
+    axes: tuple[int, ...] | None
 
 
 _OPAQUE = _Dep(None, None)
@@ -88,7 +88,7 @@ def _union(deps: list[_Dep]) -> _Dep:
 def _window(dep: _Dep, kernel, strides, pads, dilation=None, base=None) -> _Dep:
     """After one window layer; `kernel`, `strides`, `pads` ((lo, hi) per axis), dilations indexed by the same
     axes as `dep.axes`."""
-    if dep.rf is None or (base is not None and any(base[a] != 1 for a in dep.axes)):
+    if dep.rf is None or dep.axes is None or (base is not None and any(base[a] != 1 for a in dep.axes)):
         return _OPAQUE
     dilation = dilation or {a: 1 for a in dep.axes}
     return _Dep(tuple(rf.then(Step((kernel[a] - 1) * dilation[a] + 1, strides[a], pads[a][0]))
@@ -119,6 +119,8 @@ def _reduce_window(eqn, dep: _Dep) -> _Dep:
 
 def _slice_or_pad(eqn, dep: _Dep) -> _Dep:
     """A slice (start, step) or a pad (low, interior) on the spatial axes: the centre of index 0 moves."""
+    if dep.rf is None or dep.axes is None:
+        return _OPAQUE
     if eqn.primitive.name == "pad":
         config = eqn.params["padding_config"]
         if any(config[a][2] != 0 for a in dep.axes):
@@ -134,6 +136,8 @@ def _slice_or_pad(eqn, dep: _Dep) -> _Dep:
 def _moved_axes(eqn, dep: _Dep) -> tuple[int, int] | None:
     """Where the spatial axes go through a transpose, squeeze, broadcast, reduction or matrix product; None when
     an operation merges or reduces them."""
+    if dep.axes is None:
+        return None
     name, p, (h, w) = eqn.primitive.name, eqn.params, dep.axes
     if name == "transpose":
         return p["permutation"].index(h), p["permutation"].index(w)
@@ -156,6 +160,7 @@ def _dot(eqn, deps: list[_Dep | None]) -> _Dep:
         return _OPAQUE
     side = 0 if deps[0] is not None else 1
     dep, fixed = deps[side], (lc + lb, rc + rb)[side]
+    assert dep is not None  # `side` is the one operand that depends on the image
     if dep.axes is None or any(a in fixed for a in dep.axes):
         return _OPAQUE
     free = [a for a in range(len(eqn.invars[side].aval.shape)) if a not in fixed]
@@ -187,6 +192,7 @@ def _walk(jaxpr, deps_in: list[_Dep | None]) -> list[_Dep | None]:
         deps = [read(v) for v in eqn.invars]
         live = [d for d in deps if d is not None]
         name = eqn.primitive.name
+        out: list[_Dep | None]
         if not live:
             out = [None] * len(eqn.outvars)
         elif (inner := _inner(eqn)) is not None:
@@ -238,7 +244,7 @@ def trace(name: str, forward: Callable, params, input_size: tuple[int, int]) -> 
       InputError (one line, naming `name`) when the network fails on the input or returns anything but a dict of
       arrays.
     """
-    closed, shapes = _traced(name, forward, params, tuple(input_size))
+    closed, shapes = _traced(name, forward, params, (input_size[0], input_size[1]))
     leaves = jax.tree_util.tree_flatten_with_path(shapes, is_leaf=lambda s: isinstance(s, tuple))[0]
     image = _Dep((RF(1, 1, 0.0), RF(1, 1, 0.0)), (1, 2))
     deps = dict(zip([path[0].key for path, _ in leaves],
@@ -250,8 +256,9 @@ def trace(name: str, forward: Callable, params, input_size: tuple[int, int]) -> 
     out = {}
     for tap, shape in shapes.items():
         d = deps.get(tap)
-        readable = d is not None and d.rf is not None and d.axes == (1, 2) and d.rf[0] == d.rf[1]
-        rf = d.rf[0] if readable and len(shape) == 4 else None
+        rf = None  # a spatial tap's, where its h and w receptive fields are readable and equal
+        if d is not None and d.rf is not None and d.axes == (1, 2) and d.rf[0] == d.rf[1] and len(shape) == 4:
+            rf = d.rf[0]
         grown = {b - a for a, b in zip(shape[1:3], bigger[tap][1:3])} if len(shape) == 4 and tap in bigger else {0}
         by_shapes = GROWTH // min(grown) if len(grown) == 1 and min(grown) > 0 and GROWTH % min(grown) == 0 else None
         out[tap] = Traced(shape, by_shapes or (rf.stride if rf else None), rf)
@@ -313,8 +320,8 @@ def geometry(name: str, taps: Mapping[str, Any], traced: Mapping[str, Traced]) -
                              "None (a vector tap)")
         size, stride, offset = _declared(name, tap, value)
         rf = t.rf
-        for what, given, found in (("stride", stride, t.stride), ("size", size, rf and rf.size),
-                                   ("offset", offset, rf and rf.offset)):
+        for what, given, found in (("stride", stride, t.stride), ("size", size, rf.size if rf else None),
+                                   ("offset", offset, rf.offset if rf else None)):
             if given is not None and found is not None and abs(given - found) > 1e-6:
                 raise InputError(name, f"{field} {what}", f"{found:g} px (the traced network's)", f"{given:g}")
         stride = stride if t.stride is None else t.stride
@@ -322,7 +329,9 @@ def geometry(name: str, taps: Mapping[str, Any], traced: Mapping[str, Traced]) -
             raise InputError(name, field, "(size, stride, offset) in pixels: the trace cannot read its receptive "
                              "field (an operation other than convolutions, pooling, pads, slices and element-wise "
                              "ones on its path)", value)
-        size = rf.size if size is None else size
+        if size is None:
+            assert rf is not None  # refused just above: neither declared nor traced
+            size = rf.size
         offset = offset if offset is not None else rf.offset if rf is not None else (size - 1) / 2
         out[tap] = RF(int(size), int(stride), float(offset))
     return out
