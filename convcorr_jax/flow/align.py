@@ -205,6 +205,7 @@ def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
     if isinstance(config, DenseConfig):
         return _dense(a, a_work, b, scale, backbone, params, config)
     out = _grid(a_work, b, backbone, params, config)
+    assert out.grid_xy is not None  # a grid alignment has its nodes
     back = _back_to_a(a, a_work)  # per axis: `scale` alone put a node up to half a working pixel off, times 1/scale
     return dataclasses.replace(out, flow=(out.flow * back).astype(np.float32), scale=scale,
                                grid_xy=((out.grid_xy + 0.5) * back - 0.5).astype(np.float32))
@@ -220,7 +221,7 @@ def _dense(a: np.ndarray, a_work: np.ndarray, b: np.ndarray, scale: float, backb
     """Per-pixel flow on a's working size, brought back to a as given."""
     flow = np.asarray(dense_flows(a_work[None], resize(b, a_work.shape[:2])[None], backbone, params, cfg))[0]
     if scale < 1.0:  # back to a as given
-        flow = np.stack([np.asarray(Image.fromarray(flow[..., c]).resize(a.shape[1::-1], Image.BILINEAR))
+        flow = np.stack([np.asarray(Image.fromarray(flow[..., c]).resize(a.shape[1::-1], Image.Resampling.BILINEAR))
                          for c in range(2)], -1) * _back_to_a(a, a_work)
     b_full = resize(b, a.shape[:2])
     warped = np.clip(np.asarray(warp_image(b_full, flow)), 0, 255).astype(np.uint8)

@@ -132,13 +132,14 @@ def resolve_pairs_per_call(pairs_per_call: int | str | None) -> int | None:
     """
     if pairs_per_call == "auto":
         return CPU_PAIRS_PER_CALL if jax.default_backend() == "cpu" else None
-    check(pairs_per_call is None or (isinstance(pairs_per_call, int) and pairs_per_call >= 1), "bp.solve_flow",
-          "pairs_per_call", "an integer >= 1, None or 'auto'", pairs_per_call)
-    return pairs_per_call
+    if pairs_per_call is None or (isinstance(pairs_per_call, int) and pairs_per_call >= 1):
+        return pairs_per_call
+    raise InputError("bp.solve_flow", "pairs_per_call", "an integer >= 1, None or 'auto'", pairs_per_call)
 
 
-def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixel_scale: float = 1.0,
-          mesh: Mesh | None = None, pairs_per_call: int | str | None = "auto") -> FlowResult:
+def solve_flow(fs: jax.Array | np.ndarray, ft: jax.Array | np.ndarray, config: BPConfig = BPConfig(),
+               pixel_scale: float = 1.0, mesh: Mesh | None = None, pairs_per_call: int | str | None = "auto"
+               ) -> FlowResult:
     """Flow from source features fs [H, W, C] to target ft [H, W, C] (or batched [N, H, W, C]) by BP.
 
     Batched pairs are solved `pairs_per_call` at a time, vmapped within a call; the calls are dispatched without
@@ -179,7 +180,7 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
     if config.dt_method not in ("auto", *METHODS):
         raise InputError("BPConfig", "dt_method", "'auto', 'tree', 'brute' or 'envelope'", config.dt_method)
     _check_positive(pixel_scale, "pixel_scale")
-    _check_weight(config, pixel_scale, tuple(np.shape(fs))[-3:-1])
+    _check_weight(config, pixel_scale, (np.shape(fs)[-3], np.shape(fs)[-2]))
     group = resolve_pairs_per_call(pairs_per_call)
     fs, ft = jnp.asarray(fs, jnp.float32), jnp.asarray(ft, jnp.float32)
     scale = jnp.float32(pixel_scale)
@@ -195,8 +196,8 @@ def solve_flow(fs: jax.Array, ft: jax.Array, config: BPConfig = BPConfig(), pixe
     return _align(fs, ft, config, scale)
 
 
-def solve_flow_in_frame(fs: jax.Array, ft: jax.Array, config: BPConfig, stride: float, frame_side: float,
-                 paper_side: float = FRAME_PX, **kwargs) -> FlowResult:
+def solve_flow_in_frame(fs: jax.Array | np.ndarray, ft: jax.Array | np.ndarray, config: BPConfig, stride: float,
+                        frame_side: float, paper_side: float = FRAME_PX, **kwargs) -> FlowResult:
     """`solve_flow` with the smoothness term in pixels of a `paper_side` frame (beta keeps the paper's meaning).
 
     The one place where every protocol's `pixel_scale` (stride x paper_side / frame_side) is made.

@@ -67,6 +67,7 @@ def _shifted_dt(h: jax.Array, weight: jax.Array, shift: np.ndarray, axis: int, m
             part = v[k][tuple(sl)]
             mask = jnp.asarray(sk == d) if par is None else jnp.asarray(sk == d)[par]
             out = part if out is None else jnp.where(mask[..., None, None], part, out)
+        assert out is not None  # every node has a shift: np.unique(sk) is not empty
         out = out - low[k]
         if tilt is not None:
             out = out + (2 * (ty[k] * iy + tx[k] * ix) + ty[k] ** 2 + tx[k] ** 2)

@@ -173,7 +173,9 @@ def _level_problem(unit: jax.Array, k: int, num_labels: tuple[int, int], crop: b
     ck = pad_labels(ck, label_multiple, jnp.inf)
     if msgs is None:
         return win, ck, tuple(jnp.zeros_like(ck) for _ in range(4))
-    return win, ck, tuple(pad_labels(expand_msgs(m, win, prev, ck.shape[:2]), label_multiple, 0.0) for m in msgs)
+    assert prev is not None  # the parent level's windows come with its messages
+    hw = (ck.shape[0], ck.shape[1])
+    return win, ck, tuple(pad_labels(expand_msgs(m, win, prev, hw), label_multiple, 0.0) for m in msgs)
 
 
 LABEL_MULTIPLE = 16  # label axes are padded to a multiple of this (the CPU's vector width); see `pad_labels`

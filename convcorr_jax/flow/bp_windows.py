@@ -62,6 +62,7 @@ def _node_windows(x: jax.Array, oy: np.ndarray, ny: int, ox: np.ndarray, nx: int
                 part = x[:, :, a : a + ny, b : b + nx]
                 mask = (oy[:, None] == a) & (ox[None, :] == b)
                 out = part if out is None else jnp.where(jnp.asarray(mask)[..., None, None], part, out)
+        assert out is not None  # every node has an offset on each axis: uy and ux are not empty
         return out
     if len(uy) <= 4 and len(ux) <= 4:  # one axis at a time
         return _node_windows(_node_windows(x, oy, ny, np.zeros_like(ox), lx), np.zeros_like(oy), ny, ox, nx)

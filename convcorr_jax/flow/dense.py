@@ -126,14 +126,15 @@ def _taps(backbone, cfg: DenseConfig) -> list[str]:
 def _blur(x: jax.Array, sigma: float) -> jax.Array:
     """Separable Gaussian blur of x [H, W, C] (edge-replicated)."""
     r = max(1, int(np.ceil(3 * sigma)))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k = jnp.asarray(k / k.sum(), jnp.float32)
+    g = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k = jnp.asarray(g / g.sum(), jnp.float32)
     for axis in (0, 1):
         pad = [(0, 0)] * x.ndim
         pad[axis] = (r, r)
         xp = jnp.pad(x, pad, mode="edge")
         n = x.shape[axis]
-        x = sum(k[i] * jax.lax.slice_in_dim(xp, i, i + n, axis=axis) for i in range(2 * r + 1))
+        taps = (k[i] * jax.lax.slice_in_dim(xp, i, i + n, axis=axis) for i in range(2 * r + 1))
+        x = sum(taps)  # type: ignore[assignment]  # 2r + 1 >= 3 terms: never sum's start 0
     return x
 
 

@@ -60,8 +60,10 @@ def _window_cost(fa: jax.Array, fb: jax.Array, init: jax.Array, lv: Level, r: in
             inside = (x >= -0.5) & (x <= wb - 0.5) & (y >= -0.5) & (y <= hb - 0.5)
         return jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(fa_row - t), -1), 0.0)), inside
 
-    # one source row at a time, all labels (its features stay in cache; timing: bench/RESULTS_flow.md)
-    row = lambda args: jax.vmap(functools.partial(one, *args))(offs)
+    def row(args):  # one source row at a time, all labels (its features stay in cache; timing: bench/RESULTS_flow.md)
+        fa_row, bx_row, by_row = args
+        return jax.vmap(functools.partial(one, fa_row, bx_row, by_row))(offs)
+
     cost, inside = jax.lax.map(row, (fa, bx, jnp.broadcast_to(by, bx.shape)))  # [h, (2r+1)^2, w]
     n = jnp.sum(inside, 1, keepdims=True)
     mean = jnp.where(n > 0, jnp.sum(jnp.where(inside, cost, 0.0), 1, keepdims=True) / jnp.maximum(n, 1), 0.0)

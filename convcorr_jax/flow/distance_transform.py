@@ -256,8 +256,8 @@ def dt1d_min(f: jax.Array, w: float | jax.Array = 1.0, axis: int = -1, pad: int 
     chosen = _resolve_method(n, method)
     if chosen == "tree":
         # out[..., p, rest] = min over the n slices f[..., q, rest] + w (p - q)^2 (a row of P constants each)
-        p = np.arange(-pad, n + pad)
-        wd2 = _wsq(w, jnp.asarray(p[:, None] - np.arange(n), f.dtype))  # [P, n]
+        rows = np.arange(-pad, n + pad)
+        wd2 = _wsq(w, jnp.asarray(rows[:, None] - np.arange(n), f.dtype))  # [P, n]
         shape = [1] * f.ndim
         shape[axis] = n + 2 * pad
         return _tree_min([lax.slice_in_dim(f, q, q + 1, axis=axis) + wd2[:, q].reshape(shape) for q in range(n)])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core.errors import InputError, check_shape, is_int
 
@@ -144,7 +145,7 @@ def _array(x):
     return x if hasattr(x, "shape") and hasattr(x, "dtype") else np.asarray(x)
 
 
-def warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
+def warp_image(target: npt.ArrayLike, dense_flow: npt.ArrayLike) -> jax.Array:
     """Warp target into the source frame: out[p] = target(p + flow(p)), bilinear.
 
     The output has the flow's (the source's) size; the target may have another: each source pixel p samples the
