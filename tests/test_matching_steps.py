@@ -17,6 +17,7 @@ from convcorr_jax.correspondence.frames import (
     Frames,
     columns_at,
     make_frames,
+    resolve_names,
     scale_parts,
 )
 from convcorr_jax.correspondence.point_config import PointTransferConfig
@@ -46,6 +47,16 @@ def test_columns_at_gives_float64_numpy_for_jax_features():
     assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == (3, 5)
     np.testing.assert_array_equal(got, columns_at(feats, grid, points))
     got[0] = 0.0  # a numpy array: written in place
+
+
+def test_resolve_names_of_frames_without_features_is_an_input_error():
+    """Frames made with features "none" hold no parts: asking them for taps names the tap (it raised a TypeError,
+    `in None`)."""
+    frames = dataclasses.replace(synthetic_frames(np.zeros((2, 3, 4, 5), np.float32)), parts=None)
+    with pytest.raises(InputError, match=r"resolve_names: field 'frames.taps': expected taps computed for these "
+                       r"frames \(none: frames without features\), got conv4"):
+        resolve_names(frames, ["conv4"])
+    assert resolve_names(synthetic_frames(np.zeros((2, 3, 4, 5), np.float32)), ["f"]) == ["f"]
 
 
 def test_cycle_consistency_by_hand():

@@ -205,7 +205,7 @@ def _both_ways(f, xy, pairs: np.ndarray, cfg: PointTransferConfig, progress: boo
     undirected, which = np.unique(np.stack([lo, hi], 1), axis=0, return_inverse=True)
     which = which.reshape(-1)
     batch = cfg.match_batch
-    fwd, cf, bwd, cb = [], [], [], []
+    found: tuple[list[np.ndarray], ...] = ([], [], [], [])  # fwd, cf, bwd, cb of each chunk
     for s in progress_bar(range(0, len(undirected), batch), desc=f"{cfg.resolved_method} both ways",
                           disable=not progress, leave=False):
         chunk = undirected[s:s + batch]
@@ -214,9 +214,9 @@ def _both_ways(f, xy, pairs: np.ndarray, cfg: PointTransferConfig, progress: boo
             chunk, real = pad_rows(chunk, batch)
         pick = (lambda a, k: None if a is None else a[jnp.asarray(chunk[:, k])])
         out = _matches(pick(f, 0), pick(f, 1), xy, cfg, True, pick(w, 0), pick(w, 1))
-        for acc, r in zip((fwd, cf, bwd, cb), out):
+        for acc, r in zip(found, out):
             acc.append(r[:real])
-    fwd, cf, bwd, cb = (np.concatenate(v)[which] for v in (fwd, cf, bwd, cb))
+    fwd, cf, bwd, cb = (np.concatenate(v)[which] for v in found)
     ahead = (pairs[:, 0] <= pairs[:, 1])[:, None]  # (i, j) with i <= j is the unordered pair's forward direction
     return np.where(ahead, fwd, bwd), np.where(ahead, cf, cb), np.where(ahead, bwd, fwd)
 
@@ -324,6 +324,7 @@ def move_points(frames: Frames, points: np.ndarray, pairs: np.ndarray, cfg: Poin
         mirrored = frames.features(None if taps is None else resolve_names(frames, taps), mirrored=True) \
             if cfg.flip_source and frames.flipped is not None else None
         feats, mirrored = projected(feats, cfg), None if mirrored is None else projected(mirrored, cfg)
+        assert feats is not None  # features projected are features
         pred, flows = match_transfer(feats, frames, src, pairs, cfg, progress=progress, mirrored=mirrored,
                                      prior=frames.prior, mirrored_prior=frames.flipped_prior if mirrored is not None
                                      else None)

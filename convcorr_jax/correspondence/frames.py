@@ -51,7 +51,7 @@ class Frames:
         """The parts `names` (None: all, in order) concatenated along channels [N, h, w, C] (those of the mirrored
         frames when `mirrored`); None without features (or without mirrored parts)."""
         parts = self.flipped if mirrored else self.parts
-        if parts is None:
+        if parts is None or self.parts is None:  # mirrored parts are made with the frames' own
             return None
         names = list(self.parts) if names is None else list(names)
         return np.concatenate([parts[n] for n in names], -1)
@@ -71,7 +71,8 @@ def frame_boxes(images: Sequence[np.ndarray]) -> np.ndarray:
 
 def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
                 taps: Sequence[str] | None = None, extra: tuple | None = None,
-                sources: Sequence[int] | None = None, prior: tuple | None = None, third: tuple | None = None) -> Frames:
+                sources: Sequence[int] | np.ndarray | None = None, prior: tuple | None = None,
+                third: tuple | None = None) -> Frames:
     """Crop each image's box to cfg.image_size and compute cfg.features on cfg's grid.
 
     Hyperpixel parts of `taps`, and for matchers (not BP flow) at every factor of cfg.scales, and of
@@ -87,7 +88,8 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
       taps: the taps of the hyperpixel parts (default cfg's taps; the validation experiment passes the union of its
         rows' taps).
       extra: cfg.extra_backbone's (backbone, params), required then.
-      sources: the images used as sources, whose mirrored parts are computed (None: all).
+      sources: the images used as sources (indices, a sequence or an int array), whose mirrored parts are
+        computed (None: all).
       prior: the classifier's (backbone, params) of cfg.prior, required then.
       third: cfg.third_backbone's (backbone, params), required then.
 
@@ -122,6 +124,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         raise InputError("make_frames", "prior", f"the (backbone, params) of prior {cfg.prior}", None)
     nets = [(backbone, params, names, ""), *_side_networks(cfg, extra, third)]
     if cfg.prior is not None:
+        assert prior is not None  # refused above
         frames.prior = node_prior(crops, cfg, prior, rf, hw)
     for net, p, taps_, prefix in nets:
         for s in cfg.scales:
@@ -139,6 +142,7 @@ def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
         for k, v in flipped.items():
             frames.flipped[k][idx] = v
         if cfg.prior is not None:
+            assert prior is not None  # refused above
             frames.flipped_prior = np.ones_like(frames.prior)
             frames.flipped_prior[idx] = node_prior(np.ascontiguousarray(crops[idx, :, ::-1]), cfg, prior, rf, hw)
     return frames
@@ -239,7 +243,7 @@ def scale_parts(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
             f = np.stack([columns_at(g, centres, nodes) for g in f])
             f = f.reshape(len(parts[t]), *frames.grid_xy.shape[:2], -1).astype(np.float32)
             if cfg.normalise:
-                f = np.asarray(l2_normalise(f))
+                f = np.asarray(l2_normalise(f))  # type: ignore[arg-type]  # hinted jax.Array, documented numpy too
         out[part_name(t, scale, prefix)] = f
     return out
 
@@ -294,8 +298,10 @@ def resolve_names(frames: Frames, taps: Sequence[str]) -> list[str]:
     Raises:
       InputError: a tap not computed for these frames.
     """
-    unknown = [t for t in taps if t not in frames.parts]
+    parts = frames.parts or {}  # None: frames made without features
+    unknown = [t for t in taps if t not in parts]
     if unknown:
         raise InputError("resolve_names", "frames.taps",
-                         f"taps computed for these frames ({', '.join(frames.parts)})", ", ".join(unknown))
+                         f"taps computed for these frames ({', '.join(parts) or 'none: frames without features'})",
+                         ", ".join(unknown))
     return list(taps)

@@ -289,7 +289,7 @@ class PointTransferConfig:
         no features (the backbone then only places the grid)."""
         if self.features != "cnn":
             return ()
-        nets = ((self.backbone, self.tap_names),)
+        nets: tuple[tuple[str, tuple[str, ...]], ...] = ((self.backbone, self.tap_names),)
         if self.resolved_method != "bp" and self.extra_backbone is not None:
             nets += ((self.extra_backbone, self.extra_tap_names),)
         if self.resolved_method != "bp" and self.third_backbone is not None:
@@ -393,8 +393,9 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
         raise InputError(source, "image_size", f"an integer >= {MIN_IMAGE_SIZE} (pixels)", cfg.image_size)
     if isinstance(cfg.grid, bool) or (isinstance(cfg.grid, int) and cfg.grid < 1):
         raise InputError(source, "grid", "a stride >= 1 (pixels) or a tap", cfg.grid)
-    if has("scales") and (not isinstance(cfg.scales, tuple) or not cfg.scales
-                          or not all(isinstance(v, numbers.Real) and 0 < v < float("inf") for v in cfg.scales)):
+    if has("scales") and (not isinstance(cfg.scales, tuple) or not cfg.scales or not all(
+            isinstance(v, numbers.Real) and 0 < v < float("inf")  # type: ignore[operator]  # stub: no int < Real
+            for v in cfg.scales)):
         raise InputError(source, "scales", "finite input-size factors > 0 (a tuple)", cfg.scales)
     if has("extra_backbone") and cfg.extra_backbone is not None and cfg.extra_backbone not in BACKBONES:
         raise InputError(source, "extra_backbone", f"none or one of {list(BACKBONES)}", cfg.extra_backbone)
@@ -408,7 +409,8 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
         value = getattr(cfg, name, None)
         if value is not None and not (is_real(value) and value > 0):
             raise InputError(source, name, f"none or {expected}", value)
-    if has("cycle") and cfg.cycle is not None and not (isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
+    if has("cycle") and cfg.cycle is not None and not (
+            isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):  # type: ignore[operator]  # stub: no Real >= int
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
                  nonnegative=tuple(f for f in ("flip_margin",) if has(f)),

@@ -187,7 +187,8 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
         bb, params = get_backbone(cfg.backbone), None
     cfg.check_backbone(bb)
 
-    images, index = [], {}
+    images: list[np.ndarray] = []
+    index: dict[int, int] = {}  # id of an image given -> its position in `images`
     for im in (*images_a, *images_b):  # each distinct array object once, in order of first use
         index.setdefault(id(im), len(images))
         if index[id(im)] == len(images):
@@ -199,13 +200,14 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
     frames = make_frames(images, frame_boxes(images), cfg, bb, params, sources=pairs[:, 0],
                          **side_models(cfg, weights))
     pred, flows = move_points(frames, src, pairs, cfg, progress=progress, per_pair=True)
-    feats = projected(frames.features(), cfg)
-    if feats is None:
+    raw = frames.features()
+    feats = projected(raw, cfg)
+    if raw is None or feats is None:  # both or neither
         confidence = np.full(pred.shape[:2], np.nan)
     else:
         confidence = similarity_at(feats, frames.grid_xy, pairs, geometry.transform_points(src, frames.M[pairs[:, 0]]),
                                    geometry.transform_points(pred, frames.M[pairs[:, 1]]))
-        blank = _uniform_frames(frames.features())
+        blank = _uniform_frames(raw)
         empty = blank[pairs[:, 0]] | blank[pairs[:, 1]]
         pred[empty], confidence[empty], flows[empty] = np.nan, np.nan, np.nan
     grid = field = None
@@ -216,7 +218,9 @@ def transfer_points(image_a, image_b, points_a, method: str | None = None, backb
         field = geometry.transform_points((nodes + flows).reshape(len(pairs), -1, 2),
                                           inv[pairs[:, 1]]).reshape(flows.shape)
     out = Transfer(pred, confidence, grid, field)
-    return out if batched else Transfer(*(None if a is None else a[0] for a in out))
+    if batched:
+        return out
+    return Transfer(pred[0], confidence[0], None if grid is None else grid[0], None if field is None else field[0])
 
 
 def _uniform_frames(feats: np.ndarray) -> np.ndarray:

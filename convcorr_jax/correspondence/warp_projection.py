@@ -140,12 +140,12 @@ def _init_projection(feats: np.ndarray, cfg: ProjectionTrainConfig, key: jax.Arr
     return {"w": jnp.asarray(vt[:cfg.dim].T, jnp.float32)}
 
 
-def project(params: dict, feats: jax.Array) -> jax.Array:
+def project(params: dict, feats: jax.Array | np.ndarray) -> jax.Array:
     """Projected, L2-normalised feature columns.
 
     Args:
         params: {"u", "v"} (lowrank) or {"w"} (linear), as `_init_projection` / `train_projection` return.
-        feats: [..., C] columns.
+        feats: [..., C] columns (jax or numpy).
 
     Returns:
         float32 jax array [..., C] (lowrank) or [..., D] (linear), unit norm per column (zero columns stay zero).
@@ -273,7 +273,8 @@ def save_projection(path: str | os.PathLike, params: dict, meta: dict) -> str:
     """
     arrays = {k: np.asarray(v, np.float32) for k, v in params.items()}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+        meta_ = np.array(json.dumps(meta, sort_keys=True))
+        np.savez(f, meta=meta_, **arrays)  # type: ignore[arg-type]  # numpy's stub: a ** name could be allow_pickle
     return sha256_file(path)
 
 
