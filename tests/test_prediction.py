@@ -126,6 +126,20 @@ def _toy_instances(n, seed, box=32, stride=4):
     return samples, np.stack(feats), np.stack([cx.ravel(), cy.ravel()], 1).astype(np.float32)
 
 
+def test_run_category_refuses_features_without_priors_before_training():
+    """`instance_features` takes prior None, but the keypoint prior needs pool5 vectors: run_category names the
+    features (it trained every detector, then raised an AttributeError on None)."""
+    cfg = point_prediction.PredictionConfig(box_size=32, n_positives=1, C=1e-1, initial_negatives=50, max_rounds=5,
+                                            sigma=22.0)
+    tr_s, tr_x, centres = _toy_instances(4, 0)
+    with_prior = point_prediction.instance_features(tr_s, tr_x, centres, tr_x.reshape(4, -1), cfg)
+    without = point_prediction.instance_features(tr_s, tr_x, centres, None, cfg)
+    for ftr, fte, field in ((without, with_prior, "ftr"), (with_prior, without, "fte")):
+        with pytest.raises(InputError, match=rf"run_category: field '{field}': expected InstanceFeatures with pool5 "
+                           r"priors \[n, P\].*got prior None"):
+            point_prediction.run_category(ftr, fte, tr_s, "conv", cfg, neg_half=6.0)
+
+
 def test_detectors_localise_toy_keypoints():
     cfg = point_prediction.PredictionConfig(box_size=32, n_positives=1, C=1e-1, initial_negatives=50, max_rounds=5,
                                             sigma=22.0)

@@ -128,7 +128,8 @@ def _sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII)
         xs, ys = kps.points[sel, 0], kps.points[sel, 1]
         diag = np.arange(len(sel))
         for r in radii:
-            d = np.asarray(sift.sift_grid(grey, xs, ys, max(1, int(round(r / 2)))))  # [K, K, 128] grid
+            bins = max(1, int(round(r / 2)))  # d: the [K, K, 128] grid
+            d = np.asarray(sift.sift_grid(grey, xs, ys, bins))  # type: ignore[arg-type]  # takes numpy too
             out[f"SIFT {r}"][sel] = d[diag, diag]
     return out
 
@@ -325,7 +326,8 @@ def _dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radiu
     cls_idx = {c: i for i, c in enumerate(np.asarray(model.classes).tolist())}
     for j, (p, lab) in enumerate(zip(np.rint(points).astype(int), labels)):
         xs, ys = p[0] + np.arange(-radius, radius + 1), p[1] + np.arange(-radius, radius + 1)
-        d = np.asarray(sift.sift_grid(grey, xs, ys, max(1, int(round(radius_px / 2)))))  # [size, size, 128]
+        bins = max(1, int(round(radius_px / 2)))  # d: [size, size, 128]
+        d = np.asarray(sift.sift_grid(grey, xs, ys, bins))  # type: ignore[arg-type]  # takes numpy too
         k = cls_idx[int(lab)]
         out[j] = d @ model.W[k] + model.b[k]
     return out
@@ -390,10 +392,10 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
     sift_model = svm.fit_ova(_sift_features(tr, ktr, (sift_radius,))[f"SIFT {sift_radius}"], ktr.label, C=sift_C)
     want = [names.index(k) for k in keypoint_names]
     seen = set(np.asarray(ktr.label).tolist())
-    for k in want:
-        check(k in seen, category, "keypoint_names", f"keypoints visible in some training instance of {category!r}",
-              names[k])
-    maps = {("conv", k): [] for k in want} | {("sift", k): [] for k in want}
+    for t in want:
+        check(t in seen, category, "keypoint_names", f"keypoints visible in some training instance of {category!r}",
+              names[t])
+    maps: dict[tuple[str, int], list[np.ndarray]] = {(kind, t): [] for kind in ("conv", "sift") for t in want}
     for i, s in enumerate(te):
         sel = (kte.sample == i) & np.isin(kte.label, want)
         if not sel.any():
@@ -405,7 +407,7 @@ def run_figure4(train, test, backbone, params, category: str, keypoint_names: Se
             maps[("conv", lab)].append(conv[j])
             maps[("sift", lab)].append(sft[j])
     hists, excluded = {}, {}
-    for (kind, k), m in maps.items():
-        name = f"{'SIFT ' + str(sift_radius) if kind == 'sift' else role}: {names[k]} (n={len(m)})"
+    for (kind, t), m in maps.items():
+        name = f"{'SIFT ' + str(sift_radius) if kind == 'sift' else role}: {names[t]} (n={len(m)})"
         hists[name], excluded[name] = _argmax_histogram(np.array(m).reshape(-1, 2 * radius + 1, 2 * radius + 1))
     return {"histograms": hists, "excluded": excluded}

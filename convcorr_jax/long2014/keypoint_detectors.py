@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.core import knn
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.long_frame import FRAME_PX
 from convcorr_jax.linear import svm
 from convcorr_jax.long2014.prediction_config import PredictionConfig
@@ -98,7 +99,13 @@ def _prior_means(train: InstanceFeatures, test: InstanceFeatures, n_neighbours: 
 
     Returns:
       (means float64 [n_test, K, 2] box pixels (NaN where no neighbour has it), first-neighbour indices [n_test]).
+
+    Raises:
+      InputError: features without their pool5 priors (`instance_features` with prior None), naming `run_category`.
     """
+    if train.prior is None or test.prior is None:
+        raise InputError("run_category", "ftr" if train.prior is None else "fte", "InstanceFeatures with pool5 priors "
+                         "[n, P] (the keypoint prior comes from their nearest neighbours)", "prior None")
     k = min(n_neighbours, train.prior.shape[0])
     _, idx = knn.topk_cosine(test.prior, train.prior, k)
     idx = np.asarray(idx)

@@ -29,7 +29,7 @@ from PIL import Image
 
 from convcorr_jax.core import io, knn
 from convcorr_jax.backbones.registry import resolve_tap
-from convcorr_jax.core.errors import check, check_shape, is_int
+from convcorr_jax.core.errors import InputError, check, check_shape, is_int
 from convcorr_jax.features.columns import extract_grids
 from convcorr_jax.features.extract import extract
 from convcorr_jax.core.optional import require
@@ -290,7 +290,7 @@ def _paste(shape, centres, patches) -> np.ndarray:
     return out
 
 
-def rf_average(db: dict, seeds: Sequence[int], ks: Sequence[int]) -> np.ndarray:
+def rf_average(db: dict, seeds: Sequence[int] | np.ndarray, ks: Sequence[int]) -> np.ndarray:
     """Figure 2: for seed rows of the database, the mean receptive field of their k nearest neighbours.
 
     The seed itself is included, as rank 1; each mean is contrast-stretched to 0..1 (`_contrast_stretch`).
@@ -373,16 +373,16 @@ def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut"
     for name in names:
         load = getattr(data, name, None) if isinstance(name, str) and not name.startswith("_") else None
         im = load() if callable(load) else None
-        check(isinstance(im, np.ndarray) and (im.ndim == 2 or (im.ndim == 3 and im.shape[-1] in (3, 4))),
-              "query_images", "names", "names of scikit-image's bundled photographs (skimage.data: chelsea, "
-              "astronaut, coffee, rocket, ...)", repr(name))
+        if not (isinstance(im, np.ndarray) and (im.ndim == 2 or (im.ndim == 3 and im.shape[-1] in (3, 4)))):
+            raise InputError("query_images", "names", "names of scikit-image's bundled photographs (skimage.data: "
+                             "chelsea, astronaut, coffee, rocket, ...)", repr(name))
         if im.ndim == 2:
             im = np.stack([im] * 3, -1)
         im = im[..., :3]
         h, w = im.shape[:2]
         s = min(h, w)
         im = im[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        out.append(np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)))
+        out.append(np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.BILINEAR)))
     return out
 
 
@@ -409,8 +409,8 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
     _check_counts(ks1, "run_locality", "ks1")
     _check_counts(ks2, "run_locality", "ks2")
     roles = list(dbs)
-    dbs = {role: _load_database(d) for role, d in dbs.items()}
-    for role, db in dbs.items():  # unlike Figure 2's k, these are not capped
+    opened = {role: _load_database(d) for role, d in dbs.items()}
+    for role, db in opened.items():  # unlike Figure 2's k, these are not capped
         for field, most in (("ks1", max(ks1)), ("n_seeds", n_seeds)):
             check(most <= db["meta"]["count"], "run_locality", field, f"at most the {db['meta']['count']} patches of "
                   f"the {role} database ({db['path']})", most)
@@ -418,11 +418,11 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
     panels: dict[str, list] = {}
     for role in roles:
         t0 = time.perf_counter()
-        rec = _reconstruct_many(queries, dbs[role], backbone, params, ks1, progress=progress)
+        rec = _reconstruct_many(queries, opened[role], backbone, params, ks1, progress=progress)
         seconds[f"figure1 {role}"] = time.perf_counter() - t0
         for k in ks1:
             panels[f"{role} k={k}"] = rec[k]
-    first = dbs[roles[0]]["meta"]
+    first = opened[roles[0]]["meta"]
     ref = first["rf"]  # patch grid of the control = the first role's reconstruction's
     c3_tap = backbone.roles.get("conv3", "conv3")
     ctl_size = backbone.geometry[c3_tap].size if c3_tap in backbone.geometry else ref["size"]
@@ -433,10 +433,10 @@ def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 
     rng = np.random.default_rng(seed)
     averages = {}
     for role in roles:
-        n = dbs[role]["meta"]["count"]
+        n = opened[role]["meta"]["count"]
         t0 = time.perf_counter()
-        averages[role] = rf_average(dbs[role], rng.choice(n, n_seeds, replace=False), ks2)
+        averages[role] = rf_average(opened[role], rng.choice(n, n_seeds, replace=False), ks2)
         seconds[f"figure2 {role}"] = time.perf_counter() - t0
     log.info("locality phase seconds: %s", {k: round(v, 1) for k, v in seconds.items()})
-    return {"sizes": {r: dbs[r]["meta"]["count"] for r in roles}, "seconds": seconds, "panels": panels,
+    return {"sizes": {r: opened[r]["meta"]["count"] for r in roles}, "seconds": seconds, "panels": panels,
             "averages": averages}

@@ -147,7 +147,8 @@ def dense_sift(samples, cfg: PredictionConfig):
           f">= {3 * cfg.sift_bin + 1} px (one dense SIFT frame of 4 bins of sift_bin {cfg.sift_bin} px)", cfg.box_size)
     feats, centres = [], None
     for crop in box_crops(samples, cfg.box_size):
-        frames, desc = sift.dsift(sift.to_grey(crop), bin_size=cfg.sift_bin, step=cfg.sift_step)
+        grey = sift.to_grey(crop)
+        frames, desc = sift.dsift(grey, bin_size=cfg.sift_bin, step=cfg.sift_step)  # type: ignore[arg-type]  # numpy ok
         feats.append(np.asarray(desc, np.float32))
         centres = np.asarray(frames, np.float32)[:, :2]
     return np.stack(feats), centres
@@ -237,8 +238,8 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
     """
     check(kind in ("conv", "sift"), "run_category", "kind", '"conv" or "sift" (the rule that picks positives and '
           'negatives)', kind)
+    mu, nn = _prior_means(ftr, fte)  # first: it refuses features without priors before any training
     model, info = _train_detectors(ftr, kind, cfg, neg_half, key)
-    mu, nn = _prior_means(ftr, fte)
     p0, p1 = _predict_keypoints(model, fte, None, cfg), _predict_keypoints(model, fte, mu, cfg)
     p0[:, info["missing"]] = p1[:, info["missing"]] = np.nan  # no detector: no prediction (a miss), not location 0
     return {"hits": evaluate(test_s, p0, cfg), "hits_prior": evaluate(test_s, p1, cfg), "pred": p0,
@@ -271,8 +272,11 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
     key = jax.random.PRNGKey(0) if key is None else key
     neg_half = default_neg_half(backbone, cfg)
     cats = sorted({s.category for s in test})
-    rows = {"SIFT": {}, "SIFT+prior": {}, "conv5": {}, "conv5+prior": {}} if sift else {"conv5": {}, "conv5+prior": {}}
-    hits, preds, tests, info, skipped = {r: {} for r in rows}, {r: {} for r in rows}, {}, {}, 0
+    rows: dict[str, dict] = ({"SIFT": {}, "SIFT+prior": {}, "conv5": {}, "conv5+prior": {}} if sift
+                             else {"conv5": {}, "conv5+prior": {}})
+    hits: dict[str, dict] = {r: {} for r in rows}
+    preds: dict[str, dict] = {r: {} for r in rows}
+    tests, info, skipped = {}, {}, 0
     Xtr, ctr, Ptr = dense_conv(train, backbone, params, cfg)
     Xte, cte, Pte = dense_conv(test, backbone, params, cfg)
     Str, sctr = dense_sift(train, cfg) if sift else (None, None)
@@ -291,6 +295,7 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
                                          instance_features(te, Xte[ite], cte, Pte[ite], cfg), te, "conv", cfg,
                                          neg_half, key)}
         if sift:  # the prior still comes from pool5 neighbours
+            assert Str is not None and Ste is not None  # computed when sift
             results["SIFT"] = run_category(instance_features(tr, Str[itr], sctr, Ptr[itr], cfg),
                                            instance_features(te, Ste[ite], scte, Pte[ite], cfg), te, "sift", cfg,
                                            0.0, key)

@@ -210,9 +210,8 @@ def _median_transfer(points: np.ndarray, visible: np.ndarray, order: np.ndarray,
     return out
 
 
-def _run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str], db_cats: Sequence[str],
-                 cfg: RetrievalTransferConfig,
-                 progress: bool = False) -> dict:
+def _run_transfer(queries: Prepared, database: Prepared, q_cats: Sequence[str] | np.ndarray,
+                  db_cats: Sequence[str] | np.ndarray, cfg: RetrievalTransferConfig, progress: bool = False) -> dict:
     """Predictions (box pixels of each query) for every method, plus neighbour indices and energies.
 
     Args:
@@ -297,7 +296,7 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: RetrievalTr
         kmax = max((s.num_keypoints for s in samples), default=0)
         check(pred.shape[1] >= kmax, "evaluate", f"pred_box[{m!r}]", f"a slot for each of the samples' {kmax} "
               "keypoints", f"{pred.shape[1]} slots")
-        res = {a: {} for a in ALPHAS}
+        res: dict[float, dict[str, float]] = {a: {} for a in ALPHAS}  # alpha -> category -> PCK (%)
         for c in cats:
             idx = [i for i, s in enumerate(samples) if s.category == c]
             kc = samples[idx[0]].num_keypoints
