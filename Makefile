@@ -1,6 +1,7 @@
-# Entry points: `make demo` (the main job); `make test` (ruff, configured in pyproject.toml, then the fast tier of
-# the test suite: every test not marked `slow`; what CI runs); `make test-all` (ruff, then the whole suite, the slow
-# tests too: before a release and after changing training, checkpoints, the experiments or the docs' commands).
+# Entry points: `make demo` (the main job); `make test` (ruff, mypy over the library, both configured in
+# pyproject.toml, then the fast tier of the test suite: every test not marked `slow`; what CI runs); `make test-all`
+# (ruff and mypy, then the whole suite, the slow tests too: before a release and after changing training,
+# checkpoints, the experiments or the docs' commands).
 # Each creates the virtual environment on first use and installs everything it needs.
 PYTHON ?= python3
 VENV ?= .venv
@@ -27,10 +28,12 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	@$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow"; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc
 
 test-all: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	@$(BIN)/python -m pytest -q -n 2 --dist worksteal; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc

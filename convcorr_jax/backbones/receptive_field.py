@@ -165,7 +165,7 @@ def grid_centers(rf: RF, grid_hw: tuple[int, int]) -> np.ndarray:
     return _grid_to_pixel(rf, np.stack([cols, rows], -1)).astype(np.float32)
 
 
-def nearest_column(rf: RF, points: np.ndarray, grid_hw: tuple[int, int]) -> np.ndarray:
+def nearest_column(rf: RF, points: np.ndarray | jax.Array, grid_hw: tuple[int, int]) -> np.ndarray | jax.Array:
     """The column whose receptive-field centre is nearest to each point, clipped to the `(h, w)` grid.
 
     Ties round half to even (numpy's `rint`).

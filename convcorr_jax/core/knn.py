@@ -34,7 +34,7 @@ from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 _NEG = -jnp.inf
 
 
-def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+def l2_normalize(x: jax.Array | np.ndarray, eps: float = 1e-12) -> jax.Array:
     """Rows of x [..., D] scaled to unit l2 norm; zero rows stay zero (`features.hyperpixel.l2_normalise` is this
     with a floor of 1e-6; `regression.l2_normalise`, numpy float32 rows [N, D]).
 

@@ -243,7 +243,7 @@ def scale_parts(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTrans
             f = np.stack([columns_at(g, centres, nodes) for g in f])
             f = f.reshape(len(parts[t]), *frames.grid_xy.shape[:2], -1).astype(np.float32)
             if cfg.normalise:
-                f = np.asarray(l2_normalise(f))  # type: ignore[arg-type]  # hinted jax.Array, documented numpy too
+                f = np.asarray(l2_normalise(f))
         out[part_name(t, scale, prefix)] = f
     return out
 

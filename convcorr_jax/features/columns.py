@@ -42,7 +42,7 @@ def columns_at_points(grid: np.ndarray | jax.Array, rf: RF, points: np.ndarray |
         check(bool(np.all(np.isfinite(points))), "columns_at_points", "points",
               "finite coordinates (drop unlabelled points first)")
     h, w = grid.shape[-3:-1]
-    cr = nearest_column(rf, points, (h, w))  # type: ignore[arg-type]  # it takes jax arrays too (hint: backbones)
+    cr = nearest_column(rf, points, (h, w))
     if grid.ndim == 3:
         return grid[cr[..., 1], cr[..., 0]]
     n = np.arange(grid.shape[0])[:, None]

@@ -158,7 +158,7 @@ def resample(x: jax.Array, wy: jax.Array, wx: jax.Array) -> jax.Array:
     return jnp.einsum("xj,nyjc->nyxc", wx, y, precision=hi)
 
 
-def l2_normalise(x: jax.Array, eps: float = NORM_EPS) -> jax.Array:
+def l2_normalise(x: jax.Array | np.ndarray, eps: float = NORM_EPS) -> jax.Array:
     """x [..., C] divided by max(||x||_2, eps) along the last axis: `core.knn.l2_normalize` with the floor
     `NORM_EPS` (1e-6, not its 1e-12; `regression.l2_normalise` is a numpy one for rows [N, D]).
 

@@ -196,7 +196,8 @@ def to_grey(images: np.ndarray) -> np.ndarray:
     return x @ np.array([0.2989, 0.5870, 0.1140], np.float32)
 
 
-def sift_grid(image: jax.Array, xs: np.ndarray, ys: np.ndarray, bin_size: int, window_size: float = 2.0) -> jax.Array:
+def sift_grid(image: jax.Array | np.ndarray, xs: np.ndarray, ys: np.ndarray, bin_size: int,
+              window_size: float = 2.0) -> jax.Array:
     """Descriptors [len(ys), len(xs), 128] centred (nearest pixel) at the points (xs[j], ys[i]).
 
     Bin centres outside the image read edge-replicated gradients.
@@ -292,7 +293,8 @@ def _dense_descriptors(image: jax.Array, bin_size: int, window_size: float) -> j
     return _unit_clamped(d)
 
 
-def dsift(image: jax.Array, bin_size: int = 3, step: int = 1, window_size: float = 2.0) -> tuple[np.ndarray, jax.Array]:
+def dsift(image: jax.Array | np.ndarray, bin_size: int = 3, step: int = 1,
+          window_size: float = 2.0) -> tuple[np.ndarray, jax.Array]:
     """`vl_dsift(image, 'Size', bin_size, 'Step', step)` on the whole image.
 
     Args:

@@ -129,7 +129,7 @@ def _sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII)
         diag = np.arange(len(sel))
         for r in radii:
             bins = max(1, int(round(r / 2)))  # d: the [K, K, 128] grid
-            d = np.asarray(sift.sift_grid(grey, xs, ys, bins))  # type: ignore[arg-type]  # takes numpy too
+            d = np.asarray(sift.sift_grid(grey, xs, ys, bins))
             out[f"SIFT {r}"][sel] = d[diag, diag]
     return out
 
@@ -327,7 +327,7 @@ def _dense_window_scores_sift(image, points, labels, model: svm.LinearSVM, radiu
     for j, (p, lab) in enumerate(zip(np.rint(points).astype(int), labels)):
         xs, ys = p[0] + np.arange(-radius, radius + 1), p[1] + np.arange(-radius, radius + 1)
         bins = max(1, int(round(radius_px / 2)))  # d: [size, size, 128]
-        d = np.asarray(sift.sift_grid(grey, xs, ys, bins))  # type: ignore[arg-type]  # takes numpy too
+        d = np.asarray(sift.sift_grid(grey, xs, ys, bins))
         k = cls_idx[int(lab)]
         out[j] = d @ model.W[k] + model.b[k]
     return out

@@ -148,7 +148,7 @@ def dense_sift(samples, cfg: PredictionConfig):
     feats, centres = [], None
     for crop in box_crops(samples, cfg.box_size):
         grey = sift.to_grey(crop)
-        frames, desc = sift.dsift(grey, bin_size=cfg.sift_bin, step=cfg.sift_step)  # type: ignore[arg-type]  # numpy ok
+        frames, desc = sift.dsift(grey, bin_size=cfg.sift_bin, step=cfg.sift_step)
         feats.append(np.asarray(desc, np.float32))
         centres = np.asarray(frames, np.float32)[:, :2]
     return np.stack(feats), centres
