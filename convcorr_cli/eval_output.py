@@ -5,15 +5,15 @@ and figure.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable
 
 from convcorr_jax.core import io, runinfo
 from convcorr_jax.core.paths import refuse_inside
 from convcorr_cli.options import check_outputs
 
 
-def check_output_paths(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None],
+def check_output_paths(outputs: Mapping[str, str | Path | None], inputs: Mapping[str, str | Path | None],
                        data_root: str | Path | None = None, model: str | Path | None = None) -> None:
     """Before any work: each output file given (by flag) writable as a file, none of them an input or another
     output (`options.check_outputs`), none inside the dataset folder `data_root` or the scored model's folder
@@ -24,7 +24,7 @@ def check_output_paths(outputs: dict[str, str | Path | None], inputs: dict[str, 
         check_outside(given, folder, f"{what} {folder} (read, never written)")
 
 
-def check_outside(outputs: dict[str, str | Path | None], folder: str | Path | None, what: str) -> None:
+def check_outside(outputs: Mapping[str, str | Path | None], folder: str | Path | None, what: str) -> None:
     """InputError naming the flag unless each output file given in `outputs` (by flag) lies outside `folder`
     (None: no check; `paths.refuse_inside`: links followed, a link in `folder` inside it); `what` names the folder in
     the message ("the run folder runs/r (the run writes it)")."""

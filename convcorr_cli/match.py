@@ -110,6 +110,7 @@ def draw(path: Path, a: np.ndarray, b: np.ndarray, pa: np.ndarray, pb: np.ndarra
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    fig: Path | None  # None: the figure is skipped (no matplotlib)
     out, fig = default_outputs(args.points, args.image_b, args.out, args.figure)
     weights = {"--weights": args.weights} if args.weights not in (None, "random") else {}
     check_outputs({"--out": out, "--figure": fig},

@@ -187,6 +187,7 @@ def _estimator(args: argparse.Namespace, r, plan: dict) -> Callable[..., Poses]:
 
 def _sources(plan: dict, given: dict, torso_found: bool) -> tuple[str | None, str]:
     """(where the torso box came from or None, where the torso point came from), as the JSON and PNG say."""
+    box: str | None
     if given["torso_box"]:
         box = "given"
     elif given["person_box"]:

@@ -4,6 +4,8 @@ skeleton of each person in it (one colour per limb) and a legend strip below nam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -50,7 +52,9 @@ def _legend(width: int, labels: list[tuple[str, tuple, bool]], scale: float = 1.
         return round(v * scale)
 
     ld = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    rows, row, x = [], [], u(4)
+    rows: list[list[tuple[int, str, tuple, bool]]] = []
+    row: list[tuple[int, str, tuple, bool]] = []
+    x = u(4)
     for text, colour, outline in labels:
         tw = int(ld.textlength(text, font=font)) + u(20)
         if row and x + tw > width:
@@ -72,7 +76,7 @@ def _legend(width: int, labels: list[tuple[str, tuple, bool]], scale: float = 1.
 
 
 def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], skeleton: tuple[tuple[int, int], ...],
-         boxes: list[tuple[str, np.ndarray, tuple[int, int, int]]] = ()) -> Image.Image:
+         boxes: Sequence[tuple[str, np.ndarray, tuple[int, int, int]]] = ()) -> Image.Image:
     """The image with the skeleton of each person (points [K, 2], or [P, K, 2] for P people of the image; one
     colour per limb, `PALETTE`), the joints as white dots, `boxes` (label, box [4] as an outline or point [2] as a
     cross, colour; `boxes_to_draw`: the person and torso boxes in `BOX_COLOURS`, white edged in black and black in

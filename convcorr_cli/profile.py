@@ -35,9 +35,9 @@ def start() -> Callable[[float], dict]:
     secs: dict[str, float] = collections.defaultdict(float)
     count: collections.Counter = collections.Counter()
 
-    def listen(event: str, duration: float, **_) -> None:
+    def listen(event: str, duration_secs: float, **_) -> None:  # the parameter names of JAX's listener protocol
         if event in EVENTS:
-            secs[EVENTS[event]] += duration
+            secs[EVENTS[event]] += duration_secs
             count[EVENTS[event]] += 1
 
     jax.monitoring.register_event_duration_secs_listener(listen)
