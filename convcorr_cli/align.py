@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     header = {"config": dict(config.to_dict(cfg), features=args.features if not args.dense else "dense",
                              max_side=args.max_side, weights=args.weights or "pretrained"),
               "backbone": backbone.name, "ran": ran, "versions": runinfo.versions()}
-    if args.dense:
+    if isinstance(cfg, DenseConfig):  # --dense (`_settings`)
         out = align_images(a, b, backbone, params, cfg, args.max_side)
         removed = _prepare_out(d, written)
         io.save_npy(d / "flow.npy", out.flow)
@@ -219,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     grid = GridConfig(args.features, cfg.beta, cfg.window, cfg.iters, cfg.levels)
     out = align_images(a, b, backbone, params, grid, args.max_side)
+    assert out.grid_xy is not None and out.energy is not None and out.a_work is not None  # a grid flow has them
     _prepare_out(d, written)  # writes every name of OUTPUTS: nothing to remove
     io.save_npy(d / "flow.npy", out.flow)
     io.save_npy(d / "grid_xy.npy", out.grid_xy)
@@ -230,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         io.write_json(args.json, dict(summary, outputs=[str(d / n) for n in ("flow.npy", "grid_xy.npy", "energy.json",
                                                                             "warp.png")]))
-    e = out.energy
-    print(f"aligned {args.image_a} -> {args.image_b} ({ran}, grid {e['grid_hw']}): data {e['data']:.1f}, "
-          f"deformation {e['deformation']:.1f}; wrote {d}/flow.npy, grid_xy.npy, energy.json, warp.png")
+    energy = out.energy
+    print(f"aligned {args.image_a} -> {args.image_b} ({ran}, grid {energy['grid_hw']}): data {energy['data']:.1f}, "
+          f"deformation {energy['deformation']:.1f}; wrote {d}/flow.npy, grid_xy.npy, energy.json, warp.png")
     return 0

@@ -151,12 +151,12 @@ def _watch(procs: list[subprocess.Popen], timeout: float | None, poll: float) ->
     while True:
         interrupt.stop_if_requested()
         codes = [p.poll() for p in procs]
-        failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
+        failed = [(i, c) for i, c in enumerate(codes) if c is not None and c != 0]
         if failed:
-            i = failed[0]
-            _say(f"process {i} of {len(procs)} (pid {procs[i].pid}) {_describe(codes[i])}; stopping the others")
+            i, code = failed[0]
+            _say(f"process {i} of {len(procs)} (pid {procs[i].pid}) {_describe(code)}; stopping the others")
             _stop(procs)
-            return codes[i] if codes[i] > 0 else 1
+            return code if code > 0 else 1
         if all(c == 0 for c in codes):
             return 0
         if timeout is not None and time.monotonic() - t0 > timeout:

@@ -114,8 +114,9 @@ class Parser(argparse.ArgumentParser):
     `--help` shows every option's default (`options.HelpFormatter`) and which refuses `-` for an output flag other
     than --json (`options.refuse_stdout`); subparsers inherit all three."""
 
-    def __init__(self, *args, formatter_class: type[argparse.HelpFormatter] = HelpFormatter, **kwargs):
-        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
         """argparse's, then `-` refused for an output flag but --json (`options.refuse_stdout`) and a leading `~`
@@ -136,6 +137,7 @@ class Parser(argparse.ArgumentParser):
         try:
             super()._check_value(action, value)
         except argparse.ArgumentError as e:
+            assert action.choices is not None  # argparse refuses a value only of an action with choices
             hint = did_you_mean(str(value), [str(c) for c in action.choices])
             if isinstance(action, argparse._SubParsersAction):
                 raise argparse.ArgumentError(None, f"unknown subcommand {value!r}{hint} (choose from "
@@ -338,7 +340,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             if stop is not None:
                 split = stop(imports)
                 print(profile.line(name, split), file=sys.stderr, flush=True)
-                if profile_to != "-":
+                if profile_to not in (None, "-"):
                     profile.write(profile_to, split)
 
     return guarded(name, body, keep)

@@ -223,6 +223,7 @@ def import_extensions(argv: Sequence[str]) -> list[str]:
                     raise InputError(None, BACKBONE_MODULE, "an existing .py file or a module name", v)
                 name = f"convcorr_user_{path.stem}"
                 spec = importlib.util.spec_from_file_location(name, path)
+                assert spec is not None and spec.loader is not None  # a .py file always has a source loader
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
                 spec.loader.exec_module(module)
