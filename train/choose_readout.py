@@ -59,8 +59,11 @@ def candidate_scores(run: PoseModel, root: str | os.PathLike) -> tuple[dict, int
                          f"{tc.model.num_joints} joints ({tc.data})")
     crops = flic_crops(root, "val", tc.model.image_size, tc.crop_scale, protocol=tc.protocol)
     data = crops.arrays
-    sp = None if run.spatial is None else predict.SpatialInputs(
-        run.log_priors, np.asarray(heatmaps.image_to_map(crops.torso, tc.model.pool), np.float32), run.spatial)
+    sp: predict.SpatialInputs | None = None
+    if run.spatial is not None:
+        assert run.log_priors is not None  # saved, and loaded, with its config (`load`)
+        sp = predict.SpatialInputs(run.log_priors, np.asarray(heatmaps.image_to_map(crops.torso, tc.model.pool),
+                                                              np.float32), run.spatial)
     preds = predict.predict_crops(run.params, data.images, tc.model, spatial=sp)
     alpha = pose_readout.ALPHA
     scores = {}

@@ -153,11 +153,11 @@ def main(name: str, cfg: TrainConfig, progress: bool = True) -> int:
             print(f"convcorr train pose: {e}", file=sys.stderr)
             return 3
     if res.evals and is_main:
-        e = res.evals[-1]
-        print(group_table(cfg, e))
+        last = res.evals[-1]
+        print(group_table(cfg, last))
         score, alpha = pose_sets.dataset(cfg.data).headline
         pooled = run_folder.pooled_joints(cfg)[1]  # MPII PCKh: the toolkit's 14 joints
         print(f"final {score}@{alpha:g} (%){f' over {pooled}' if pooled else ''}: coarse "
-              f"{e[f'coarse_pck@{alpha:g}']:.1f}  cascade {e[f'cascade_pck@{alpha:g}']:.1f}  "
+              f"{last[f'coarse_pck@{alpha:g}']:.1f}  cascade {last[f'cascade_pck@{alpha:g}']:.1f}  "
               f"-> {res.run_dir}/metrics.json; wall time {wall['seconds']:.1f} s")
     return 0

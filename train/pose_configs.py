@@ -103,6 +103,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints
@@ -139,8 +140,8 @@ PERSON_160 = 160
 PERSON_160_STEPS = (2500, 1000, 600)
 # `person`: rotation up to 40 degrees (LSP-extended has people upside down), scale 0.65-1.35, box shift, half-body
 # crops, colour, blur, low resolution and occlusion (mmpose's top-down ranges; not yet chosen on validation)
-PERSON_AUGMENT = {"rotation": 40.0, "scale": (0.65, 1.35), "shift": 0.1, "half_body": 0.3, "colour": 0.3,
-                  "blur": 0.1, "low_res": 0.1, "occlusion": 0.2}
+PERSON_AUGMENT: dict[str, Any] = {"rotation": 40.0, "scale": (0.65, 1.35), "shift": 0.1, "half_body": 0.3,
+                                  "colour": 0.3, "blur": 0.1, "low_res": 0.1, "occlusion": 0.2}  # AugmentConfig fields
 LSP_STEPS = (1600, 900, 600)  # `lsp`: chosen on LSPET's validation part (bench/RESULTS_pose.md)
 NATIVE_SIZE = 384  # the smallest input side >= FLIC's 360 px frames that the trunk's strides divide
 TINY_MODEL = pose_model.ModelConfig(image_size=64, pool=4, levels=2, bank=(4, 6, 8, 8), head=16, fine=(4, 4, 8, 8),
@@ -256,8 +257,9 @@ def _person_gpu() -> TrainConfig:
 def _person_cpu() -> TrainConfig:
     base = _person()
     parts = tuple(dataclasses.replace(part, share=share) for part, share in zip(base.datasets, PERSON_CPU_SHARES))
+    lr0, lr1, lr2 = (PERSON_CPU_LR_FACTOR * lr for lr in base.lr)  # a peak per stage, as TrainConfig.lr
     return dataclasses.replace(base, name="pose_person_cpu", datasets=parts, steps=PERSON_CPU_STEPS,
-                               lr=tuple(PERSON_CPU_LR_FACTOR * lr for lr in base.lr), checkpoint_every=500)
+                               lr=(lr0, lr1, lr2), checkpoint_every=500)
 
 
 def _person_cpu_160() -> TrainConfig:
