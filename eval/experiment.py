@@ -78,8 +78,15 @@ class ExperimentConfig:
     def check_data_root(self) -> None:
         """InputError unless real data (data other than synthetic) comes with its folder; the runner calls it
         before a run (not at construction, so that `--data-root` can be applied after `get_config`)."""
-        if self.data != "synthetic" and self.data_root is None:
+        if self.data != "synthetic":
+            self.dataset_root()
+
+    def dataset_root(self) -> str:
+        """`data_root`, the folder of the real dataset a run reads; the InputError of `check_data_root` when it is
+        not set (a run started without the runner, which checks it before any folder is made)."""
+        if self.data_root is None:
             raise InputError("config", "data_root", f"the folder of the {self.data} dataset (--data-root DIR)")
+        return self.data_root
 
     def check_weights(self) -> None:
         """InputError unless `weights` is None, "random" or an existing weight file or folder (`check_weights`);
@@ -114,15 +121,16 @@ def nest_transfer(cfg: ExperimentConfig) -> None:
     same); InputError where both were set to different networks."""
     from convcorr_jax.correspondence.point_config import PointTransferConfig
 
-    if not isinstance(cfg.transfer, PointTransferConfig):
-        raise InputError("config", "transfer", "a PointTransferConfig", type(cfg.transfer).__name__)
-    own, nested = cfg.backbone, cfg.transfer.backbone
+    transfer = getattr(cfg, "transfer")  # the field of the subclasses that call this (not of ExperimentConfig)
+    if not isinstance(transfer, PointTransferConfig):
+        raise InputError("config", "transfer", "a PointTransferConfig", type(transfer).__name__)
+    own, nested = cfg.backbone, transfer.backbone
     if own == nested:
         return
     own_default = type(cfg).__dataclass_fields__["backbone"].default
     nested_default = PointTransferConfig.__dataclass_fields__["backbone"].default
     if nested == nested_default:
-        object.__setattr__(cfg, "transfer", dataclasses.replace(cfg.transfer, backbone=own))
+        object.__setattr__(cfg, "transfer", dataclasses.replace(transfer, backbone=own))
     elif own == own_default:
         object.__setattr__(cfg, "backbone", nested)
     else:

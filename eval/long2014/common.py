@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Sequence
 
 import numpy as np
 
 from convcorr_jax.core import geometry
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.crop_geometry import PERSON_BOX_SCALE, person_square
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.synthetic import load_objects
@@ -75,8 +77,8 @@ def load_train_test(cfg: ExperimentConfig, n: int, image_size: int, covered_only
     `covered_only`: keep the test instances whose category has training instances (a tiny split may miss one)."""
     require_data(cfg, DATA)
     if cfg.data == "flic":
-        train = load_flic_split(cfg.data_root, "train", n_train, cfg.seed)
-        test = load_flic_split(cfg.data_root, "test", n_test, cfg.seed + 1)
+        train = load_flic_split(cfg.dataset_root(), "train", n_train, cfg.seed)
+        test = load_flic_split(cfg.dataset_root(), "test", n_test, cfg.seed + 1)
     elif cfg.data == "voc":
         train, test = load_voc_train_test(cfg.data_root)
     else:
@@ -85,3 +87,14 @@ def load_train_test(cfg: ExperimentConfig, n: int, image_size: int, covered_only
         cats = {s.category for s in train}
         test = [s for s in test if s.category in cats]
     return train, test
+
+
+def sample_images(samples: Sequence[KeypointSample]) -> list[np.ndarray]:
+    """The images uint8 [H, W, 3] of samples loaded with them (`pf_willow_set`, `load_train_test`), in order;
+    InputError naming the first sample that holds only its path."""
+    images = []
+    for s in samples:
+        if s.image is None:
+            raise InputError("sample_images", "samples", "samples loaded with their images", f"{s.id} without one")
+        images.append(s.image)
+    return images

@@ -69,7 +69,7 @@ def benchmark_config(data: str, size: str = "default") -> Config:
 
 def load_pairs(cfg: Config) -> KeypointPairs:
     """The split's pairs under cfg.data_root, restricted to cfg.classes and cfg.pairs_per_class."""
-    kp = PF_LOADERS[cfg.data](cfg.data_root, cfg.split)
+    kp = PF_LOADERS[cfg.data](cfg.dataset_root(), cfg.split)
     return kp.first_per_category(cfg.pairs_per_class, cfg.classes)
 
 
@@ -121,7 +121,8 @@ def benchmark_pck(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray, category: 
     category = np.asarray(category).astype(str)
     out = {}
     for a in alphas:
-        per_pair = np.nanmean(metrics.pck_hits(pred, gt, None, norm, a), axis=-1)
+        # pck_hits takes visible=None (every keypoint with finite gt: its docstring); its hint says ndarray
+        per_pair = np.nanmean(metrics.pck_hits(pred, gt, None, norm, a), axis=-1)  # type: ignore[arg-type]
         row = {c: float(per_pair[category == c].mean()) for c in dict.fromkeys(category.tolist())}
         row["mean"] = float(per_pair.mean())
         out[f"{a:g}"] = row

@@ -74,6 +74,7 @@ from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, nest_transfer, require_data, sized
 from convcorr_eval.figures import TransferRow, transfer_figure
 from convcorr_eval.long2014 import paper
+from convcorr_eval.long2014.common import sample_images
 from convcorr_eval.long2014.pf_willow_protocol import (check_pairs, keypoint_table, pair_ground_truth,
                                                        pf_willow_set, select_classes)
 from convcorr_eval.report import comparable, left_out, markdown_table, percent, ran_on, save_figure, score_about
@@ -165,7 +166,7 @@ def evaluate_set(samples: Sequence[KeypointSample], boxes: np.ndarray, groups: n
 
     Returns {"pck" (`correspondence_metrics.pf_pck`), "pred" [P, K, 2], "flows" [P, h, w, 2], "frames", "seconds"}."""
     t0 = time.perf_counter()
-    frames = make_frames([s.image for s in samples], boxes, cfg.transfer, backbone, params,
+    frames = make_frames(sample_images(samples), boxes, cfg.transfer, backbone, params,
                          **side_models(cfg.transfer, cfg.weights))
     return dict(score_frames(frames, samples, pairs, groups, cfg, progress), seconds=time.perf_counter() - t0)
 
@@ -193,8 +194,8 @@ def run_pf_willow(cfg: Config, backbone=None, params=None, progress: bool = Fals
     require_data(cfg, ("pf_willow",))
     if backbone is None:
         backbone, params = load_backbone(cfg.backbone, cfg.weights, cfg.seed)
-    samples, pairs, groups = pf_willow_set(cfg.data_root, cfg.pairs_per_class, cfg.classes)
-    out = evaluate_set(samples, frame_boxes([s.image for s in samples]), groups, cfg, backbone, params, pairs, progress)
+    samples, pairs, groups = pf_willow_set(cfg.dataset_root(), cfg.pairs_per_class, cfg.classes)
+    out = evaluate_set(samples, frame_boxes(sample_images(samples)), groups, cfg, backbone, params, pairs, progress)
     return dict(out, samples=samples, pairs=pairs, groups=groups)
 
 

@@ -33,6 +33,7 @@ and the best row of each backbone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import numpy as np
@@ -46,6 +47,7 @@ from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.weights import load_backbone
 from convcorr_eval.experiment import Context, ExperimentConfig, Result, require_data, sized
 from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
+from convcorr_eval.long2014.common import sample_images
 from convcorr_eval.long2014.pf_parts import PartStore
 from convcorr_eval.long2014.pf_willow_selection import best, chosen_on, fold_keys, leave_one_out, worst
 from convcorr_eval.report import markdown_table, percent, ran_on, score_about
@@ -196,9 +198,9 @@ class Validation:
         require_data(cfg, ("pf_willow",))
         self.cfg = cfg
         self.progress = progress
-        self.samples, self.pairs, self.groups = pf_willow_protocol.pf_willow_set(cfg.data_root, cfg.pairs_per_class,
-                                                                                 mixed=cfg.mixed)
-        self.images = [s.image for s in self.samples]
+        self.samples, self.pairs, self.groups = pf_willow_protocol.pf_willow_set(
+            cfg.dataset_root(), cfg.pairs_per_class, mixed=cfg.mixed)
+        self.images = sample_images(self.samples)
         self.boxes = frame_boxes(self.images)
         self.models: dict = {}
         self.stores: dict = {}  # (weights, seed) -> PartStore
@@ -215,7 +217,7 @@ class Validation:
         backbone's taps worth computing with the first base frames."""
         key = (c.weights, c.seed)
         if key not in self.stores:
-            self.stores[key] = PartStore(self.images, self.boxes, lambda name, c=c: self.model(c, name))
+            self.stores[key] = PartStore(self.images, self.boxes, functools.partial(self.model, c))
         return self.stores[key].frames(c.transfer, taps)
 
     def score(self, c: pf_willow.Config, taps_needed: tuple[str, ...] | None = None, origin: str = "row") -> dict:
@@ -243,9 +245,10 @@ class Validation:
         cfg = self.cfg
         base = parse_row(f"backbone={backbone} method={cfg.search_method} grid={cfg.search_grid}", cfg.base())
         cands = tuple(resolve_taps(self.model(base)[0], CANDIDATES[backbone]))
-        rows, chosen, best = [], (), -1.0
+        rows, best = [], -1.0
+        chosen: tuple[str, ...] = ()
         while len(chosen) < min(cfg.search_max_taps, len(cands)):
-            trial = None
+            trial: tuple[tuple[str, ...], float] | None = None
             for t in (t for t in cands if t not in chosen):
                 taps = tuple(sorted(chosen + (t,), key=cands.index))
                 r = self.score(dataclasses.replace(base, transfer=dataclasses.replace(base.transfer, taps=taps)),
@@ -253,6 +256,7 @@ class Validation:
                 rows.append(r)
                 if trial is None or r["pck"]["0.1"] > trial[1]:
                     trial = (taps, r["pck"]["0.1"])
+            assert trial is not None  # the loop's condition leaves a candidate not chosen
             if trial[1] <= best:
                 break
             chosen, best = trial
@@ -302,8 +306,9 @@ def nested_extra_search(v: Validation, base: pf_willow.Config, net: str, max_tap
 
     def row(taps: tuple) -> int:
         if taps not in seen:
-            c = dataclasses.replace(base, transfer=dataclasses.replace(
-                base.transfer, **{f"{side}_backbone": net, f"{side}_taps": taps}))
+            t = base.transfer
+            c = dataclasses.replace(base, transfer=dataclasses.replace(t, extra_backbone=net, extra_taps=taps)
+                                    if side == "extra" else dataclasses.replace(t, third_backbone=net, third_taps=taps))
             rows.append(v.score(c, origin="extra search"))
             seen[taps] = len(rows) - 1
         return seen[taps]
@@ -314,7 +319,8 @@ def nested_extra_search(v: Validation, base: pf_willow.Config, net: str, max_tap
         def others(i: int) -> float:
             return float(np.mean([rows[i]["per_class"][k] for k in chosen_on(c, keys)]))
 
-        chosen, at = (), 0
+        chosen: tuple[str, ...] = ()
+        at = 0
         while len(chosen) < min(max_taps, len(cands)):
             trials = {row(taps): taps for taps in (tuple(sorted(chosen + (t,), key=cands.index))
                                                    for t in cands if t not in chosen)}
@@ -371,7 +377,8 @@ def run(cfg: Config, ctx: Context) -> Result:
               *([100 * np.mean([r["per_class"][m] for m in cfg.mixed])] if cfg.mixed else []), f"{r['seconds']:.0f}",
               ("**chosen**" if r is top else "best of backbone" if per.get(r["backbone"]) is r
                else "search" if r["origin"] == "search" else "")] for r in rows]
-    groups = pf_willow_protocol.pf_willow_set(cfg.data_root, cfg.pairs_per_class, mixed=cfg.mixed, with_images=False)[2]
+    groups = pf_willow_protocol.pf_willow_set(cfg.dataset_root(), cfg.pairs_per_class, mixed=cfg.mixed,
+                                              with_images=False)[2]
     n_pairs = int(sum(not pf_willow_protocol.is_mixed(g) for g in groups))
     on = ran_on(cfg, "validation", "backbone of each row")
     mixed = (f", then the {len(groups) - n_pairs} cross pairs of the mixed-view sets {', '.join(cfg.mixed)} (their "

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 from convcorr_eval.experiment import (
@@ -39,6 +40,7 @@ from convcorr_eval.experiment import (
     sized,
 )
 from convcorr_eval.long2014 import pf_willow, pf_willow_protocol
+from convcorr_eval.long2014.common import sample_images
 from convcorr_eval.long2014.pf_parts import PartStore
 from convcorr_eval.report import markdown_table, percent, ran_on, score_about
 
@@ -131,10 +133,11 @@ class Config(ExperimentConfig):
 
 
 def get_config(size: str = "default") -> Config:
+    # ONE_NETWORK holds None for three optional fields; mypy checks each ** value against every field
+    one_network = PointTransferConfig(image_size=96, **PointTransferConfig.ONE_NETWORK)  # type: ignore[arg-type]
     return sized(size, {
         "tiny": Config(size=size, rows=("", "flip_source=false cycle=none", "cycle=0", "hough_side=5"), per_class=2,
-                       pairs_per_class=2, transfer=PointTransferConfig(image_size=96,
-                                                                       **PointTransferConfig.ONE_NETWORK)),
+                       pairs_per_class=2, transfer=one_network),
         "default": Config(size=size, per_class=20, pair_step=4),
         "full": Config(size=size, per_class=60),
     })
@@ -150,15 +153,15 @@ class Sets:
     def __init__(self, cfg: Config, log=print):
         require_data(cfg, ("pf_willow",))
         self.cfg, self.log = cfg, log
-        samples, pairs, groups = pf_willow_protocol.pf_willow_set(cfg.data_root, cfg.pairs_per_class)
-        full, full_pairs, full_groups = pf_willow_protocol.pf_willow_set(cfg.data_root)
+        samples, pairs, groups = pf_willow_protocol.pf_willow_set(cfg.dataset_root(), cfg.pairs_per_class)
+        full, full_pairs, full_groups = pf_willow_protocol.pf_willow_set(cfg.dataset_root())
         if len(full) != len(samples):
             raise InputError(cfg.data_root, "samples", "the same images in both sets", len(full))
         self.samples, warped_pairs, warped_groups = warped_set(samples, full_pairs, full_groups, cfg.per_class,
                                                                cfg.warp_seed, cfg.warp)
         self.sets = {"PF-WILLOW": (pairs[::cfg.pair_step], groups[::cfg.pair_step]),
                      "warped": (warped_pairs, warped_groups)}
-        self.images = [s.image for s in self.samples]
+        self.images = sample_images(self.samples)
         self.boxes = frame_boxes(self.images)
         self.n_sources = len(samples)  # the warped set's sources are the original images
         points, valid = pf_willow_protocol.keypoint_table(self.samples)
@@ -175,9 +178,9 @@ class Sets:
             self.models[name] = load_backbone(name, self.cfg.weights, self.cfg.seed)
         return self.models[name]
 
-    def frames(self, c: PointTransferConfig) -> tuple[Frames, list[str], float]:
-        """(frames holding every part row `c` uses (mirrored parts on the source images only), their names,
-        seconds spent computing parts now; `pf_parts.PartStore`)."""
+    def frames(self, c: PointTransferConfig) -> tuple[Frames, list[str] | None, float]:
+        """(frames holding every part row `c` uses (mirrored parts on the source images only), their names (None:
+        all), seconds spent computing parts now; `pf_parts.PartStore`)."""
         return self.store.frames(c)
 
     def score(self, row: str) -> dict:
@@ -186,7 +189,7 @@ class Sets:
         "match_s"}."""
         c = parse_row(row, self.cfg.transfer)
         frames, names, t_feat = self.frames(c)
-        out = {"row": row_text(row), "pck": {}, "per_class": {}, "features_s": round(t_feat, 1)}
+        out: dict[str, Any] = {"row": row_text(row), "pck": {}, "per_class": {}, "features_s": round(t_feat, 1)}
         t0 = time.perf_counter()
         for k, (pairs, groups) in self.sets.items():
             pred, _ = move_points(frames, self.points[pairs[:, 0]], pairs, c, names)

@@ -404,7 +404,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     trained_on = tc.protocol
     second = None if cfg.second_pass is None else tc
     tc = with_input(tc, cfg.protocol, cfg.image_size)
-    res = evaluate(tc, params, cfg.data_root, cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
+    res = evaluate(tc, params, cfg.dataset_root(), cfg.split, cfg.refine, cfg.timing, cfg.spatial_settings(),
                    cfg.test_flip, page=ctx.figures / PAGE, test_scales=cfg.test_scales, second_pass=second,
                    second_scale=cfg.second_pass or 1.0, test_merge=cfg.test_merge)
     res["model"] = str(cfg.model)

@@ -292,12 +292,12 @@ def run(cfg: Config, ctx: Context) -> Result:
         raise InputError("config", "run_dir", RUN_HELP + " (or simulate=true)")
     res: dict = {"priors_split": "train"}
     if cfg.run_dir is not None:
-        res["run"] = validate_run(cfg.run_dir, cfg.data_root, TINY_SEARCH if cfg.size == "tiny" else SEARCH,
+        res["run"] = validate_run(cfg.run_dir, cfg.dataset_root(), TINY_SEARCH if cfg.size == "tiny" else SEARCH,
                                   ctx.progress)
     if cfg.simulate:
         chosen = (spatial_mrf.SpatialConfig.from_dict(res["run"]["chosen"]) if "run" in res
                   else spatial_mrf.FLIC_VALIDATED)
         sims = {"sum": dataclasses.replace(chosen, mode="sum"), "max": dataclasses.replace(chosen, mode="max")}
-        res["simulated"] = evaluate_simulated(cfg.data_root, cfg.sim_image_size, cfg.sim_pool, sims, cfg.seed,
+        res["simulated"] = evaluate_simulated(cfg.dataset_root(), cfg.sim_image_size, cfg.sim_pool, sims, cfg.seed,
                                               cfg.limit)
     return Result(summary_line(res), markdown(res), res)

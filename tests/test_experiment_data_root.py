@@ -1,0 +1,38 @@
+"""An experiment's `run` called without the runner (which checks `data_root` first) on real data without its folder:
+the one-line InputError naming `data_root`, not a TypeError from a loader given None, nor a search of a folder
+named "None"."""
+
+import dataclasses
+import sys
+
+import pytest
+
+from convcorr_jax.core.errors import InputError
+from convcorr_eval import experiment, registry
+
+CASES = [("long2014.locality", "flic"), ("long2014.table2", "flic"), ("long2014.table3", "flic"),
+         ("long2014.table4", "flic"), ("long2014.pf_willow_validation", "pf_willow"),
+         ("long2014.pf_willow_warped", "pf_willow"), ("long2014.pf_pascal", "pf_pascal"), ("long2014.spair", "spair"),
+         ("tompson2015.spatial_validation", "flic")]
+
+
+class _WorkBegan(Exception):
+    """Raised by the stand-in `load_backbone`: the experiment loaded a network before reading its data."""
+
+
+@pytest.mark.parametrize("exp_id,data", CASES)
+def test_run_without_data_root_names_it(exp_id, data, tmp_path, monkeypatch):
+    mod = registry.load(exp_id)
+
+    def began(*args, **kwargs):
+        raise _WorkBegan()
+
+    for name, m in list(sys.modules.items()):
+        if name.startswith("convcorr_eval") and callable(getattr(m, "load_backbone", None)):
+            monkeypatch.setattr(m, "load_backbone", began)
+    cfg = dataclasses.replace(mod.get_config("tiny"), data=data, data_root=None)
+    with pytest.raises(InputError) as e:
+        mod.run(cfg, experiment.Context(tmp_path, progress=False))
+    assert e.value.field == "data_root" and f"the folder of the {data} dataset" in str(e.value)
+    assert e.value.source == "config"
+    assert not (tmp_path / "None").exists()
