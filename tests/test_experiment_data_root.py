@@ -36,3 +36,13 @@ def test_run_without_data_root_names_it(exp_id, data, tmp_path, monkeypatch):
     assert e.value.field == "data_root" and f"the folder of the {data} dataset" in str(e.value)
     assert e.value.source == "config"
     assert not (tmp_path / "None").exists()
+
+
+def test_mpii_run_without_annotation_file_names_it(tmp_path):
+    """tompson2015.mpii's annotation file stands for its dataset folder: without it, the InputError naming `annot`
+    (was a TypeError once the model had been read)."""
+    mod = registry.load("tompson2015.mpii")
+    cfg = dataclasses.replace(mod.get_config("tiny"), model="flic")
+    with pytest.raises(InputError) as e:
+        mod.run(cfg, experiment.Context(tmp_path, progress=False))
+    assert e.value.field == "annot" and e.value.source == "config"

@@ -94,3 +94,13 @@ def test_flic_person_crop_maps_the_mean_training_pose_back_onto_the_labelled_per
     assert err(back) < 0.75 * err(np.broadcast_to(tr["points"].mean(0), back.shape))
     frame, eye = flic_joints.views(te, "frame", None)
     assert frame is te["images"] and np.array_equal(eye, np.broadcast_to(np.eye(2, 3), (12, 2, 3)))
+
+
+def test_flic_person_views_without_a_crop_size_name_it():
+    from convcorr_jax.core.errors import InputError
+    from convcorr_eval.razavian2015 import flic_joints
+
+    frames = {"images": np.zeros((2, 40, 30, 3), np.uint8), "torso_box": np.array([[5.0, 5.0, 15.0, 20.0]] * 2)}
+    with pytest.raises(InputError) as e:
+        flic_joints.views(frames, "person", None)
+    assert e.value.source == "views" and e.value.field == "size"

@@ -73,15 +73,17 @@ def attribute(frames: dict, name: str) -> np.ndarray:
     raise InputError("config", "flic_attribute", f"one of {list(ATTRIBUTES)}", name)
 
 
-def views(frames: dict, crop: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def views(frames: dict, crop: str, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
     """What the regressors see of `flic_frames` output and where: images uint8 [N, h, w, 3] and affine maps
-    M [N, 2, 3] (frame -> image pixels). crop "frame": the frames and the identity; "person": the
-    `flic_person_box` of each labelled torso box cropped to `size` (h, w), zeros outside the frame."""
+    M [N, 2, 3] (frame -> image pixels). crop "frame": the frames and the identity (`size` unused, None); "person":
+    the `flic_person_box` of each labelled torso box cropped to `size` (h, w), zeros outside the frame."""
     im = frames["images"]
     if crop == "frame":
         return im, np.broadcast_to(np.eye(2, 3), (len(im), 2, 3))
     if crop != "person":
         raise InputError("config", "flic_crop", f"one of {list(CROPS)}", crop)
+    if size is None:
+        raise InputError("views", "size", "the (h, w) of the person crops (crop 'person')", None)
     M = geometry.box_to_affine(flic_person_box(frames["torso_box"]), size)
     crops = [geometry.crop(im[i:i + CROP_CHUNK], M[i:i + CROP_CHUNK], size, border="constant")
              for i in range(0, len(im), CROP_CHUNK)]
@@ -103,7 +105,10 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     tr = data.flic_frames(cfg.data_root, "train", cfg.n_flic_train, cfg.seed)
     te = data.flic_frames(cfg.data_root, "test", cfg.n_flic_test, cfg.seed + 1)
     person = cfg.flic_crop == "person"
-    size = tuple(get_backbone(cfg.backbone).default_input_size) if person else None
+    size: tuple[int, int] | None = None
+    if person:
+        h, w = get_backbone(cfg.backbone).default_input_size
+        size = (h, w)
     (im_tr, M_tr), (im_te, M_te) = views(tr, cfg.flic_crop, size), views(te, cfg.flic_crop, size)
     P_tr, P_te = tr["points"].astype(np.float64), te["points"].astype(np.float64)
     Q_tr, back = geometry.transform_points(P_tr, M_tr), geometry.invert_affine(M_te)  # targets in view pixels
@@ -114,10 +119,12 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, 
     lams, edges = {}, {}
     rows = [("RGB + ridge (32x32 pixels)", pix(im_tr), pix(im_te)), ("ConvNet + ridge", F_tr, F_te)]
     if desc.extra is not None:
+        assert desc.extra_label is not None  # `common.make_descriptors` labels the extra descriptor it makes
         rows.append((desc.extra_label, desc.extra(im_tr), desc.extra(im_te)))
     for name, X_tr, X_te in rows:
         model = landmarks.fit_points(X_tr, Q_tr, None, seed=cfg.seed, extend_top=common.EXTEND_TOP)
         preds[name] = landmarks.predict_points(model, X_te)
+        assert model.edge is not None  # fit_points records it
         lams[name], edges[name] = float(model.lam[0]), str(model.edge[0])
     pck = {name: pck_rows(geometry.transform_points(p, back), P_te, te["torso"]) for name, p in preds.items()}
     joints = list(FLIC_LABELLED_NAMES)

@@ -71,8 +71,13 @@ class Config(ExperimentConfig):
 
     def check_data_root(self) -> None:
         """The annotation file stands for the dataset folder: InputError without it."""
+        self.annot_file()
+
+    def annot_file(self) -> str:
+        """`annot`; InputError without it (a run started without the runner, which checks it first)."""
         if self.annot is None:
             raise InputError("config", "annot", "an MPII annotation h5 (--set annot=FILE)")
+        return self.annot
 
 
 def get_config(size: str = "default") -> Config:
@@ -115,9 +120,9 @@ def page_figure(people: Sequence[KeypointSample], pred: np.ndarray, crops: np.nd
     truth = np.stack([np.asarray(s.points, np.float64) for s in people])
     d = metrics.pckh_distances(pred, truth, np.array([s.extras["normalize"] for s in people]))
     score = figures.image_scores(np.where(np.isnan(d), np.nan, d <= threshold))
-    in_crop = [np.asarray(geometry.transform_points(p, affine)) for p in (truth, pred)]
-    save_figure(figures.best_worst_figure(crops, *in_crop, np.all(np.isfinite(truth), -1), score, joint_set,
-                                          f"PCKh@{threshold:g}", f"{label}: best and worst people by "
+    truth_in_crop, pred_in_crop = (np.asarray(geometry.transform_points(p, affine)) for p in (truth, pred))
+    save_figure(figures.best_worst_figure(crops, truth_in_crop, pred_in_crop, np.all(np.isfinite(truth), -1), score,
+                                          joint_set, f"PCKh@{threshold:g}", f"{label}: best and worst people by "
                                           f"PCKh@{threshold:g} of their annotated joints"), path)
 
 
@@ -149,7 +154,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("mpii",))
     if cfg.model is None:
         raise InputError("config", "model", model_help())
-    r = predict_file(cfg.model, cfg.annot, ctx.run_dir / PREDS, cfg.images, cfg.readout, ctx.figures / PAGE)
+    r = predict_file(cfg.model, cfg.annot_file(), ctx.run_dir / PREDS, cfg.images, cfg.readout, ctx.figures / PAGE)
     md = "\n\n".join(pckh.format_table({model_name(cfg.model): r}, t, markdown=True) for t in ("0.5", "0.1"))
     md += f"\n\n{note}" if (note := pose_readout.same_split_note(r)) else ""
     md += f"\n\nPredictions ({r['readout']}, 1-based MPII frame): `{PREDS}`.\n"
