@@ -102,7 +102,7 @@ def _run_stage(exp_id: str, cfg: ExperimentConfig, out: str | Path, force: bool,
     try:
         return run_experiment(exp_id, cfg, out, force, progress=progress, replace=True)
     except RunExists as e:
-        raise RunExists(Path(e.source), str(e.got), _STAGE_WAY_OUT) from None
+        raise RunExists(e.run_dir, str(e.got), _STAGE_WAY_OUT) from None
 
 
 def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "runs/demo", seed: int = 0,
@@ -120,7 +120,8 @@ def run_demo(names: Sequence[str], size: str = "default", out: str | Path = "run
     print(runinfo.header("convcorr demo", config, seed), flush=True)
     out = Path(out)
     own_settings = size == "default" and seed == 0 and backbone is None and weights is None
-    t_all, rows, sections, metrics, failed = time.perf_counter(), [], [], {}, []
+    t_all, rows, sections, metrics = time.perf_counter(), [], [], {}
+    failed: list[str] = []
     for name in names:
         exp_id = STAGES[name]
         t0 = time.perf_counter()

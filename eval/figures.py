@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -134,7 +134,7 @@ def transfer_figure(rows: Sequence[TransferRow], title: str, names: tuple[str, s
                 ax.plot([q[0] + x0, t[0] + x0], [q[1], t[1]], "-", color=HIT if hit else MISS, lw=1.6, zorder=2)
         ax.set_title(r.title or f"{names[0]} (left) -> {names[1]} (right)", fontsize=10)
         ax.set_axis_off()
-    grey = dict(color="grey", markeredgecolor="black", linestyle="", markersize=8)
+    grey: dict[str, Any] = dict(color="grey", markeredgecolor="black", linestyle="", markersize=8)
     handles = [Line2D([], [], marker="o", label=f"source keypoint ({names[0]})", **grey),
                Line2D([], [], marker="X", label=f"predicted ({names[1]})", **grey)]
     if with_truth:

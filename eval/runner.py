@@ -89,6 +89,7 @@ class RunExists(InputError):
 
     def __init__(self, run_dir: Path, what: str, way_out: str):
         super().__init__(run_dir, "run folder", way_out, what)
+        self.run_dir = run_dir
         self.args = (f"{run_dir} {what}; {way_out}",)
 
 
@@ -362,6 +363,7 @@ def _docstring(module: str) -> str | None:
     """The docstring of the module `module` (dotted name), read from its source file without importing it (its
     package is imported; a module without a .py source is imported), or None when it has none."""
     spec = importlib.util.find_spec(module)
-    if spec is None or not str(spec.origin).endswith(".py"):
+    origin = None if spec is None else spec.origin
+    if origin is None or not origin.endswith(".py"):
         return importlib.import_module(module).__doc__
-    return ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")), clean=False)
+    return ast.get_docstring(ast.parse(Path(origin).read_text(encoding="utf-8")), clean=False)

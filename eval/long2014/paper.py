@@ -1,5 +1,7 @@
 """Long et al. 2014's published numbers, shown beside ours (the data differ)."""
 
+from typing import Any
+
 # Table 1: receptive field (size, stride) in pixels per CaffeNet layer
 TABLE1 = {"conv1": (11, 4), "conv2": (51, 8), "conv3": (99, 16), "conv4": (131, 16), "conv5": (163, 16),
           "pool5": (195, 32)}
@@ -57,13 +59,13 @@ PF_WILLOW_FEATURES = {"DSP": "SIFT", "SIFT Flow": "SIFT",
 # sub-class at alpha 0.1. Two protocols: the peer harness's own (images at native resolution), and ours (both images
 # resized to 256 x 256, the flow read at the keypoint; measured by bench/flow_dense_pf_willow.py,
 # bench/RESULTS_flow.md).
-PF_WILLOW_SIFTFLOW_CPP = {
+PF_WILLOW_SIFTFLOW_CPP: dict[str, Any] = {
     "protocol": "peer harness, native resolution",
     "pck": {"0.05": 0.279, "0.1": 0.510, "0.2": 0.779},
     "per_subclass": {"car(S)": 0.506, "duck(S)": 0.322, "motorbike(S)": 0.388, "winebottle(woC)": 0.826},
     "subclasses": ("car(S)", "duck(S)", "motorbike(S)", "winebottle(woC)"),  # what "pck" is the mean over
 }
-PF_WILLOW_SIFTFLOW_CPP_256 = {
+PF_WILLOW_SIFTFLOW_CPP_256: dict[str, Any] = {
     "protocol": "our frame: 256 x 256, bench/flow_dense_pf_willow.py",
     "pck": {"0.05": 0.302, "0.1": 0.542, "0.2": 0.806},
     "subclasses": ("car(S)", "duck(S)", "motorbike(S)", "winebottle(woC)"),

@@ -42,7 +42,9 @@ class PartStore:
         key = (c.features, c.backbone, c.image_size, c.grid_spec, c.normalise)
         bb, params = self.model(c.backbone)
         names = list(resolve_taps(bb, c.tap_names)) if c.features == "cnn" else []
-        plain = dataclasses.replace(c, scales=(1.0,), flip_source=False, **PointTransferConfig.ONE_NETWORK)
+        # ONE_NETWORK holds None for three optional fields; mypy checks each ** value against every field
+        plain = dataclasses.replace(c, scales=(1.0,), flip_source=False,
+                                    **PointTransferConfig.ONE_NETWORK)  # type: ignore[arg-type]
         if key not in self.base:
             first = list(dict.fromkeys([*names, *need]))
             self.log(f"features: {c.backbone} {c.features} {'+'.join(first)} at {c.image_size} px on "
@@ -58,7 +60,9 @@ class PartStore:
             if matcher and side is not None:
                 xb, xp = self.model(side)
                 groups += [(xb, xp, tuple(resolve_taps(xb, side_taps)), s, f"{xb.name}:") for s in c.scales]
-        parts, flipped, used = {}, {}, []
+        parts: dict[str, np.ndarray] = {}
+        flipped: dict[str, np.ndarray] = {}
+        used: list[str] = []
         mirrors = (False, True) if c.flip_source and c.resolved_method != "bp" else (False,)
         for net, p, taps, s, prefix in groups:
             used += [part_name(t, s, prefix) for t in taps]
@@ -91,6 +95,7 @@ class PartStore:
     def _prior(self, key: tuple, c: PointTransferConfig, bb, base: Frames, mirror: bool) -> np.ndarray:
         """The node prior [N, h, w] of row `c` on the base frames (of the mirrored sources when `mirror`, the
         others' rows one)."""
+        assert c.prior is not None  # `frames` asks for the prior of a row that has one only
         pkey = (key, c.prior, c.prior_top_k, c.prior_floor, mirror)
         if pkey not in self.priors:
             self.log(f"prior: CAM of {c.prior} top {c.prior_top_k}{' mirrored' if mirror else ''}")

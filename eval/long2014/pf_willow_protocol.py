@@ -83,7 +83,8 @@ def pf_willow_set(root: str | os.PathLike, pairs_per_class: int | None = None,
     per pair [P]) of the sub-classes `classes` (None: all, `select_classes`): the first `pairs_per_class` ordered
     pairs within each sub-class (None: all), then for each "A+B" of `mixed` (`mixed_parts`) the first
     `pairs_per_class` of its cross pairs (every image of A to every image of B, then B to A), grouped as "A+B"."""
-    samples, pairs, groups, where = [], [], [], {}
+    samples: list[KeypointSample] = []
+    pairs, groups, where = [], [], {}
     for sub in select_classes(root, classes):
         s = load_pf_willow(root, classes=[sub], with_images=with_images)
         _require_pair(root, sub, len(s))

@@ -67,6 +67,7 @@ def role_rows(backbone) -> list[list]:
 def skimage_images() -> list[tuple[str, np.ndarray]]:
     """scikit-image's bundled real photographs (uint8 RGB)."""
     skimage = require("skimage", "report", "Table 1's photographs (scikit-image's bundled ones)")
+    assert skimage.__file__ is not None  # a regular package, imported from its __init__.py
     folder = Path(skimage.__file__).parent / "data"
     return [(n.split(".")[0], load_image(folder / n)) for n in SKIMAGE_IMAGES if (folder / n).is_file()]
 

@@ -162,13 +162,14 @@ def select_C(train, backbone, params, cfg: Config, key) -> dict:
         Sf, sf = point_prediction.dense_sift(fit, pc)
         Sv, sv = point_prediction.dense_sift(val, pc)
         kinds["sift"] = (list(cfg.val_sift_Cs), "sift_C", (Sf, sf, Sv, sv), 0.0)
-    chosen, curve = {"C": pc.C, "sift_C": pc.sift_C}, {}
+    chosen = {"C": pc.C, "sift_C": pc.sift_C}
+    curve: dict[str, dict[float, float]] = {}
     for kind, (Cs, field, (Xa, ca, Xb, cb), nh) in kinds.items():
         if not Cs:
             continue
         curve[kind] = {}
         for C in Cs:
-            pcc = dataclasses.replace(pc, **{field: C})
+            pcc = dataclasses.replace(pc, C=C) if field == "C" else dataclasses.replace(pc, sift_C=C)
             pcks = []
             for cat in sorted({s.category for s in val}):
                 ia = [i for i, s in enumerate(fit) if s.category == cat]
@@ -182,7 +183,7 @@ def select_C(train, backbone, params, cfg: Config, key) -> dict:
         if not scored:
             raise InputError("long2014.table4", "val_fraction", f"a validation split with a visible keypoint to "
                              f"score each {field} on", f"{len(val)} validation instances, none scored")
-        chosen[field] = max(scored, key=curve[kind].get)
+        chosen[field] = max(scored, key=curve[kind].__getitem__)
     return {**chosen, "curve": curve, "n_fit": len(fit), "n_val": len(val)}
 
 

@@ -4,7 +4,7 @@ run, memoised), and number formatting."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class Config(ExperimentConfig):
 EXTEND_TOP = 8  # ridge lambda grid values added above LAMBDAS' top (1e2) where the CV's best is the top: up to 1e6
 FLIC_CROPS = ("frame", "person")
 FLIC_ATTRIBUTES = ("torso_x", "torso_size")  # label-derived attributes of the FLIC direction (`flic_joints.attribute`)
-SIZES = {
+SIZES: dict[str, dict[str, Any]] = {
     "tiny": dict(n_faces=36, n_objects=36, face_size=64, crop_size=64, object_crop=64, n_flic_train=40,
                  n_flic_test=16),  # CaffeNet pool5: 1 x 1 at 64 px, empty below 56
     "default": {},

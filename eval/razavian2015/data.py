@@ -45,25 +45,26 @@ def synthetic_faces(cfg) -> tuple[list, list]:
     """(train, test) synthetic faces of `cfg.n_faces` at `cfg.face_size` px (InputError: a split too small, or a
     face_size the synthetic faces are not drawn at, naming face_size, not the loader's image_size)."""
     try:
-        sets = [list(synthetic.load_faces(n=cfg.n_faces, seed=cfg.seed, split=sp, image_size=cfg.face_size))
-                for sp in ("train", "test")]
+        train, test = (list(synthetic.load_faces(n=cfg.n_faces, seed=cfg.seed, split=sp, image_size=cfg.face_size))
+                       for sp in ("train", "test"))
     except InputError as e:
         if e.field != "image_size":
             raise
         raise InputError("config", "face_size", f"{e.expected} (the synthetic faces' side in px)", e.got) from None
-    return _check_split(*sets, "n_faces", cfg.n_faces)
+    return _check_split(train, test, "n_faces", cfg.n_faces)
 
 
 def synthetic_objects(cfg) -> tuple[list, list]:
     """(train, test) synthetic object instances (keypoints, boxes) (InputError: a split too small)."""
-    return _check_split(*(list(synthetic.load_objects(n=cfg.n_objects, seed=cfg.seed, split=sp))
-                          for sp in ("train", "test")), "n_objects", cfg.n_objects)
+    train, test = (list(synthetic.load_objects(n=cfg.n_objects, seed=cfg.seed, split=sp)) for sp in ("train", "test"))
+    return _check_split(train, test, "n_objects", cfg.n_objects)
 
 
 def synthetic_segmentation(cfg) -> tuple[list, list, tuple[str, ...]]:
     """(train, test, class names) of the synthetic objects' label maps (InputError: a split too small)."""
-    tr, te = _check_split(*(list(synthetic.load_objects_segmentation(n=cfg.n_objects, seed=cfg.seed, split=sp))
-                            for sp in ("train", "test")), "n_objects", cfg.n_objects)
+    tr, te = (list(synthetic.load_objects_segmentation(n=cfg.n_objects, seed=cfg.seed, split=sp))
+              for sp in ("train", "test"))
+    tr, te = _check_split(tr, te, "n_objects", cfg.n_objects)
     return tr, te, ("background",) + tuple(synthetic.OBJECT_CATEGORIES)
 
 
@@ -159,7 +160,7 @@ def faces_300w(root, size: int) -> dict[str, tuple[list, list]]:
 
 def resize_labels(labels: list[np.ndarray], size: int) -> np.ndarray:
     """Nearest-neighbour resize of label maps to [N, size, size] (void stays 255)."""
-    return np.stack([np.asarray(Image.fromarray(np.asarray(l, np.uint8)).resize((size, size), Image.NEAREST))
+    return np.stack([np.asarray(Image.fromarray(np.asarray(l, np.uint8)).resize((size, size), Image.Resampling.NEAREST))
                      for l in labels])
 
 

@@ -39,11 +39,12 @@ def save_image(path, image: np.ndarray, scale: float = 2.0, title: str | None = 
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(image, interpolation="nearest")
     ax.set_axis_off()
-    for j, t in enumerate(col_titles or ()):
-        cw = (w - pad) / len(col_titles)
+    cols, rows = col_titles or (), row_titles or ()
+    for j, t in enumerate(cols):
+        cw = (w - pad) / len(cols)
         ax.text(pad / 2 + (j + 0.5) * cw, -pad, t, ha="center", va="bottom", fontsize=9)
-    for i, t in enumerate(row_titles or ()):
-        rh = (h - pad) / len(row_titles)
+    for i, t in enumerate(rows):
+        rh = (h - pad) / len(rows)
         ax.text(-pad * 2, pad / 2 + (i + 0.5) * rh, t, ha="right", va="center", fontsize=9)
     if title:
         ax.set_title(title, fontsize=10, pad=18 if col_titles else 6)
@@ -58,6 +59,7 @@ def plot_points(path, images, point_sets, colors=("lime", "red", "cyan"), boxes=
     """A row of images with point sets [N, K, 2] overlaid (one colour per set) and optional boxes
     (dict name -> [N, 4] (x_min, y_min, x_max, y_max), inclusive pixel centres). A legend names each point set
     (`labels`; default: ground truth, prediction, refined prediction) and the boxes; `titles` per panel."""
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -81,8 +83,8 @@ def plot_points(path, images, point_sets, colors=("lime", "red", "cyan"), boxes=
         ax.axis("off")
         if titles:
             ax.set_title(titles[i], fontsize=9)
-    handles = [Line2D([], [], linestyle="none", marker="o", markersize=6, color=c, label=lab)
-               for c, lab in zip(colors, labels)]
+    handles: list[Artist] = [Line2D([], [], linestyle="none", marker="o", markersize=6, color=c, label=lab)
+                             for c, lab in zip(colors, labels)]
     if boxes:
         handles.append(Patch(fill=False, edgecolor="yellow",
                              label=textwrap.fill("boxes: " + ", ".join(map(str, boxes)), 48)))

@@ -76,8 +76,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     if cfg.data == "voc":
         if cfg.annotations is None:
             raise InputError("config", "annotations", "the VOC keypoint annotations folder for data=voc")
-        split, dataset = data.voc_keypoints(cfg.annotations, cfg.data_root, cfg.seed), "PASCAL VOC keypoints"
+        (train, test), dataset = data.voc_keypoints(cfg.annotations, cfg.data_root, cfg.seed), "PASCAL VOC keypoints"
     else:
-        split, dataset = data.synthetic_objects(cfg), "synthetic objects"
-    md, m = section(cfg, desc, ctx.figures, *split, dataset=dataset)
+        (train, test), dataset = data.synthetic_objects(cfg), "synthetic objects"
+    md, m = section(cfg, desc, ctx.figures, train, test, dataset=dataset)
     return Result(summary(m), f"Descriptor: {desc.text}.\n\n{md}", m)

@@ -44,6 +44,7 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
     res = landmarks.landmark_table(F_tr, P_tr, F_te, P_te, pix(im_tr), pix(im_te), seed=cfg.seed)
     extra_row = desc.extra_label
     if desc.extra is not None:  # same forward pass as the main descriptor
+        assert extra_row is not None  # `make_descriptors` labels the extra descriptor it makes
         m6 = landmarks.fit_points(desc.extra(im_tr), P_tr, None, seed=cfg.seed)
         res.errors[extra_row] = float(np.mean(landmarks.face_errors(landmarks.predict_points(m6, desc.extra(im_te)),
                                                                     P_te)))
@@ -57,8 +58,8 @@ def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test, d
     res.errors["ConvNet + look-back"] = float(np.mean(err_after))
     iod = interocular_distance(P_te)[:, None]
     per_subset = {}
-    for name, idx in lookback.FACE68_SUBSETS.items():
-        idx = list(idx)
+    for name, subset in lookback.FACE68_SUBSETS.items():
+        idx = list(subset)
         b = np.mean(np.linalg.norm(stage1[:, idx] - P_te[:, idx], axis=-1) / iod)
         a = np.mean(np.linalg.norm(refined[:, idx] - P_te[:, idx], axis=-1) / iod)
         per_subset[name] = (float(b), float(a), lb.margins[name])

@@ -324,8 +324,8 @@ def markdown(res: dict, with_paper: bool = True) -> str:
         rows += [[f"paper {k}", *v] for k, v in paper.TABLE3.items()]
     sm = res.get("spatial")
     with_sm = f"; +spatial: the spatial model ({sm['label']}) before the fine model" if sm else ""
-    inputs = {"person": "person crops", "frame": "whole frames", "native": "whole frames at native size"}.get(
-        res.get("protocol", "person")) + (", test-time flip" if res.get("test_flip") else "") + (
+    inputs = {"person": "person crops", "frame": "whole frames", "native": "whole frames at native size"}[
+        res.get("protocol", "person")] + (", test-time flip" if res.get("test_flip") else "") + (
         ", test-time crop scales " + " / ".join(f"{s:g}" for s in res["test_scales"])
         + ("" if res.get("test_merge", "mean") == "mean" else f" (their {res['test_merge']})")
         if res.get("test_scales", [1.0]) != [1.0] else "") + (

@@ -13,6 +13,7 @@ as `read_eval_h5` reads it: a NaN joint marked visible is refused.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def evaluate_file(preds: str | Path, annot: str | Path, thresholds=(0.5, 0.1)) -
     pred = read_preds(preds, num=gt.part.shape[0])
     pooled = list(metrics.MPII_TOOLKIT_JOINTS)  # pelvis and thorax count in no column
     nonfinite = metrics.count_nonfinite(pred[:, pooled], gt.part[:, pooled])
-    out = metrics.pckh_table(pred, gt.part, gt.head, gt.missing, thresholds)
+    out: dict[str, Any] = metrics.pckh_table(pred, gt.part, gt.head, gt.missing, thresholds)
     curve = metrics.pckh_curves(metrics.pckh_distances(pred, gt.part, gt.head, gt.missing))["Total"]
     out["auc"] = metrics.pckh_auc(curve)
     out["curve"] = [float(v) for v in curve]

@@ -126,6 +126,7 @@ def pckh_block(preds: dict, gt: np.ndarray, labelled: np.ndarray, head: np.ndarr
     """
     ok = np.asarray(labelled, bool) & np.isfinite(head)[:, None]
     if not head_norm:
+        assert skeleton.head is not None  # no head-size name: the head segment is two of its joints
         name = f"head segment ({skeleton.names[skeleton.head[0]]} - {skeleton.names[skeleton.head[1]]})"
     else:
         name = f"head segment ({head_norm})"
@@ -281,6 +282,7 @@ def validated_predictions(run: PoseModel, crops: PoseCrops, flip: tuple[int, ...
     tc, chosen = run.config, run.readout
     sp = None
     if chosen is not None and chosen.spatial and run.spatial is not None:
+        assert run.log_priors is not None  # saved, and loaded, with the spatial model (`loaded_model.PoseModel`)
         sp = predict.SpatialInputs(run.log_priors, np.asarray(heatmaps.image_to_map(crops.torso, tc.model.pool),
                                                              np.float32), run.spatial)
     preds = predict.predict_crops(run.params, crops.arrays.images, tc.model, peaks=True, flip=flip, spatial=sp)

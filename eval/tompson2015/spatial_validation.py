@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -153,7 +154,7 @@ def evaluate_simulated(root: str | Path, image_size: int, pool: int, settings: d
     maps, distracted = simulated_heatmaps(val, pool, map_size, seed)
     torso = np.asarray(hmap.image_to_map(val.torso, pool))
     train = flic_points(str(root), "train", image_size)
-    res = {"split": "val", "n": len(val.points), "image_size": image_size, "pool": pool,
+    res: dict[str, Any] = {"split": "val", "n": len(val.points), "image_size": image_size, "pool": pool,
            "distracted_fraction": float(distracted.mean()), "rows": {"without": arm_pck(decode(maps, pool), val)},
            "rows_about": score_about("torso", ALPHAS, "percent")}
     for name, s in settings.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from convcorr_jax.core import io
 from convcorr_jax.core.errors import InputError
@@ -22,7 +22,29 @@ from convcorr_jax.pose import shipped
 from convcorr_jax.pose.loaded_model import PoseModel, load
 from convcorr_jax.pose.training.run_folder import NotATrainingRun, run_state
 
-C = TypeVar("C")
+
+class _Identified(Protocol):
+    """A config dataclass with a `trained` field: what `with_model_state` and `with_trained_state` take."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+
+class _ScoresModel(_Identified, Protocol):
+    """A config with `trained` scoring the model `model` (a name or folder; None: none given)."""
+
+    @property
+    def model(self) -> str | None: ...
+
+
+class _ScoresRun(_Identified, Protocol):
+    """A config with `trained` scoring the training run in `run_dir` (None: none given)."""
+
+    @property
+    def run_dir(self) -> str | None: ...
+
+
+CM = TypeVar("CM", bound=_ScoresModel)
+CR = TypeVar("CR", bound=_ScoresRun)
 MODEL_HELP = ("a model: a shipped model's name ({names}), a model folder (model.json, e.g. an export of "
               "`python -m convcorr_train.ship_model`) or a `convcorr train pose` run folder (config.json + "
               "checkpoints/)")
@@ -155,7 +177,7 @@ def take_old_name(cfg) -> None:
     object.__setattr__(cfg, "run_dir", None)
 
 
-def with_model_state(cfg: C, required: bool = True) -> C:
+def with_model_state(cfg: CM, required: bool = True) -> CM:
     """`cfg` with its `trained` field set to `model_state` of its `model`, so that another model, or the same
     folder trained again or given another read-out, is scored again (the experiments' `identify`).
 
@@ -176,7 +198,7 @@ def with_model_state(cfg: C, required: bool = True) -> C:
     return dataclasses.replace(cfg, trained=model_state(cfg.model))
 
 
-def with_trained_state(cfg: C, run_help: str | None) -> C:
+def with_trained_state(cfg: CR, run_help: str | None) -> CR:
     """`cfg` with its `trained` field set to the state (`pose.training.run_folder.run_state`) of the run in
     `cfg.run_dir`, so that a run trained further or again is scored again. `run_help`: what run_dir must be, for the
     InputError when it is None (None: a run is optional and `cfg` comes back unchanged);
