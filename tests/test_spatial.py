@@ -208,6 +208,14 @@ def test_bad_input_raises():
         spatial_mrf.offset_priors(np.zeros((2, 3, 2)), np.ones((2, 2), bool), ((2, 0), (0, 1)), 3)
 
 
+@pytest.mark.parametrize("kernel_size", [(3, 3, 3), (3,), (), 2.5, (3, None), "3", ((3, 3), (3, 3))])
+def test_offset_priors_refuse_a_kernel_size_that_is_not_one_or_two_odd_ints(kernel_size):
+    pts, vis = np.zeros((2, 3, 2)), np.ones((2, 3), bool)
+    with pytest.raises(InputError, match="kernel_size"):
+        spatial_mrf.offset_priors(pts, vis, ((2, 0), (0, 1)), kernel_size)
+    assert spatial_mrf.offset_priors(pts, vis, ((2, 0), (0, 1)), (3, 5)).shape == (2, 3, 5)
+
+
 def test_select_peaks_takes_the_refined_cell_and_refines_on_the_heatmap():
     size = 12
     true = np.array([[3.3, 4.0], [8.0, 7.8]], np.float32)  # 2 joints (x, y) cells

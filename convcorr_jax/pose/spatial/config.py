@@ -22,7 +22,7 @@ import numpy as np
 from convcorr_jax.core import config as config_tools
 from convcorr_jax.data import skeletons
 from convcorr_jax.data.skeletons import Skeleton
-from convcorr_jax.core.errors import F32_MAX, F32_TINY, InputError
+from convcorr_jax.core.errors import F32_MAX, F32_TINY, InputError, is_int
 
 Edges = tuple[tuple[int, int], ...]
 
@@ -224,12 +224,15 @@ def kernel_shape(kernel_size: int | Sequence[int]) -> tuple[int, int]:
         (kh, kw) as ints.
 
     Raises:
-        InputError: unless both are odd and >= 1.
+        InputError: unless it is one int or a pair of ints, each odd and >= 1.
     """
+    expected = "an odd int >= 1 or a pair (kh, kw) of them (offsets -r..r)"
     if np.ndim(kernel_size) == 0:
         kh = kw = cast(int, kernel_size)
-    else:
+    elif np.ndim(kernel_size) == 1 and len(cast(Sequence[int], kernel_size)) == 2:
         kh, kw = cast(Sequence[int], kernel_size)
-    if kh < 1 or kw < 1 or kh % 2 == 0 or kw % 2 == 0:
-        raise InputError("spatial prior", "kernel_size", "odd sizes >= 1 (offsets -r..r)", (kh, kw))
+    else:
+        raise InputError("spatial prior", "kernel_size", expected, kernel_size)
+    if not (is_int(kh, 1) and is_int(kw, 1)) or kh % 2 == 0 or kw % 2 == 0:
+        raise InputError("spatial prior", "kernel_size", expected, kernel_size)
     return int(kh), int(kw)
