@@ -148,6 +148,7 @@ def test_a_coco_category_gives_a_new_skeleton_without_code():
 
 @pytest.mark.parametrize("field, value, match", [
     ("skeleton", [[1, 9]], r"f.json: field 'categories\[\].skeleton'"),
+    ("skeleton", [[1, 2], [3, 3]], r"f.json: field 'categories\[\].skeleton': expected two different joints"),
     ("flip_pairs", [["arm_left", "tail"]], r"f.json: field 'categories\[\].flip_pairs'"),
     ("keypoints", [], r"categories\[\].keypoints"),
     ("torso", ["base"], r"categories\[\].torso"),
@@ -157,6 +158,22 @@ def test_bad_skeletons_are_refused_naming_file_and_field(field, value, match):
     with pytest.raises(InputError, match=match) as e:
         from_coco_category({**CAT, field: value}, "f.json")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"links": ((0, 1, 2),)}, "skeleton"),
+    ({"links": ((0,),)}, "skeleton"),
+    ({"links": ((1, 1),)}, "skeleton"),
+    ({"links": (1, 2)}, "skeleton"),
+    ({"flip_pairs": ((0, 1, 2),)}, "flip_pairs"),
+    ({"flip_pairs": ((0,),)}, "flip_pairs"),
+    ({"flip_pairs": ((2, 2),)}, "flip_pairs"),
+    ({"normaliser": "torso", "torso": (0, 1, 2)}, "torso"),
+    ({"normaliser": "head", "head": (0,)}, "head"),
+])
+def test_links_flip_pairs_and_ends_must_be_two_different_joints(fields, field):
+    with pytest.raises(InputError, match=f"skeleton t: field '{field}'"):
+        skeletons.Skeleton("t", ("a", "b", "c"), **{"links": ((0, 1),), **fields})
 
 
 def test_coco_loader_on_a_file_with_a_skeleton_without_entry(tmp_path):

@@ -132,7 +132,8 @@ class Skeleton:
         return self.groups
 
     def validate(self, source: str) -> Skeleton:
-        """Check every joint id, the normaliser and the sigmas; InputError naming `source` and the field."""
+        """Check every joint id (each link, flip pair, torso and head: two different joints), the normaliser and the
+        sigmas; InputError naming `source` and the field."""
         k = len(self.names)
         if k == 0:
             raise InputError(source, "keypoints", "at least one keypoint name", 0)
@@ -144,20 +145,24 @@ class Skeleton:
                 if not (isinstance(v, (int, np.integer)) and 0 <= v < k):
                     raise InputError(source, field, f"joint ids of the skeleton's {k} keypoints", v)
 
-        for field, pairs in (("skeleton", self.links), ("flip_pairs", self.flip_pairs)):
-            for pair in pairs:
-                ids(field, pair)
-        flipped = [j for pair in self.flip_pairs for j in pair]
+        def two_joints(field: str, value) -> None:
+            if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 2:
+                raise InputError(source, field, "two joint ids (a, b)", value)
+            ids(field, value)
+            if value[0] == value[1]:
+                raise InputError(source, field, "two different joints", tuple(value))
+
+        ends = [(f, [getattr(self, f)]) for f in ("torso", "head") if getattr(self, f) is not None]
+        for field, pairs in (("skeleton", self.links), ("flip_pairs", self.flip_pairs), *ends):
+            for p in pairs:
+                two_joints(field, p)
+        flipped = [j for fp in self.flip_pairs for j in fp]
         if len(set(flipped)) != len(flipped):
             raise InputError(source, "flip_pairs", "each joint in at most one pair", list(self.flip_pairs))
         for g, members in self.groups.items():
             ids(f"groups.{g}", members)
         if self.normaliser not in NORMALISERS:
             raise InputError(source, "normaliser", f"one of {NORMALISERS}", self.normaliser)
-        for field in ("torso", "head"):
-            pair = getattr(self, field)
-            if pair is not None:
-                ids(field, pair)
         if getattr(self, self.normaliser, ()) is None:
             raise InputError(source, self.normaliser, f"two joints (the {self.normaliser} normaliser's ends)", None)
         if self.sigmas is not None and (len(self.sigmas) != k or not all(s > 0 for s in self.sigmas)):
