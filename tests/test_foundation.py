@@ -29,6 +29,17 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     assert json.loads(target.read_text()) == {"a": 1.5}
 
 
+@pytest.mark.parametrize("name", ["file", "allow_pickle"])
+def test_save_npz_refuses_the_names_of_np_savez_arguments(tmp_path, name):
+    target = tmp_path / "a.npz"
+    with pytest.raises(InputError, match=f"save_npz: field 'arrays'.*{name}"):
+        io.save_npz(target, x=np.ones(2), **{name: np.zeros(3)})
+    assert os.listdir(tmp_path) == []
+    io.save_npz(target, x=np.ones(2), path=np.zeros(3))  # save_npz's own argument name is free
+    with np.load(target) as z:
+        assert sorted(z.files) == ["path", "x"] and z["path"].tolist() == [0, 0, 0]
+
+
 def test_sample_schema_checks_shapes():
     names = ("a", "b")
     s = KeypointSample(np.zeros((2, 2), np.float32), np.ones(2, bool), names, np.zeros(4, np.float32), "x", "0")

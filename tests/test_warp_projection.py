@@ -114,6 +114,13 @@ def test_lowrank_starts_as_identity_and_projected_applies_only_to_matchers(tmp_p
         projected(feats[..., :5], PointTransferConfig(projection=str(path)))
 
 
+@pytest.mark.parametrize("names", [("file",), ("allow_pickle",), ("meta",), ("u",), ("u", "w")])
+def test_save_projection_refuses_params_other_than_u_v_or_w(tmp_path, names):
+    with pytest.raises(InputError, match="save_projection: field 'params'"):
+        wp.save_projection(tmp_path / "p.npz", {n: np.eye(4, 2) for n in names}, {"networks": "test"})
+    assert not (tmp_path / "p.npz").exists()
+
+
 def test_sha256_check_refuses_a_changed_file(tmp_path):
     path = tmp_path / "p.npz"
     sha = wp.save_projection(path, {"w": np.eye(4, 2)}, {"networks": "test"})

@@ -157,20 +157,20 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(f, np.asarray(array))
 
 
-def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+def save_npz(path: str | os.PathLike, /, **arrays: np.ndarray) -> None:
     """Save `arrays` as an .npz at `path` atomically.
 
     Args:
       path: the file to write.
-      **arrays: name -> array-like, stored uncompressed under these names.
+      **arrays: name -> array-like, stored uncompressed under these names (not "file" or "allow_pickle": InputError).
 
     Returns:
       None; `path` holds the .npz.
     """
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            named = {k: np.asarray(v) for k, v in arrays.items()}
-            np.savez(f, **named)  # type: ignore[arg-type]  # numpy's stub: a ** name could be its bool allow_pickle
+    if clash := sorted(set(arrays) & {"file", "allow_pickle"}):
+        raise InputError("save_npz", "arrays", "names other than np.savez's own arguments file and allow_pickle", clash)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # numpy's stub
 
 
 def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, kind: FolderKind | None = None,

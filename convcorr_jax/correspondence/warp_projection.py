@@ -265,12 +265,14 @@ def save_projection(path: str | os.PathLike, params: dict, meta: dict) -> str:
 
     Args:
         path: the file (".npz").
-        params: {"u", "v"} or {"w"}.
+        params: {"u", "v"} or {"w"} (other names: InputError).
         meta: JSON-serialisable facts (the networks and taps it was trained on, the data, the settings).
 
     Returns:
         The file's sha256 (hex).
     """
+    if set(params) not in ({"u", "v"}, {"w"}):  # what `_load_projection` reads; never np.savez's file / allow_pickle
+        raise InputError("save_projection", "params", "u and v (lowrank) or w (linear)", sorted(params))
     arrays = {k: np.asarray(v, np.float32) for k, v in params.items()}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         meta_ = np.array(json.dumps(meta, sort_keys=True))
