@@ -674,3 +674,21 @@ def test_a_null_frame_setting_of_a_model_is_one_input_error():
     with pytest.raises(InputError, match="frame_statistics.settings"):
         two_pass._own_settings(model, (None, None, None))
     assert two_pass._own_settings(model, (None, 2, None)) == (0.9, 2, (1.0,))  # an explicit argument still wins
+
+
+@pytest.mark.parametrize("key, value", [("refine", "two"), ("refine", True), ("second_pass", -1.0),
+                                        ("refine_scales", "x"), ("refine_scales", [])])
+def test_a_wrong_typed_frame_setting_of_a_model_names_its_model_json(key, value):
+    """A bad value among a model's own whole-frame settings was reported as an argument of `estimate_frames`; it
+    names the model's model.json and the setting, as a null does."""
+    from types import SimpleNamespace
+
+    from convcorr_jax.pose import two_pass
+
+    model = SimpleNamespace(path=Path("model"), frames=SimpleNamespace(settings={key: value}))
+    with pytest.raises(InputError, match=rf"^model/model.json: field 'frame_statistics.settings.{key}'"):
+        two_pass._own_settings(model, (None, None, None))
+    given = tuple(two_pass.FRAME_TEST_TIME[k] if k == key else None for k in ("second_pass", "refine", "refine_scales"))
+    assert two_pass._own_settings(model, given)[0] == 0.9  # an explicit argument still wins
+    with pytest.raises(InputError, match="^estimate_frames: field 'refine_scales'"):
+        two_pass._check_settings(None, None, "x")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -37,7 +38,7 @@ from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.core.errors import InputError, check_shape, is_real
 from convcorr_jax.pose import person_boxes, predict
 from convcorr_jax.pose.recrop import TORSO
-from convcorr_jax.pose.shipped import FRAME_SETTINGS
+from convcorr_jax.pose.shipped import FRAME_SETTINGS, MODEL_FILE
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
@@ -132,14 +133,19 @@ def _frame_inputs(images, model, torso, input_size: int | None, unary_power: flo
     return r, imgs, points, int(input_size), config, priors
 
 
-def _check_settings(second_pass, refine, refine_scales) -> tuple[float | None, int | None, tuple[float, ...] | None]:
-    """(second_pass, refine, refine_scales) checked where given (None passes through)."""
+def _check_settings(second_pass, refine, refine_scales, *, source: str | os.PathLike = "estimate_frames",
+                    prefix: str = "") -> tuple[float | None, int | None, tuple[float, ...] | None]:
+    """(second_pass, refine, refine_scales) checked where given (None passes through); an InputError names `source`
+    and the setting after `prefix` (model.json's "frame_statistics.settings.")."""
     if second_pass is not None and not (is_real(second_pass, finite=True) and second_pass > 0):
-        raise InputError("estimate_frames", "second_pass", "a finite crop scale factor > 0", second_pass)
+        raise InputError(source, prefix + "second_pass", "a finite crop scale factor > 0", second_pass)
     if refine is not None and (isinstance(refine, bool) or refine not in range(0, 4)):
-        raise InputError("estimate_frames", "refine", "0, 1, 2 or 3 further passes", refine)
+        raise InputError(source, prefix + "refine", "0, 1, 2 or 3 further passes", refine)
     if refine_scales is not None:
-        refine_scales = pose_scales.check_scales(refine_scales, "estimate_frames")
+        try:
+            refine_scales = pose_scales.check_scales(refine_scales, "estimate_frames")
+        except InputError as e:  # check_scales names its argument "scales"
+            raise InputError(source, prefix + "refine_scales", e.expected, e.got) from None
     return (None if second_pass is None else float(second_pass), None if refine is None else int(refine),
             refine_scales)
 
@@ -158,13 +164,16 @@ def frame_settings(own: dict | None) -> dict:
 
 
 def _own_settings(r: PoseModel, given: tuple) -> tuple[float, int, tuple[float, ...]]:
-    """`given` (second_pass, refine, refine_scales), each None replaced by the model's own, else FRAME_TEST_TIME's."""
+    """`given` (second_pass, refine, refine_scales, checked by `_check_settings`), each None replaced by the model's
+    own, else FRAME_TEST_TIME's; a null or bad value of the model's is an InputError naming its model.json."""
     assert r.frames is not None  # `frame_statistics` refused a model without them
     own = frame_settings(r.frames.settings)
+    source = Path(r.path) / MODEL_FILE
     second_pass, refine, refine_scales = _check_settings(*(own[k] if v is None else v
-                                                           for k, v in zip(FRAME_SETTINGS, given)))
+                                                           for k, v in zip(FRAME_SETTINGS, given)),
+                                                         source=source, prefix="frame_statistics.settings.")
     if second_pass is None or refine is None or refine_scales is None:  # a null in model.json's settings
-        raise InputError(r.path, "frame_statistics.settings", f"a value for each of {list(FRAME_SETTINGS)} it holds",
+        raise InputError(source, "frame_statistics.settings", f"a value for each of {list(FRAME_SETTINGS)} it holds",
                          r.frames.settings)
     return second_pass, refine, refine_scales
 
