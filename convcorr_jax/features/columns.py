@@ -7,16 +7,14 @@ to it (Long et al. section 4); `neighbourhood_concat` stacks every column with i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.backbones.receptive_field import RF, nearest_column
 from convcorr_jax.core.errors import check, check_shape
-from convcorr_jax.core.parallel import pad_rows
 from convcorr_jax.core.tracing import is_traced
+from convcorr_jax.features.extract import extract
 
 
 def columns_at_points(grid: np.ndarray | jax.Array, rf: RF, points: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
@@ -91,12 +89,6 @@ def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[
     Raises:
       InputError: an image that is not uint8 RGB [H, W, 3].
     """
-    run: Callable[..., dict[str, np.ndarray]]
-    try:
-        from convcorr_jax.features.extract import extract as run
-    except ImportError:  # the batched extractor is optional here: apply the backbone directly
-        run = _apply_batched
-
     images = [np.asarray(im) for im in images]
     for i, im in enumerate(images):
         check_shape(im, "H W 3", "extract_grids", f"images[{i}]", dtype="uint8", note="(RGB)")
@@ -105,24 +97,11 @@ def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[
     for i, im in enumerate(images):
         groups.setdefault(im.shape, []).append(i)
     for idx in groups.values():
-        feats = run(backbone, params, np.stack([images[i] for i in idx]), tuple(taps), batch_size=batch_size)
+        feats = extract(backbone, params, np.stack([images[i] for i in idx]), tuple(taps), batch_size=batch_size)
         for t in taps:
             for j, i in enumerate(idx):
                 out[t][i] = np.asarray(feats[t][j])
     return out
-
-
-def _apply_batched(backbone, params, images, taps, batch_size=16):
-    outs = {t: [] for t in taps}
-    for s in range(0, len(images), batch_size):
-        batch = images[s:s + batch_size]
-        n = len(batch)
-        if len(images) > batch_size:  # one compiled shape: pad the last batch
-            batch, n = pad_rows(batch, batch_size)
-        f = backbone.apply(params, backbone.preprocess(batch), taps=tuple(taps))
-        for t in taps:
-            outs[t].append(np.asarray(f[t])[:n])
-    return {t: np.concatenate(v) for t, v in outs.items()}
 
 
 def feature_scale(x: np.ndarray, target: float) -> float:
