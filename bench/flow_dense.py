@@ -55,10 +55,11 @@ def motorcycle(side: int):
     s = side / max(left.shape[:2])
     hw = (round(left.shape[0] * s), round(left.shape[1] * s))
     ok = np.isfinite(disp)
-    d = np.asarray(Image.fromarray(np.where(ok, disp, 0).astype(np.float32)).resize(hw[::-1], Image.NEAREST))
-    valid = np.asarray(Image.fromarray(ok.astype(np.uint8)).resize(hw[::-1], Image.NEAREST)).astype(bool)
+    nearest = Image.Resampling.NEAREST
+    d = np.asarray(Image.fromarray(np.where(ok, disp, 0).astype(np.float32)).resize(hw[::-1], nearest))
+    valid = np.asarray(Image.fromarray(ok.astype(np.uint8)).resize(hw[::-1], nearest)).astype(bool)
     mask = Image.fromarray((ok & ~occluded(disp)).astype(np.uint8))
-    nocc = np.asarray(mask.resize(hw[::-1], Image.NEAREST)).astype(bool)
+    nocc = np.asarray(mask.resize(hw[::-1], nearest)).astype(bool)
     d = d * (hw[1] / left.shape[1])
     return resize(left, hw), resize(right, hw), np.stack([-d, np.zeros_like(d)], -1), valid, nocc
 

@@ -42,7 +42,8 @@ def main() -> None:
         def rgb(ss):
             return np.stack(
                 [
-                    np.asarray(Image.fromarray(s.image).resize((24, 24), Image.BILINEAR), np.float32).ravel() / 255
+                    np.asarray(Image.fromarray(s.image).resize((24, 24), Image.Resampling.BILINEAR), np.float32).ravel()
+                    / 255
                     for s in ss
                 ]
             )

@@ -103,8 +103,8 @@ def test_cli_writes_pixel_flow(tmp_path):
     gt = np.broadcast_to(np.array([6.0, 2.0], np.float32), (H, W, 2))
     a, b = _pair(gt)
     # A given at twice the working size: the flow comes back at A's size, in A's pixels
-    Image.fromarray(a).resize((2 * W, 2 * H), Image.BICUBIC).save(tmp_path / "a.png")
-    Image.fromarray(b).resize((2 * W, 2 * H), Image.BICUBIC).save(tmp_path / "b.png")
+    Image.fromarray(a).resize((2 * W, 2 * H), Image.Resampling.BICUBIC).save(tmp_path / "a.png")
+    Image.fromarray(b).resize((2 * W, 2 * H), Image.Resampling.BICUBIC).save(tmp_path / "b.png")
     argv = ["align", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--dense", "--out", str(tmp_path / "o"),
             "--backbone", "caffenet", "--weights", "random", "--max-side", str(W)]
     assert cli.main([*argv, "--set", "edge_sigma=-1"]) == 2 and not (tmp_path / "o").exists()  # --set reaches it
