@@ -36,7 +36,12 @@ def flic_arguments(c: argparse.ArgumentParser) -> None:
                    help="also score both models with the torso-conditioned spatial model (Sec. 3.3) before the "
                         "fine model (default: the validated choice, tompson2015.flic's SPATIAL)")
     c.add_argument("--timing", action="store_true", help="also measure forward ms per image (Table 2, this CPU)")
-    c.add_argument("--json", default=None, help="write the scores (fractions 0..1) here")
+    c.add_argument("--json", default=None,
+                   help="write {'pck': {alpha: {row: {group: v, 'all': v}}}, 'validated', 'ablation', 'curve', "
+                        "'n', ...} (fractions 0..1) here: alphas 0.05, 0.1, 0.2; rows coarse, cascade, product "
+                        "(--refine on), their '+spatial' twins with the spatial model and 'two-pass' with --set "
+                        "second_pass; 'validated': the stored read-out's 'pck' and 'readout'; 'ablation': every "
+                        "read-out's table; 'curve': Figure 15; 'table2_ms' with --timing")
     c.add_argument("--figure", default=None, help="PNG of Figure 15 (wrist + elbow PCK against distance)")
     add_set(c, "any other field of tompson2015.flic's Config (test_flip, test_scales, test_merge, protocol, "
                "image_size, second_pass, spatial_mode, spatial_kernel, ...)", ("test_flip=true", "test_scales=1,0.8"))
@@ -105,7 +110,12 @@ def pose_arguments(a: argparse.ArgumentParser) -> None:
                    "folder with annotations/ and images/)")
     a.add_argument("--split", default="val", choices=("val", "test", "train"), help="the split scored")
     a.add_argument("--flip", action="store_true", help="test-time flip (each crop averaged with its mirror)")
-    a.add_argument("--json", default=None, help="write the scores here")
+    a.add_argument("--json", default=None,
+                   help="write {'pck': {alpha: {'mean': v, group or joint: v}}, 'readout', 'models', 'people', "
+                        "'scored_people', ...} (fractions 0..1) here: alphas 0.05, 0.1, 0.2, 0.5; 'pck' is the "
+                        "stored read-out's, 'models' the same table for 'validated', 'cascade', 'coarse' and "
+                        "'mean_pose'; 'pckh' where the skeleton has a head segment, 'oks' (COCO's AP) on "
+                        "COCO-format data")
     add_backbone_module(a)  # the module that registers a model's own pose dataset kind (its loader reads --root)
 
 

@@ -82,6 +82,9 @@ def test_a_run_and_its_export_score_the_same_and_are_not_written(flic_run, tmp_p
     assert res[run]["model"] == str(run) and res[export]["model"] == str(export)
     assert _without(res[run], "model", *RUN) == _without(res[export], "model", *RUN)
     assert res[run]["validated"]["readout"] == readout.load_readout(run)[0].key
+    # the keys `eval flic --json`'s help and docs/commands.md name
+    assert {"pck", "validated", "ablation", "curve", "spatial", "n", *RUN} <= set(res[run])
+    assert {"cascade", "coarse", "product", "cascade+spatial"} <= set(res[run]["pck"]["0.05"])
     # each model its own run folder: the readable name and a digest of the settings and of the model's identity
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert len(names) == 2 and re.fullmatch(r"tompson2015\.flic_my_flic_[0-9a-f]{6}", names[0]), names
@@ -98,6 +101,11 @@ def test_a_run_and_its_export_score_the_same_and_are_not_written(flic_run, tmp_p
         pose[m] = _json(js)
     assert _without(pose[run], "model", *RUN) == _without(pose[export], "model", *RUN)
     assert pose[run]["readout"] == readout.load_readout(run)[0].key and pose[run]["people"] == 2
+    # the keys `eval pose --json`'s help and docs/commands.md name
+    assert {"pck", "readout", "models", "people", "scored_people", "normaliser", "skeleton", "keypoints", "groups",
+            *RUN} <= set(pose[run])
+    assert set(pose[run]["models"]) == {"validated", "cascade", "coarse", "mean_pose"}
+    assert set(pose[run]["pck"]) == {"0.05", "0.1", "0.2", "0.5"} and "mean" in pose[run]["pck"]["0.2"]
     twin = tmp_path / "twin"
     assert main(["run", "tompson2015.flic", "--data-root", str(root), "--set", f"model={export}", "--set",
                  "name=scored", "--out", str(twin), "--no-progress"]) == 0
