@@ -1,4 +1,4 @@
-# Entry points: `make demo` (the main job); `make test` (ruff, mypy over the library, both configured in
+# Entry points: `make demo` (the main job); `make test` (mypy and ruff, both configured in
 # pyproject.toml, then the fast tier of the test suite: every test not marked `slow`; what CI runs); `make test-all`
 # (ruff and mypy, then the whole suite, the slow tests too: before a release and after changing training,
 # checkpoints, the experiments or the docs' commands).
@@ -20,20 +20,25 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps jax2onnx==0.17.1
 	touch $@
 
-.PHONY: demo test test-all install
+.PHONY: demo test test-all install typecheck
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	$(BIN)/convcorr demo
 
-test: $(BIN)/.installed
-	$(BIN)/ruff check .
+# mypy checks eval/ and train/ under their package names (convcorr_eval, convcorr_train) through these links
+typecheck: $(BIN)/.installed
+	mkdir -p build/mypy
+	ln -sfn ../../eval build/mypy/convcorr_eval
+	ln -sfn ../../train build/mypy/convcorr_train
 	$(BIN)/mypy
+
+test: $(BIN)/.installed typecheck
+	$(BIN)/ruff check .
 	@$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow"; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc
 
-test-all: $(BIN)/.installed
+test-all: $(BIN)/.installed typecheck
 	$(BIN)/ruff check .
-	$(BIN)/mypy
 	@$(BIN)/python -m pytest -q -n 2 --dist worksteal; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc

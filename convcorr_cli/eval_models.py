@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import cast
 
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose.readout import same_split_note
@@ -53,7 +54,8 @@ def score_flic(args: argparse.Namespace) -> int:
 
     flags = [f"model={args.model}", f"split={args.split}", f"refine={args.refine}", f"timing={args.timing}"]
     flags += [f"spatial={args.spatial}"] if args.spatial is not None else []
-    cfg = make_config("tompson2015.flic", sets=[*flags, *args.set], data_root=args.root)  # --set last: it wins
+    cfg = cast(flic_scores.Config,  # --set last: it wins
+               make_config("tompson2015.flic", sets=[*flags, *args.set], data_root=args.root))
     result, run_dir = run_alias("flic", "tompson2015.flic", cfg, flic_scores.run_name(cfg), args,
                                 {"--json": args.json, "--figure": args.figure})
     if result is None:
@@ -83,7 +85,7 @@ def score_mpii(args: argparse.Namespace) -> int:
     from convcorr_eval.tompson2015 import mpii, pckh
 
     flags = [f"model={args.model}", f"annot={args.annot}"] + ([f"images={args.images}"] if args.images else [])
-    cfg = make_config("tompson2015.mpii", sets=[*flags, *args.set])  # --set last: it wins
+    cfg = cast(mpii.Config, make_config("tompson2015.mpii", sets=[*flags, *args.set]))  # --set last: it wins
     if Path(args.out).suffix.lower() in (".h5", ".hdf5"):
         raise InputError(None, "--out", "the output root folder (the prediction file is --h5 FILE)", args.out)
     result, run_dir = run_alias("mpii", "tompson2015.mpii", cfg, mpii.run_name(cfg), args,

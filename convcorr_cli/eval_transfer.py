@@ -6,7 +6,7 @@ options, the `--set` list they make of them, and the tables they print.
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from typing import Callable, cast
 
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_eval.experiment import SIZES
@@ -84,8 +84,8 @@ def score_pf_willow(args: argparse.Namespace) -> int:
     from convcorr_eval.long2014 import pf_willow
     from convcorr_eval.report import percent
 
-    cfg = make_config("long2014.pf_willow", args.size, [*_transfer_sets(args), *args.set], backbone=args.backbone,
-                      data_root=args.root)
+    cfg = cast(pf_willow.Config, make_config("long2014.pf_willow", args.size, [*_transfer_sets(args), *args.set],
+                                             backbone=args.backbone, data_root=args.root))
     result, run_dir = run_alias("pf-willow", "long2014.pf_willow", cfg, pf_willow.run_name(cfg), args,
                                 {"--json": args.json})
     if result is None:
@@ -122,8 +122,9 @@ def score_pf_benchmark(data: str) -> Callable[[argparse.Namespace], int]:
         from convcorr_eval.long2014.pf_willow import setting_text
 
         exp_id = f"long2014.{data}"
-        cfg = make_config(exp_id, args.size, [*_transfer_sets(args), f"split={args.split}", *args.set],
-                          backbone=args.backbone, data_root=args.root)
+        cfg = cast(pf_benchmarks.Config,
+                   make_config(exp_id, args.size, [*_transfer_sets(args), f"split={args.split}", *args.set],
+                               backbone=args.backbone, data_root=args.root))
         pf_benchmarks.load_pairs(cfg)  # a missing or malformed pair list is refused before the run
         result, run_dir = run_alias(args.metric, exp_id, cfg, pf_benchmarks.run_name(cfg), args,
                                     {"--json": args.json})

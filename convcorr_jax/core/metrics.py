@@ -70,7 +70,8 @@ def _checked_points(source: str, pred, gt, per, per_field: str, per_note: str, m
     return pred, gt, np.asarray(per, np.float64)
 
 
-def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float) -> np.ndarray:
+def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None, norm: np.ndarray,
+             alpha: float) -> np.ndarray:
     """Correct-keypoint indicator [N, K] (float, NaN where not evaluated).
 
     A keypoint is correct when ||pred - gt|| <= alpha * norm. A non-finite prediction is a miss (0);

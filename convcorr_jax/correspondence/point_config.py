@@ -16,7 +16,7 @@ import dataclasses
 import numbers
 import warnings
 from types import MappingProxyType
-from typing import ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 
 from convcorr_jax.backbones.registry import NAMES as BACKBONES
 from convcorr_jax.backbones.registry import check_input_side, default_taps, resolve_tap
@@ -211,7 +211,7 @@ class PointTransferConfig:
         {"mobilenet_v2": ("block13", "block14"), "efficientnet_lite2": ("block14", "block18")})
     # The field values that make a matcher on conv features read `backbone` alone: no second or third network and
     # no CAM prior (its classifier is a network too): `dataclasses.replace(cfg, **PointTransferConfig.ONE_NETWORK)`.
-    ONE_NETWORK: ClassVar[Mapping[str, None]] = MappingProxyType(
+    ONE_NETWORK: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"extra_backbone": None, "third_backbone": None, "prior": None})
     # The method when `method` is None, per features.
     DEFAULT_METHOD: ClassVar[Mapping[str, str]] = MappingProxyType({"cnn": "ot_rhm", "sift": "bp", "none": "bp"})

@@ -176,7 +176,7 @@ def _warp_image(target: jax.Array, dense_flow: jax.Array) -> jax.Array:
     return bilinear_sample(img, xx + flow[..., 0], yy + flow[..., 1])
 
 
-def carry_points(points: jax.Array, dense_flow: jax.Array) -> jax.Array:
+def carry_points(points: npt.ArrayLike, dense_flow: npt.ArrayLike) -> jax.Array:
     """Carry target keypoints into the source frame through a dense flow.
 
     Each point goes to the source pixel whose flowed position lands nearest to it (the warped target's keypoint);

@@ -125,7 +125,7 @@ def figure(path, out: dict, test, cfg: retrieval_transfer.RetrievalTransferConfi
             ax = axes[r, c + 1]
             ax.imshow(np.clip(np.asarray(warp_image(db.crops[nb[j]], dense)), 0, 255).astype(np.uint8))
             # carry_points takes array-likes (its docstring); its hint says jax.Array
-            moved = np.asarray(carry_points(db.points[nb[j]], dense))[db.visible[nb[j]]]  # type: ignore[arg-type]
+            moved = np.asarray(carry_points(db.points[nb[j]], dense))[db.visible[nb[j]]]
             ax.scatter(moved[:, 0], moved[:, 1], **nb_style)
             ax.set_title(f"neighbour {c + 1} (deformation {float(res.deformation_energy):.0f})", fontsize=9)
     for a in axes.ravel():

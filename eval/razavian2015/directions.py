@@ -87,7 +87,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("synthetic",))
     # Fig. 6 reads the headline descriptor alone: without `extra_descriptor` the report announces no second row
     # (mypy run on the eval/ folder, where convcorr_eval's modules are not found, knows no inherited field)
-    headline = dataclasses.replace(cfg, extra_descriptor=None)  # type: ignore[call-arg, unused-ignore]
+    headline = dataclasses.replace(cfg, extra_descriptor=None)
     desc = common.make_descriptors(headline)
     md, m = section(cfg, desc, ctx.figures, *data.synthetic_faces(cfg))
     return Result(summary(m), f"Descriptor: {desc.text}.\n\n{md}", m)
