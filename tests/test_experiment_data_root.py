@@ -4,6 +4,7 @@ named "None"."""
 
 import dataclasses
 import sys
+import types
 
 import pytest
 
@@ -46,3 +47,24 @@ def test_mpii_run_without_annotation_file_names_it(tmp_path):
     with pytest.raises(InputError) as e:
         mod.run(cfg, experiment.Context(tmp_path, progress=False))
     assert e.value.field == "annot" and e.value.source == "config"
+
+
+CASES_AFTER_DESCRIPTORS = [("razavian2015.landmarks", "300w"), ("razavian2015.keypoints", "voc"),
+                  ("razavian2015.rgb_segmentation", "voc"), ("razavian2015.tables", "flic"),
+                  ("long2014.table2", "voc")]
+
+
+@pytest.mark.parametrize("exp_id,data", CASES_AFTER_DESCRIPTORS)
+def test_run_on_300w_voc_or_flic_without_data_root_names_it(exp_id, data, tmp_path, monkeypatch):
+    """Razavian's experiments make their descriptors (a network) before reading data: with those stood in for, the
+    data read is the InputError naming `data_root`, not a loader's TypeError on None (long2014's VOC split too)."""
+    mod = registry.load(exp_id)
+    from convcorr_eval.razavian2015 import common
+
+    monkeypatch.setattr(common, "make_descriptors", lambda cfg: types.SimpleNamespace(text="stand-in"))
+    cfg = dataclasses.replace(mod.get_config("tiny"), data=data, data_root=None)
+    if hasattr(cfg, "annotations"):
+        cfg = dataclasses.replace(cfg, annotations=str(tmp_path))
+    with pytest.raises(InputError) as e:
+        mod.run(cfg, experiment.Context(tmp_path, progress=False))
+    assert e.value.field == "data_root" and e.value.source == "config"

@@ -80,7 +80,7 @@ def load_train_test(cfg: ExperimentConfig, n: int, image_size: int, covered_only
         train = load_flic_split(cfg.dataset_root(), "train", n_train, cfg.seed)
         test = load_flic_split(cfg.dataset_root(), "test", n_test, cfg.seed + 1)
     elif cfg.data == "voc":
-        train, test = load_voc_train_test(cfg.data_root)
+        train, test = load_voc_train_test(cfg.dataset_root())
     else:
         train, test = load_objects(n, cfg.seed, "train", image_size), load_objects(n, cfg.seed, "test", image_size)
     if covered_only:

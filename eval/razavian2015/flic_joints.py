@@ -102,8 +102,8 @@ def pck_rows(pred: np.ndarray, gt: np.ndarray, torso: np.ndarray) -> dict[str, n
 
 def section(cfg: common.Config, desc: common.Descriptors, figdir) -> tuple[str, dict]:
     """FLIC pose table, Fig. 4 RGB and Fig. 6 direction: (markdown, metrics)."""
-    tr = data.flic_frames(cfg.data_root, "train", cfg.n_flic_train, cfg.seed)
-    te = data.flic_frames(cfg.data_root, "test", cfg.n_flic_test, cfg.seed + 1)
+    tr = data.flic_frames(cfg.dataset_root(), "train", cfg.n_flic_train, cfg.seed)
+    te = data.flic_frames(cfg.dataset_root(), "test", cfg.n_flic_test, cfg.seed + 1)
     person = cfg.flic_crop == "person"
     size: tuple[int, int] | None = None
     if person:

@@ -76,7 +76,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     if cfg.data == "voc":
         if cfg.annotations is None:
             raise InputError("config", "annotations", "the VOC keypoint annotations folder for data=voc")
-        (train, test), dataset = data.voc_keypoints(cfg.annotations, cfg.data_root, cfg.seed), "PASCAL VOC keypoints"
+        train, test = data.voc_keypoints(cfg.annotations, cfg.dataset_root(), cfg.seed)
+        dataset = "PASCAL VOC keypoints"
     else:
         (train, test), dataset = data.synthetic_objects(cfg), "synthetic objects"
     md, m = section(cfg, desc, ctx.figures, train, test, dataset=dataset)

@@ -114,7 +114,7 @@ def run(cfg: Config, ctx: Context) -> Result:
         parts.append(md)
         return Result(summary(metrics["faces"]["table1"]), "\n".join(parts), metrics)
     lines = []
-    for name, (tr, te) in data.faces_300w(cfg.data_root, cfg.face_size).items():
+    for name, (tr, te) in data.faces_300w(cfg.dataset_root(), cfg.face_size).items():
         md, metrics[name] = section(cfg, desc, ctx.figures, tr, te, dataset=name,
                                     paper_col=paper.TABLE1_COLUMNS.index(name))
         parts.append(md)

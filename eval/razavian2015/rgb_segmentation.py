@@ -114,7 +114,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("synthetic", "voc"))
     desc = common.make_descriptors(cfg)
     if cfg.data == "voc":
-        seg, dataset = data.voc_segmentation(cfg.data_root, cfg.label_size), "VOC 2012 train / val"
+        seg, dataset = data.voc_segmentation(cfg.dataset_root(), cfg.label_size), "VOC 2012 train / val"
     else:
         seg, dataset = data.synthetic_segmentation(cfg), "synthetic objects"
     md, m = section(cfg, desc, ctx.figures, seg, dataset)
