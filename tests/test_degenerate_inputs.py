@@ -185,9 +185,22 @@ def test_pckh_auc_refuses_a_curve_of_another_length_than_the_thresholds():
         pckh_auc(np.full(50, 80.0))
     with pytest.raises(InputError, match=r"^pckh_auc: field 'total_curve': expected shape \[T=3\].*got \(2,\)"):
         pckh_auc([10.0, 20.0], thresholds=[0.1, 0.2, 0.3])
-    with pytest.raises(InputError, match="^pckh_auc: field 'thresholds': expected finite thresholds, at least two"):
+    with pytest.raises(InputError, match="^pckh_auc: field 'thresholds': expected finite thresholds, strictly inc"):
         pckh_auc([10.0, 20.0], thresholds=[0.2, 0.2])
     assert pckh_auc([10.0, 20.0, 30.0], thresholds=[0.1, 0.2, 0.3]) == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("thresholds,got", [([0.3, 0.2, 0.1], "0.2 at index 1 after 0.3"),
+                                            ([0.1, 0.3, 0.2], "0.2 at index 2 after 0.3"),
+                                            ([0.1, 0.1, 0.2], "0.1 at index 1 after 0.1"),
+                                            ([0.1, 0.2, np.inf], "inf at index 2 after 0.2"),
+                                            ([np.nan, 0.1, 0.2], "nan at index 0")])
+def test_pckh_auc_refuses_thresholds_that_are_not_finite_and_increasing(thresholds, got):
+    # decreasing thresholds gave a negative area (-20 here), unordered or repeated ones the area of no curve; the
+    # message names the first threshold out of order
+    with pytest.raises(InputError, match=rf"^pckh_auc: field 'thresholds': expected finite thresholds, strictly "
+                                         rf"increasing, got {got}$"):
+        pckh_auc([10.0, 20.0, 30.0], thresholds=thresholds)
 
 
 @pytest.mark.parametrize("scorer", ["ot", "rhm", "cos"])

@@ -326,19 +326,23 @@ def pckh_auc(total_curve: np.ndarray, thresholds=PCKH_THRESHOLDS) -> float:
 
     Args:
         total_curve: [T] percent values (e.g. `pckh_curves(...)["Total"]`), one per threshold.
-        thresholds: [T] finite thresholds, at least two distinct.
+        thresholds: [T] finite thresholds in head sizes, strictly increasing.
 
     Returns:
         A float in the curve's units (0..100 for percent curves), trapezoidal.
 
     Raises:
-        InputError: thresholds not [T >= 2] finite with two distinct (all equal gave NaN), or a curve of another
-            length than the thresholds (was numpy's broadcast error).
+        InputError: thresholds not [T >= 2] finite and strictly increasing (all equal gave NaN; decreasing ones a
+            negative area, repeated or unordered ones an area of no curve), or a curve of another length than the
+            thresholds (was numpy's broadcast error).
     """
     t = np.asarray(thresholds, np.float64)
     dims = check_shape(t, "T>=2", "pckh_auc", "thresholds", note="(at least two)")
-    if not (np.all(np.isfinite(t)) and t.max() > t.min()):
-        raise InputError("pckh_auc", "thresholds", "finite thresholds, at least two distinct", t.tolist())
+    bad = np.flatnonzero(~np.isfinite(t[1:]) | ~(np.diff(t) > 0)) + 1
+    if not np.isfinite(t[0]) or bad.size:
+        i = 0 if not np.isfinite(t[0]) else int(bad[0])
+        raise InputError("pckh_auc", "thresholds", "finite thresholds, strictly increasing",
+                         f"{t[i]:g} at index {i}" + (f" after {t[i - 1]:g}" if i else ""))
     y = np.asarray(total_curve, np.float64)
     check_shape(y, "T", "pckh_auc", "total_curve", dims, note="(one value per threshold)")
     x = (t - t.min()) / (t.max() - t.min())
