@@ -142,6 +142,22 @@ def test_solve_flow_refuses_weights_and_features_that_overflow_float32():
     assert np.isfinite(float(big.energy)) and np.asarray(big.flow)[1, :4].tolist() == [[16.0, 0.0]] * 4
 
 
+def test_solve_flow_refuses_nonzero_features_whose_squared_norms_underflow_float32():
+    rng = np.random.default_rng(0)
+    fs = rng.normal(size=(4, 5, 8)).astype(np.float32)
+    ft, cfg = np.roll(fs, 1, axis=1), BPConfig(beta=1e-3, iters=2, levels=1)
+    # norms ~1e-25: every squared norm 0 in float32, every cost 0 and the flow a silent 0
+    with pytest.raises(InputError, match=r"^solve_flow: field 'fs': expected feature norms whose squares do not "
+                                         r"underflow float32 .*scale the features up.*got squared norms up to \S+e-49"):
+        solve_flow(fs * 1e-25, ft * 1e-25, cfg, pixel_scale=16.0)
+    with pytest.raises(InputError, match=r"^solve_flow: field 'ft': .*got squared norms up to 0 \(fs\)"):
+        solve_flow(np.zeros_like(fs), ft * 1e-25, cfg, pixel_scale=16.0)
+    zero = solve_flow(np.zeros_like(fs), np.zeros_like(ft), cfg, pixel_scale=16.0)  # all 0: no data, not refused
+    assert float(zero.data_energy) == 0.0 and np.isfinite(float(zero.energy))
+    small = solve_flow(fs * 1e-15, ft * 1e-15, cfg, pixel_scale=16.0)  # small, squares still normal: as before
+    assert float(small.data_energy) > 0
+
+
 @pytest.mark.parametrize("hw", [(0, 0), (0, 5), (5, 0), (-3, 4)])
 def test_match_and_rhm_refuse_an_empty_or_negative_image_size(hw):
     # (0, 0) for both images was RHM's ZeroDivisionError; one empty or a negative size gave a wrong Hough space

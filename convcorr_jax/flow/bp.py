@@ -149,7 +149,8 @@ def solve_flow(fs: jax.Array | np.ndarray, ft: jax.Array | np.ndarray, config: B
 
     Args:
       fs, ft: source and target feature grids of equal shape, [H, W, C] or [N, H, W, C] (cast to float32), finite,
-        at least 2 nodes each, norms below about 1.3e19 (their squares must fit float32).
+        at least 2 nodes each, norms below about 1.3e19 (their squares must fit float32) and, unless all 0, the
+        largest above about 1.1e-19 (its square must not underflow float32).
       config: the BP settings (`BPConfig`).
       pixel_scale: pixels per grid cell (the feature stride), finite and > 0: the smoothness term's unit.
       mesh: batched pairs are also split over the devices of this 1-D mesh (`parallel.make_mesh()`, one process),
@@ -164,9 +165,10 @@ def solve_flow(fs: jax.Array | np.ndarray, ft: jax.Array | np.ndarray, config: B
       total energy float32 scalars and the energy trace float32 [levels * iters].
 
     Raises:
-      InputError: features of mismatched shapes, not finite or of norms whose squares overflow float32
-        (`cost_volume.check_features`), an unknown `config.dt_method`, a pixel_scale not finite and > 0 or so large
-        that beta * pixel_scale**2 x the squared label steps overflows float32, a bad pairs_per_call.
+      InputError: features of mismatched shapes, not finite or of norms whose squares overflow or (nonzero) all
+        underflow float32 (`cost_volume.check_features`), an unknown `config.dt_method`, a pixel_scale not finite
+        and > 0 or so large that beta * pixel_scale**2 x the squared label steps overflows float32, a bad
+        pairs_per_call.
 
     Examples:
       >>> import numpy as np

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from convcorr_jax.core.errors import F32_MAX, check
+from convcorr_jax.core.errors import F32_MAX, F32_TINY, InputError, check
 from convcorr_jax.core.tracing import is_traced
 
 
@@ -35,7 +35,8 @@ def check_features(fs, ft, source: str = "solve_flow") -> None:
     Args:
       fs, ft: source and target features [H, W, C] or [N, H, W, C] with H x W >= 2 nodes and C >= 1, finite, of
         norms whose squares fit float32 (the largest of fs's plus the largest of ft's below `F32_MAX`, about 1.3e19
-        each: `target_cost` adds them); the value checks are skipped for traced arrays.
+        each: `target_cost` adds them) and, unless all are 0, do not underflow it (the largest square of either
+        grid at least `F32_TINY`, a norm of about 1.1e-19); the value checks are skipped for traced arrays.
       source: the source named in the error.
 
     Returns:
@@ -43,7 +44,7 @@ def check_features(fs, ft, source: str = "solve_flow") -> None:
 
     Raises:
       InputError: another rank, unequal shapes or depths, fewer than 2 nodes, no channel, NaN / inf, norms whose
-        squares overflow float32.
+        squares overflow float32, or nonzero features whose squared norms all underflow it.
     """
     fs_shape, ft_shape = tuple(np.shape(fs)), tuple(np.shape(ft))
     check(len(fs_shape) in (3, 4), source, "fs", "an [H, W, C] or [N, H, W, C] array", fs_shape)
@@ -60,6 +61,12 @@ def check_features(fs, ft, source: str = "solve_flow") -> None:
     check(sq[0] + sq[1] < F32_MAX, source, "fs" if sq[0] >= sq[1] else "ft",
           "feature norms whose squares sum below float32's max, 3.4e38 (about 1.3e19 each; scale the features down)",
           f"squared norms up to {sq[0]:.3g} (fs) and {sq[1]:.3g} (ft) in float32")
+    # norms ~1e-25 (nonzero) had squares of 0 in float32: every cost was 0 and the flow a silent 0
+    if max(sq) < F32_TINY and any(bool(np.any(np.asarray(f) != 0)) for f in (fs, ft)):
+        sq64 = [float(np.max(np.sum(np.square(np.asarray(f, np.float64)), -1))) for f in (fs, ft)]
+        raise InputError(source, "fs" if sq64[0] >= sq64[1] else "ft", "feature norms whose squares do not underflow "
+                         f"float32 (the largest at least {F32_TINY:.3g}, a norm of about 1.1e-19; scale the features "
+                         "up)", f"squared norms up to {sq64[0]:.3g} (fs) and {sq64[1]:.3g} (ft)")
 
 
 def target_cost(fs: jax.Array, ft: jax.Array) -> jax.Array:
