@@ -14,7 +14,8 @@ from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.metrics import pckh_auc
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.matching import MatchConfig, match, match_best
-from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores, sinkhorn_log
+from convcorr_jax.correspondence.optimal_transport import (MASS_RTOL, MIN_EPS_PER_COST, marginal, ot_scores,
+                                                           sinkhorn_log)
 from convcorr_jax.flow.bp import BPConfig, solve_flow
 from convcorr_jax.linear import svm
 from convcorr_jax.pose.heatmaps import argmax_2d, gaussian_targets, subpixel_argmax
@@ -70,6 +71,28 @@ def test_sinkhorn_refuses_problems_without_a_plan():
         sinkhorn_log(cost.at[0, 0].set(jnp.nan), u3, u4, 0.05, 5)
     plan = np.asarray(sinkhorn_log(cost.at[1, 2].set(jnp.inf), u3.at[0].set(0.0) * 1.5, u4, 0.05, 5))  # still fine
     assert np.all(np.isfinite(plan)) and plan[1, 2] == 0.0 and np.allclose(plan.sum(1), [0, 0.5, 0.5], atol=1e-6)
+
+
+def test_sinkhorn_refuses_an_eps_too_small_for_float32_to_keep_the_marginals():
+    # costs near 1 and eps 1e-7: the float32 potentials of size 1e7 lost the rows, which summed to 0.67 .. 2.5 x mu
+    rng = np.random.default_rng(2)
+    cost = jnp.asarray(rng.uniform(0.9, 1.0, (50, 50)), jnp.float32)
+    u = jnp.full(50, 1 / 50, jnp.float32)
+    top = float(jnp.max(cost))
+    for eps in (1e-7, 1e-6, 1e-4):
+        with pytest.raises(InputError, match=r"^sinkhorn_log: field 'eps': expected an eps >= 0\.000119 \(0\.000119 x "
+                                             r"the largest \|cost\|.*float32 loses the plan's marginals\)"):
+            sinkhorn_log(cost, u, u, eps, 50)
+        with pytest.raises(InputError, match="^sinkhorn_log: field 'eps'"):
+            ot_scores(1.0 - cost, u, u, eps)
+    for eps in (MIN_EPS_PER_COST * top, 1e-3):  # from the bound up the rows keep mu to MASS_RTOL
+        rows = np.asarray(sinkhorn_log(cost, u, u, eps, 50), np.float64).sum(1)
+        np.testing.assert_allclose(rows, 1 / 50, rtol=MASS_RTOL)
+    with pytest.raises(InputError, match="^sinkhorn_log: field 'eps'.*largest \\|cost\\|, 1000"):  # the costs' scale
+        sinkhorn_log(cost.at[0, 0].set(1000.0), u, u, 0.05, 1)
+    assert np.all(np.isfinite(np.asarray(sinkhorn_log(jnp.zeros((3, 3)), u[:3] * 50 / 3, u[:3] * 50 / 3, 1e-9, 1))))
+    with pytest.raises(InputError, match=r"^MatchConfig: field 'eps': expected >= 0\.000119"):  # jitted matchers
+        MatchConfig(scorer="ot", eps=1e-6)
 
 
 @pytest.mark.parametrize("weights", [[0.0, 0.0], [-1.0, -2.0], [1.0, float("nan")], [1.0, float("inf")]])

@@ -41,7 +41,7 @@ from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.correspondence import carry
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.match_checks import check_features, check_image_sizes, check_weights
-from convcorr_jax.correspondence.optimal_transport import marginal, ot_scores
+from convcorr_jax.correspondence.optimal_transport import MIN_EPS_PER_COST, marginal, ot_scores
 from convcorr_jax.core.errors import InputError, check, check_shape, is_real
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.registry import Registry
@@ -125,7 +125,8 @@ class MatchConfig:
         (SCOT's transport plan), "ot_rhm" (SCOT: the plan as RHM votes) or a matcher registered later.
       power: exponent on the clamped cosine (None: the matcher's `cos_power`, 3 for cos / rhm as HPF, 1 for the OT
         cost as SCOT).
-      eps: entropic regularisation (cost units).
+      eps: entropic regularisation (cost units), at least `optimal_transport.MIN_EPS_PER_COST` (1.2e-4: the costs
+        1 - similarity lie in [0, 1]; below it float32 loses the plan's marginals, `sinkhorn_log`).
       iters: Sinkhorn iterations (SCOT: 1).
       exp2: exponent on the rescaled plan.
       ncells: Hough bins over the offset space.
@@ -150,6 +151,9 @@ class MatchConfig:
         check_fields(self, positive=("eps", "power", "exp2"), at_least_one=("iters", "ncells"),
                      finite=("eps", "power", "exp2"), source="MatchConfig")
         check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
+        # costs 1 - sim in [0, 1]: the jitted matchers skip `sinkhorn_log`'s own check of eps against the costs
+        check(self.eps >= MIN_EPS_PER_COST, "MatchConfig", "eps", f">= {MIN_EPS_PER_COST:.3g} (below it float32 "
+              "loses the transport plan's marginals)", self.eps)
 
     @property
     def cos_power(self) -> float:

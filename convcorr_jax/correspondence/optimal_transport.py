@@ -17,6 +17,9 @@ from convcorr_jax.core.tracing import is_traced
 from convcorr_jax.correspondence.match_checks import check_weights
 
 MASS_RTOL = 1e-3  # how far the totals of mu and nu may differ (float32 sums of normalised weights)
+# the smallest eps per unit of the largest |cost| (`sinkhorn_log`): potentials of size |cost| / eps held in float32
+# (spacing 2^-23 of their size) must keep the plan's rows within MASS_RTOL of mu; 1.2e-4 for costs in [0, 1]
+MIN_EPS_PER_COST = 2.0 ** -23 / MASS_RTOL
 
 
 def sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax.Array, iters: int = 1
@@ -25,7 +28,11 @@ def sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax
 
     Args:
       cost, eps: [Ns, Nt] transport costs (+inf: an impossible pair; each row and column needs a finite one);
-        the entropic regularisation (cost units), finite and > 0.
+        the entropic regularisation (cost units), finite and at least `MIN_EPS_PER_COST` (1.2e-4) x the largest
+        finite |cost|: the log-kernel and the potentials log a, log b reach |cost| / eps, which float32 holds only
+        to a spacing of |cost| / eps x 2^-23 (in log space: a relative error of that size in the plan's entries);
+        its rows keep mu to MASS_RTOL (1e-3) while that spacing is at most MASS_RTOL: eps >= |cost| x 2^-23 /
+        MASS_RTOL.
       mu, nu, iters: marginals [Ns], [Nt] (finite, >= 0, each summing to 1: equal totals); Sinkhorn iterations.
 
     Returns:
@@ -34,8 +41,8 @@ def sinkhorn_log(cost: jax.Array, mu: jax.Array, nu: jax.Array, eps: float | jax
 
     Raises:
       InputError: concrete (not traced) arguments outside the above: eps <= 0 made a NaN or a plan favouring the
-        dearest pairs, a NaN marginal or cost, or a row / column of only +inf costs made every entry NaN, unequal
-        totals a plan whose columns never approach nu.
+        dearest pairs, an eps below the float32 bound rows far from mu, a NaN marginal or cost, or a row / column of
+        only +inf costs made every entry NaN, unequal totals a plan whose columns never approach nu.
     """
     _check_problem("sinkhorn_log", cost, mu, nu, eps)
     return _sinkhorn_log(cost, mu, nu, eps, iters)
@@ -68,6 +75,11 @@ def _check_problem(source: str, cost, mu, nu, eps) -> None:
         dead = np.flatnonzero(~np.any(np.isfinite(c), axis=axis))
         check(dead.size == 0, source, "cost", f"a finite cost in every {name}",
               f"{name} {int(dead[0]) if dead.size else 0} all +inf")
+    if is_traced(eps):
+        return
+    top = float(np.max(np.abs(c[np.isfinite(c)]), initial=0.0))
+    check(float(eps) >= MIN_EPS_PER_COST * top, source, "eps", f"an eps >= {MIN_EPS_PER_COST * top:.3g} "
+          f"({MIN_EPS_PER_COST:.3g} x the largest |cost|, {top:g}: below it float32 loses the plan's marginals)", eps)
 
 
 @functools.partial(jax.jit, static_argnames=("iters",))
