@@ -20,6 +20,7 @@ from convcorr_jax.flow.bp import BPConfig, solve_flow
 from convcorr_jax.linear import svm
 from convcorr_jax.pose.heatmaps import argmax_2d, gaussian_targets, subpixel_argmax
 from convcorr_jax.pose.spatial import FLIC_EDGES, FLIC_TORSO, SpatialConfig, apply_spatial_model, offset_priors
+from convcorr_jax.pose.spatial.config import SUM_UNARY_MAX
 
 
 def _old_l2_normalize(x, eps=1e-12):
@@ -276,3 +277,26 @@ def test_spatial_model_on_all_zero_heatmaps_refuses_a_floor_that_float32_loses(m
             apply_spatial_model(hm, torso, priors, SpatialConfig(mode=mode, **kw))
     out = np.asarray(apply_spatial_model(hm, torso, priors, SpatialConfig(mode=mode, unary_floor=1.2e-38)))
     assert np.all(np.isfinite(out)) and (mode == "max" or np.allclose(out.sum(axis=(1, 2)), 1.0, atol=1e-4))
+
+
+def test_spatial_model_in_sum_mode_refuses_a_unary_power_whose_marginals_overflow():
+    # unary_power 1e30 passed the float32-range check, but sum mode's max-shifted beliefs, rounded differently where
+    # XLA computes them and their maximum, overflowed exp: every marginal NaN; 1e8 (log-unaries of 7e8) gave an
+    # all-zero heat-map the marginal 1 in every cell
+    k = FLIC_TORSO
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(1, 6, (20, k + 1, 2))
+    priors = offset_priors(pts, np.ones((20, k + 1), bool), FLIC_EDGES, 15, floor=1e-3)
+    hm, torso = (rng.uniform(0, 1, (2, 8, 8, k)) ** 4).astype(np.float32), np.array([[4.0, 4.0], [3.0, 5.0]])
+    for power in (1e30, 1e8, 1200.0):
+        with pytest.raises(InputError, match=r"^spatial config: field 'unary_power': expected <= 1186 in sum mode "
+                                             r"\(the largest log-unary magnitude, unary_power x 6\.91, must stay <= "
+                                             r"2\^13 = 8192, or float32 loses the marginals\), got "):
+            apply_spatial_model(hm, torso, priors, SpatialConfig(unary_power=power))
+    for floor in (1e-3, 1.2e-38, 1e3):  # at the bound: marginals summing to 1 within 2^-11
+        power = SUM_UNARY_MAX / max(-np.log(floor), np.log1p(floor))
+        for h in (hm, np.zeros_like(hm)):
+            out = np.asarray(apply_spatial_model(h, torso, priors, SpatialConfig(unary_power=power, unary_floor=floor)))
+            assert np.all(np.isfinite(out)) and np.allclose(out.sum(axis=(1, 2)), 1.0, rtol=0, atol=2.0 ** -11)
+    out = np.asarray(apply_spatial_model(hm, torso, priors, SpatialConfig(mode="max", unary_power=1e30)))
+    assert np.all(np.isfinite(out))  # max mode has no exp of the beliefs to overflow: not refused, as before

@@ -32,6 +32,9 @@ Edges = tuple[tuple[int, int], ...]
 FLIC_EDGES: Edges = skeletons.FLIC.spatial_tree()
 FLIC_TORSO = skeletons.FLIC.num_joints
 MODES = ("sum", "max")
+# sum mode's bound on the largest log-unary magnitude, unary_power x max(-log(unary_floor), log(1 + unary_floor))
+# (`SpatialConfig`)
+SUM_UNARY_MAX = 2.0 ** 13
 METHODS = ("direct", "fft")
 OUTPUTS = ("prob", "log")
 
@@ -46,7 +49,14 @@ class SpatialConfig:
     edges: the tree as (parent, child) node pairs; nodes 0..K-1 are the heat-maps' joints, node K the torso.
     mode: "sum" (sum-product: marginals) or "max" (max-product: max-marginals).
     unary_floor, unary_power: heat-map -> log-unary (module docstring): unary_floor at least float32's smallest
-      normal number (1.2e-38), unary_power x log(unary_floor) within float32's range.
+      normal number (1.2e-38), unary_power x log(unary_floor) within float32's range; in sum mode the log-unaries'
+      largest magnitude, unary_power x max(-log(unary_floor), log(1 + unary_floor)), at most `SUM_UNARY_MAX` (2^13:
+      unary_power 1186 for the floor 1e-3). A marginal is exp(b - logsumexp(b)), b the belief (log-unary plus
+      messages, each message above about -(69 + log(kh kw))); float32 holds b to a spacing of 2^-23 |b|, off by up
+      to half of it, which scales the marginal by as much: log-unaries up to 2^13 keep |b| under 2^14, the
+      marginals summing to 1 within 2^-11 (5e-4). Larger ones lost the marginals (log-unaries of 2^29: an all-zero
+      heat-map's marginal 1 in every cell), and from about 2^31 the belief's shift by its maximum overflowed exp
+      (XLA may round the two differently): NaN marginals.
     torso_sigma: std (cells) of the torso node's Gaussian unary; 0 gives a delta at the torso's nearest cell.
     output: "prob" (marginal maps) or "log" (log-marginals).
     method: convolution of the sum-product messages, "direct" or "fft" (large kernels; its float32 round-off, about
@@ -102,6 +112,12 @@ class SpatialConfig:
         low = -float(np.log(self.unary_floor))
         if low > 0 and not self.unary_power * low < F32_MAX:
             bad("unary_power", f"< {F32_MAX / low:.3g} (unary_power x log(unary_floor) must fit float32)",
+                self.unary_power)
+        # sum mode's marginals lose their sum in float32 beyond `SUM_UNARY_MAX`, and were NaN from about 2^31
+        size = max(low, float(np.log1p(self.unary_floor)))
+        if self.mode == "sum" and not self.unary_power * size <= SUM_UNARY_MAX:
+            bad("unary_power", f"<= {SUM_UNARY_MAX / size:.4g} in sum mode (the largest log-unary magnitude, "
+                f"unary_power x {size:.3g}, must stay <= 2^13 = {SUM_UNARY_MAX:g}, or float32 loses the marginals)",
                 self.unary_power)
         return self
 
