@@ -288,9 +288,9 @@ def test_command_modules_compile_nothing_when_imported():
 
 
 # the modules of data/ pose inference may import: the package itself and the skeleton definitions (names, flips and
-# links of the joints: definitions, not readers); never a dataset's reader or adapter (flic, flic_people,
-# pose_dataset, pose_sets, lsp, ...)
-INFERENCE_DATA_MODULES = {"convcorr_jax.data", "convcorr_jax.data.skeletons"}
+# links of the joints, and the left / right words of their names: definitions, not readers); never a dataset's
+# reader or adapter (flic, flic_people, pose_dataset, pose_sets, lsp, ...)
+INFERENCE_DATA_MODULES = {"convcorr_jax.data", "convcorr_jax.data.skeletons", "convcorr_jax.data.keypoint_sides"}
 
 
 def test_pose_inference_imports_no_dataset_reader():

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from test_spatial import _brute_force
 
-from convcorr_jax.data import pose_sets, skeletons
+from convcorr_jax.data import keypoint_sides, pose_sets, skeletons
 from convcorr_jax.data.skeletons import from_coco_category
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.pose import joints
@@ -143,7 +143,7 @@ def test_a_coco_category_gives_a_new_skeleton_without_code():
     coco = {"id": 1, "keypoints": list(skeletons.COCO17_NAMES), "skeleton": [list(p) for p in
                                                                            skeletons.COCO17_LINKS_1BASED]}
     assert from_coco_category(coco, "f.json") is skeletons.COCO17
-    assert skeletons._name_flip_pairs(["lsho", "rsho", "l_knee", "r_knee", "nose"]) == ((0, 1), (2, 3))
+    assert keypoint_sides.name_flip_pairs(["lsho", "rsho", "l_knee", "r_knee", "nose"]) == ((0, 1), (2, 3))
 
 
 @pytest.mark.parametrize("field, value, match", [
@@ -174,6 +174,27 @@ def test_bad_skeletons_are_refused_naming_file_and_field(field, value, match):
 def test_links_flip_pairs_and_ends_must_be_two_different_joints(fields, field):
     with pytest.raises(InputError, match=f"skeleton t: field '{field}'"):
         skeletons.Skeleton("t", ("a", "b", "c"), **{"links": ((0, 1),), **fields})
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"links": 5}, "skeleton"),  # each of these four was a TypeError ("'int' object is not iterable")
+    ({"flip_pairs": 5}, "flip_pairs"),
+    ({"tree": 5}, "tree"),
+    ({"groups": {"G": 5}}, "groups.G"),
+    ({"groups": 5}, "groups"),  # an AttributeError
+    ({"tree": ((1.5, 2),)}, "tree"),  # these three were accepted
+    ({"tree": ((0, 1, 2),)}, "tree"),
+    ({"tree": ((3, 3),)}, "tree"),
+    ({"tree": (("a", "b"),)}, "tree"),  # a TypeError comparing "a" with 0
+    ({"tree": ((0, 4),)}, "tree"),
+])
+def test_links_flip_pairs_tree_and_groups_must_be_sequences_of_ids(fields, field):
+    """Links, flip pairs and the tree are sequences of pairs of two ints (the tree's nodes 0..K, K the torso point),
+    groups a mapping of joint id sequences: anything else is one InputError naming the field."""
+    with pytest.raises(InputError, match=f"skeleton t: field '{field}'") as e:
+        skeletons.Skeleton("t", ("a", "b", "c"), **{"links": ((0, 1),), **fields})
+    assert e.value.field == field and "\n" not in str(e.value)
+    assert skeletons.Skeleton("t", ("a", "b", "c"), ((0, 1),), tree=((3, 0), (0, 1), (3, 2))).tree is not None
 
 
 def test_coco_loader_on_a_file_with_a_skeleton_without_entry(tmp_path):
@@ -387,8 +408,8 @@ def test_names_pair_the_registered_skeletons_as_their_declared_flip_pairs():
     their 8 (300-W's 68 point names do not give its mirror pairs: `test_300w_names_get_the_300w_mirror_pairs`)."""
     for sk in skeletons.SKELETONS.values():
         if sk is not skeletons.FACE68:
-            assert skeletons._name_flip_pairs(sk.names) == sk.flip_pairs, sk.name
-    assert skeletons._name_flip_pairs(skeletons.FLIC_JOINTS) == (
+            assert keypoint_sides.name_flip_pairs(sk.names) == sk.flip_pairs, sk.name
+    assert keypoint_sides.name_flip_pairs(skeletons.FLIC_JOINTS) == (
         (0, 3), (1, 4), (2, 5), (6, 9), (7, 10), (8, 11), (12, 13), (14, 15))
 
 
@@ -421,17 +442,17 @@ def test_300w_names_get_the_300w_mirror_pairs():
     ("leftear", None), ("rib", None), ("upper neck", None), ("mear", None), ("left_right", None),
 ])
 def test_side_key_reads_explicit_side_words_only(name, key):
-    assert skeletons.side_key(name) == key
+    assert keypoint_sides.side_key(name) == key
 
 
 def test_custom_names_pair_by_side_word_only():
     names = ["tail", "ear", "collar", "shoulder", "left_ear", "right_ear", "l_eye", "r_eye", "lsho", "rsho",
              "hand_l", "hand_r", "leftFoot", "rightFoot", "lip", "rip", "pedal", "pedar", "neckL", "neckR"]
-    assert skeletons._name_flip_pairs(names) == ((4, 5), (6, 7), (8, 9), (10, 11), (12, 13), (18, 19))
+    assert keypoint_sides.name_flip_pairs(names) == ((4, 5), (6, 7), (8, 9), (10, 11), (12, 13), (18, 19))
     sk = from_coco_category({"id": 1, "keypoints": names}, "f.json")
     assert sk.flip[:4] == (0, 1, 2, 3) and sk.flip[14:18] == (14, 15, 16, 17)  # no side: its own mirror
     # one joint spelt twice on a side ("l_eye", "eye_l"): paired with none rather than with a guess
-    assert skeletons._name_flip_pairs(["l_eye", "r_eye", "eye_l", "nose"]) == ()
+    assert keypoint_sides.name_flip_pairs(["l_eye", "r_eye", "eye_l", "nose"]) == ()
 
 
 def test_an_mpii_file_without_people_is_one_line_naming_it(tmp_path):

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from convcorr_jax.data.skeletons import Skeleton, side_key
+from convcorr_jax.data.keypoint_sides import side_key
+from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.core.errors import InputError
 
 # the words of keypoint names that mean the same joint (`_canonical_name`): FLIC's abbreviations, MPII's upper neck

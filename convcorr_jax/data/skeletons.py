@@ -24,20 +24,20 @@ COCO-format files may add, to a category, the optional fields `flip_pairs` ([[le
 ids), `torso` and `head` ([a, b], names or 1-based ids), `groups` ({name: [names or 1-based ids]}) and `sigmas`
 (OKS sigma per keypoint); without `flip_pairs`, names that differ only in a left/right word ("left_eye" /
 "right_eye", "l_knee" / "r_knee", "leftHand" / "rightHand", "lsho" / "rsho") are paired; the side is a token of its
-own (`side_key`), so "tail" or "collar" has none and is its own mirror.
+own (`keypoint_sides.side_key`), so "tail" or "collar" has none and is its own mirror.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.registry import Registry
+# side_key: also importable from here, its home before `keypoint_sides`
+from convcorr_jax.data.keypoint_sides import name_flip_pairs, side_key  # noqa: F401
 
 Pairs = tuple[tuple[int, int], ...]
 NORMALISERS = ("torso", "head", "bbox")
@@ -132,45 +132,60 @@ class Skeleton:
         return self.groups
 
     def validate(self, source: str) -> Skeleton:
-        """Check every joint id (each link, flip pair, torso and head: two different joints), the normaliser and the
-        sigmas; InputError naming `source` and the field."""
+        """Check every joint id (each link, flip pair, torso and head: two different joints; links, flip pairs and
+        tree: sequences of such pairs), the groups, the normaliser, the sigmas and the tree's node ids (pairs of
+        two different ints 0..K); InputError naming `source` and the field.
+
+        Args:
+            source: what the error names (`skeleton <name>`, a file).
+
+        Returns:
+            the skeleton itself.
+        """
         k = len(self.names)
         if k == 0:
             raise InputError(source, "keypoints", "at least one keypoint name", 0)
         if len(set(self.names)) != k:
             raise InputError(source, "keypoints", "distinct keypoint names", list(self.names))
 
-        def ids(field: str, values) -> None:
-            for v in values:
-                if not (isinstance(v, (int, np.integer)) and 0 <= v < k):
-                    raise InputError(source, field, f"joint ids of the skeleton's {k} keypoints", v)
+        def sequence(field: str, value, expected: str):
+            if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
+                raise InputError(source, field, expected, value)
+            return value
 
-        def two_joints(field: str, value) -> None:
+        joint_ids = f"joint ids of the skeleton's {k} keypoints"
+
+        def ids(field: str, values, n: int = k, expected: str = joint_ids) -> None:
+            for v in values:
+                if not (isinstance(v, (int, np.integer)) and 0 <= v < n):
+                    raise InputError(source, field, expected, v)
+
+        def two_ids(field: str, value, n: int = k, what: str = "joint", expected: str = joint_ids) -> None:
             if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 2:
-                raise InputError(source, field, "two joint ids (a, b)", value)
-            ids(field, value)
+                raise InputError(source, field, f"two {what} ids (a, b)", value)
+            ids(field, value, n, expected)
             if value[0] == value[1]:
-                raise InputError(source, field, "two different joints", tuple(value))
+                raise InputError(source, field, f"two different {what}s", tuple(value))
 
         ends = [(f, [getattr(self, f)]) for f in ("torso", "head") if getattr(self, f) is not None]
         for field, pairs in (("skeleton", self.links), ("flip_pairs", self.flip_pairs), *ends):
-            for p in pairs:
-                two_joints(field, p)
+            for p in sequence(field, pairs, "a sequence of (a, b) joint id pairs"):
+                two_ids(field, p)
         flipped = [j for fp in self.flip_pairs for j in fp]
         if len(set(flipped)) != len(flipped):
             raise InputError(source, "flip_pairs", "each joint in at most one pair", list(self.flip_pairs))
+        if not isinstance(self.groups, Mapping):
+            raise InputError(source, "groups", "a mapping {column: joint ids}", self.groups)
         for g, members in self.groups.items():
-            ids(f"groups.{g}", members)
+            ids(f"groups.{g}", sequence(f"groups.{g}", members, "a sequence of joint ids"))
         if self.normaliser not in NORMALISERS:
             raise InputError(source, "normaliser", f"one of {NORMALISERS}", self.normaliser)
         if getattr(self, self.normaliser, ()) is None:
             raise InputError(source, self.normaliser, f"two joints (the {self.normaliser} normaliser's ends)", None)
         if self.sigmas is not None and (len(self.sigmas) != k or not all(s > 0 for s in self.sigmas)):
             raise InputError(source, "sigmas", f"{k} positive OKS sigmas", list(self.sigmas))
-        if self.tree is not None:
-            for pair in self.tree:
-                if not all(0 <= v <= k for v in pair):
-                    raise InputError(source, "tree", f"node ids 0..{k} (node {k}: the torso point)", pair)
+        for pair in () if self.tree is None else sequence("tree", self.tree, "a sequence of (parent, child) pairs"):
+            two_ids("tree", pair, k + 1, "node", f"node ids 0..{k} (node {k}: the torso point)")
         return self
 
     def normaliser_lengths(self, points: np.ndarray, labelled: np.ndarray, boxes: np.ndarray | None = None
@@ -338,54 +353,6 @@ def get(name: str) -> Skeleton:
     return SKELETONS[name]
 
 
-# a keypoint name's tokens (`side_key`): split at "_", "-", spaces and camelCase boundaries ("leftHand",
-# "RShoulder": OpenPose's "R" + "Shoulder")
-_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+|[A-Z]")
-_SIDE_TOKENS = {"left": "l", "right": "r", "l": "l", "r": "r"}
-# FLIC's short names (MODEC's joint slots, `FLIC_JOINTS`): "lsho" ... "rear", one token
-_SHORT_NAME = re.compile(r"^([lr])(sho|elb|wri|hip|kne|ank|eye|ear)$", re.IGNORECASE)
-
-
-def side_key(name: str) -> tuple[str, str] | None:
-    """The side and the rest of a left/right keypoint name. A side is explicit: the word "left" or "right" (any
-    case) or a single "l" / "r", each a token of its own ("left_eye", "Right Ear", "eye-l", "l eye", "leftHand",
-    "frontLeftPaw", "RShoulder"), or one of FLIC's short names ("lsho", "reye", ...). A name that merely starts or
-    ends with l / r ("tail", "rib"), glues its side on ("leftear") or holds two side tokens has no side.
-
-    Args:
-        name: a keypoint name.
-
-    Returns:
-        ("l" or "r", the other tokens in lower case joined by spaces: "left_big_toe" -> ("l", "big toe")), or
-        None for a name without a side.
-    """
-    short = _SHORT_NAME.match(name)
-    if short:
-        return short.group(1).lower(), short.group(2).lower()
-    tokens = [t.lower() for part in re.split(r"[ _\-]+", name) for t in _TOKEN.findall(part)]
-    sides = [i for i, t in enumerate(tokens) if t in _SIDE_TOKENS]
-    if len(sides) != 1:
-        return None
-    return _SIDE_TOKENS[tokens[sides[0]]], " ".join(t for i, t in enumerate(tokens) if i != sides[0])
-
-
-def _name_flip_pairs(names: Sequence[str]) -> Pairs:
-    """(left, right) id pairs of names that differ only in their side (`side_key`); a joint whose side and rest
-    another joint repeats ("l_eye" and "eye_l") is paired with none.
-
-    Args:
-        names: keypoint names.
-
-    Returns:
-        the pairs, in the order of their left joint.
-    """
-    keys = [side_key(n) for n in names]
-    count = collections.Counter(k for k in keys if k)
-    right = {k[1]: i for i, k in enumerate(keys) if k and k[0] == "r" and count[k] == 1}
-    return tuple((i, right[k[1]]) for i, k in enumerate(keys)
-                 if k and k[0] == "l" and count[k] == 1 and k[1] in right)
-
-
 def from_coco_category(cat: Mapping, source: str) -> Skeleton:
     """The skeleton a COCO-format category declares (module docstring): `keypoints` names, `skeleton` links
     (1-based ids) and the optional fields; the registered skeleton when its names are a registry entry's.
@@ -420,7 +387,7 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
 
     links = pairs("skeleton", [])
     known = [reg.flip_pairs for reg in SKELETONS.values() if reg.names == names]  # 300-W's: not from its names
-    flip = pairs("flip_pairs", None) if "flip_pairs" in cat else known[0] if known else _name_flip_pairs(names)
+    flip = pairs("flip_pairs", None) if "flip_pairs" in cat else known[0] if known else name_flip_pairs(names)
     for f in ("torso", "head"):
         if f in cat and (not isinstance(cat[f], list) or len(cat[f]) != 2):
             raise InputError(source, f"categories[].{f}", "two keypoints [a, b]", cat[f])

@@ -42,6 +42,7 @@ _FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "t
 # data._common: the annotation parsing and the points' boxes); error messages, registries, file and cache helpers
 # are not (tests/test_pose_datasets.py holds the rule)
 _CODE = ("convcorr_jax.data.pose_dataset", "convcorr_jax.data.pose_sets", "convcorr_jax.data.skeletons",
+         "convcorr_jax.data.keypoint_sides",
          "convcorr_jax.data.flic", "convcorr_jax.data.flic_split", "convcorr_jax.data.flic_people",
          "convcorr_jax.data.mpii", "convcorr_jax.data.mpii_people", "convcorr_jax.data.coco_keypoints",
          "convcorr_jax.data.lsp", "convcorr_jax.data.types", "convcorr_jax.data._common",
