@@ -362,6 +362,11 @@ def test_list_models_says_where_each_choice_was_made(capsys):
     (lambda d: d["config"]["model"].update(num_joints=3), r"params\.npz: field 'coarse/fc2/bias'.*num_joints=3"),
     (lambda d: d.pop("config"), r"model\.json: field 'config': expected the model's training config"),  # KeyError
     (lambda d: d["skeleton"]["names"].append("chin"), r"model\.json: field 'skeleton\.names': expected 17 joints"),
+    # a skeleton field the Skeleton refuses: was the generic field 'skeleton', the detail only in its `got`
+    (lambda d: d["skeleton"].update(flip_pairs=[[3, 3]]),
+     r"model\.json: field 'skeleton\.flip_pairs': expected two different joints, got \(3, 3\)$"),
+    (lambda d: d["skeleton"].update(links=[[0, 99]]), r"model\.json: field 'skeleton\.links': expected joint ids"),
+    (lambda d: d["skeleton"].update(tree=[[1.5, 2]]), r"model\.json: field 'skeleton\.tree': expected node ids"),
 ])
 def test_a_model_folder_with_an_edited_config_is_one_line_naming_it(tmp_path, edit, match):
     """A copied model folder whose model.json's config was edited (model.json holds the other files' sha256, not its

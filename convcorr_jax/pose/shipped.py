@@ -189,20 +189,24 @@ def _skeleton_from(record: dict, source: str | Path) -> Skeleton:
         The `Skeleton`.
 
     Raises:
-        InputError: naming `source` for a malformed record.
+        InputError: naming `source` and the record's field (`skeleton.flip_pairs`, ...) for a malformed record.
     """
-    def pairs(v):
-        return None if v is None else tuple(tuple(int(i) for i in p) for p in v)
+    def pairs(v):  # JSON lists as tuples, each id as written: `Skeleton.validate` refuses what is not a pair of ints
+        return tuple(tuple(p) if isinstance(p, list) else p for p in v) if isinstance(v, list) else v
 
+    groups = record.get("groups", {})
     try:
         return Skeleton(name=str(record["name"]), names=tuple(record["names"]), links=pairs(record["links"]),
                         flip_pairs=pairs(record.get("flip_pairs", ())),
-                        groups={k: tuple(int(i) for i in v) for k, v in record.get("groups", {}).items()},
+                        groups={k: pairs(v) for k, v in groups.items()} if isinstance(groups, dict) else groups,
                         normaliser=str(record.get("normaliser", "bbox")),
                         torso=None if record.get("torso") is None else tuple(record["torso"]),
                         head=None if record.get("head") is None else tuple(record["head"]),
                         sigmas=None if record.get("sigmas") is None else tuple(record["sigmas"]),
                         tree=pairs(record.get("tree")), title=str(record.get("title", "")))
+    except InputError as e:  # the record's own field: `Skeleton` names the links "skeleton" (COCO's word)
+        field = {"skeleton": "links", "keypoints": "names"}.get(e.field, e.field)
+        raise InputError(source, f"skeleton.{field}", e.expected, e.got) from None
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(source, "skeleton", "a skeleton record (names, links, flip_pairs, groups, ...)",
                          str(e)) from None
