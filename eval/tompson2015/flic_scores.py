@@ -22,12 +22,13 @@ crops, or whole frames with `TrainConfig.protocol="frame"`, or another input wit
 `image_size`; PCK is invariant to their uniform scale). Joint groups:
 `convcorr_jax.pose.joints.FLIC`; "Head" pools the three face points l eye, r eye and nose, each scored on its own
 (the paper's "Face" column). The JSON holds "protocol", "trunk" (the run's input and pretrained trunk), {"pck":
-{"0.05": {"coarse": {group: fraction}, "coarse+spatial": ..., "cascade": {...}, "cascade+spatial": ...}, "0.1": ...,
-"0.2": ...}} (fractions 0..1; the "+spatial" rows with --spatial on; "two-pass" with `Config.second_pass`), plus
-"ablation" (all read-outs of
-`convcorr_jax.pose.predict`, the four "spatial_" ones with --spatial on), "spatial" (its settings), "curve" (Figure
-15: mean of wrist and elbow PCK at normalised distances 0..0.2, every read-out) and, with --timing, "table2_ms"
-(forward ms per image on this CPU).
+{"0.05": {"coarse": {group: fraction, "all": fraction}, "coarse+spatial": ..., "cascade": {...},
+"cascade+spatial": ...}, "0.1": ..., "0.2": ...}} (fractions 0..1; each row's groups, then "all": the 11 joints
+pooled; "product" and "product+spatial" with --refine on; the "+spatial" rows with --spatial on; "two-pass" with
+`Config.second_pass`), plus "ablation" ({read-out: {alpha: {group: fraction, "all": fraction}}} for every read-out
+of `convcorr_jax.pose.predict`, the "spatial_" ones with --spatial on), "spatial" (its settings), "curve" (Figure 15:
+mean of wrist and elbow PCK at normalised distances 0..0.2, every read-out) and, with --timing, "table2_ms" (forward
+ms per image on this CPU).
 `--refine` picks the read-out of the main table for both models alike: on = parabola sub-cell refinement of the
 coarse and of the fine arg-max (ours, not the paper's), off = integer arg-maxes.
 `--spatial on` adds the rows of the tree MRF spatial model (Sec. 3.3, `convcorr_jax.pose.spatial`) applied to the
