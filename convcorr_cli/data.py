@@ -21,7 +21,6 @@ import argparse
 import os
 import shutil
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
@@ -234,11 +233,10 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"  array {data.shape} {data.dtype}; min {np.nanmin(data):.3f} max {np.nanmax(data):.3f}")
         print("  " + np.array2string(np.asarray(data).reshape(-1)[:12], precision=3))
         return 0
-    samples = cast(list, data)  # the other readers' results: a list of samples (a `Loaded`, with `skipped`)
-    for s in samples[: max(args.show, 0)]:
+    for s in data[: max(args.show, 0)]:  # the other readers' results: a list of samples (a `Loaded`, with `skipped`)
         print(_sample_lines(s))
-    skipped = getattr(samples, "skipped", [])
-    print(f"{len(samples)} samples read, {len(skipped)} skipped")
+    skipped = getattr(data, "skipped", [])
+    print(f"{len(data)} samples read, {len(skipped)} skipped")
     for e in skipped:
         print(f"  skipped: {e}")
     return 0

@@ -128,6 +128,16 @@ def test_every_format_has_a_reader_and_unknown_formats_are_refused(tmp_path):
         assert "csv_names" in FORMATS
     finally:
         READERS.unregister("csv_names")
+    # a reader of one's own that gives neither an array nor a list (`FormatData`, what `read_format` is hinted to
+    # return and `convcorr data inspect` prints): was returned as it was, the command failing on it later
+    READERS.register("csv_dict", Reader("convcorr_jax.data.mpii", "read_joints_csv", "names", (),
+                                        lambda read, path, options, what: (dict(zip(*read(path, 2))), what)))
+    try:
+        with pytest.raises(InputError, match=r"^convcorr_jax\.data\.mpii\.read_joints_csv: field 'data': expected "
+                                             r"an array or a list of samples .*got dict$"):
+            read_format(tmp_path / "x.csv", "csv_dict")
+    finally:
+        READERS.unregister("csv_dict")
 
 
 def _voc_tree(root):

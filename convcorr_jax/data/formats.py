@@ -19,11 +19,17 @@ import importlib
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from convcorr_jax.data._common import folder_listing
 from convcorr_jax.data.types import IMAGE_EXTENSIONS
 from convcorr_jax.data.voc_keypoints import VOC_CLASSES
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.registry import Registry
+
+# what a format's reader gives (`read_format`): an array (indices, points, joints, a label map, an image) or a list of
+# samples (a `Loaded`, with its `skipped`; one keypoint XML file's sample in a list)
+FormatData = np.ndarray | list
 
 # variable of a MATLAB file -> its format, in the order they are looked for
 MAT_VARIABLES = (("examples", "flic"), ("RELEASE", "mpii_release"), ("joints", "lsp"),
@@ -193,15 +199,18 @@ class Reader:
         "voc_root", "coordinate_base", "progress").
       call: for a reader that needs more than `reader(path, **options)`: `call(reader, path, options, what)` ->
         (data, what); None: `(reader(path, **options), what)`.
+
+    The data is a `FormatData`: an array or a list of samples; a reader that returns anything else is refused when
+    it is read.
     """
 
     module: str
     function: str
     what: str
     options: tuple[str, ...] = ()
-    call: Callable[[Callable, Path, dict, str], tuple[object, str]] | None = None
+    call: Callable[[Callable, Path, dict, str], tuple[FormatData, str]] | None = None
 
-    def read(self, path: Path, options: dict) -> tuple[object, str]:
+    def read(self, path: Path, options: dict) -> tuple[FormatData, str]:
         """(what the reader reads from `path`, the description of the format).
 
         Args:
@@ -209,22 +218,28 @@ class Reader:
           options: every `read_format` option by name; the reader gets those of `self.options`.
 
         Returns:
-          (data, what) as `read_format` returns them.
+          (data, what) as `read_format` returns them; InputError naming the reader when its data is neither an
+          array nor a list.
         """
         module = self.module if "." in self.module else f"convcorr_jax.data.{self.module}"
         reader = getattr(importlib.import_module(module), self.function)
         taken = {name: options[name] for name in self.options}
         if self.call is None:
-            return reader(path, **taken), self.what
-        return self.call(reader, path, taken, self.what)
+            data, what = reader(path, **taken), self.what
+        else:
+            data, what = self.call(reader, path, taken, self.what)
+        if not isinstance(data, (np.ndarray, list)):
+            raise InputError(f"{module}.{self.function}", "data", "an array or a list of samples (`FormatData`)",
+                             type(data).__name__)
+        return data, what
 
 
-def _one_sample(reader: Callable, path: Path, options: dict, what: str) -> tuple[object, str]:
+def _one_sample(reader: Callable, path: Path, options: dict, what: str) -> tuple[FormatData, str]:
     """A single keypoint XML file as a list of its one sample."""
     return [reader(path, **options)], what
 
 
-def _voc_tree(reader: Callable, path: Path, options: dict, what: str) -> tuple[object, str]:
+def _voc_tree(reader: Callable, path: Path, options: dict, what: str) -> tuple[FormatData, str]:
     """A tree with annotations/ read as its keypoint XML folder; the tree itself is the VOC root when it holds the
     images (JPEGImages/ or VOC2011/, e.g. the synthetic objects) and no `voc_root` is given."""
     if options["voc_root"] is None and any((path / d).is_dir() for d in ("JPEGImages", "VOC2011")):
@@ -232,7 +247,7 @@ def _voc_tree(reader: Callable, path: Path, options: dict, what: str) -> tuple[o
     return reader(path / "annotations", **options), what
 
 
-def _joints_csv(reader: Callable, path: Path, options: dict, what: str) -> tuple[object, str]:
+def _joints_csv(reader: Callable, path: Path, options: dict, what: str) -> tuple[FormatData, str]:
     """A joints CSV (name, x1, y1, x2, y2, ...): the joint count read from its first row, its rows described."""
     if not path.is_file():
         raise InputError(path, "file", "an existing joints CSV", "missing file")
@@ -273,7 +288,7 @@ FORMATS = READERS.names  # the format names, a live view (a format registered la
 
 def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False, with_images: bool = False,
                 voc_root: str | Path | None = None, coordinate_base: int = 0,
-                progress: bool = False) -> tuple[object, str]:
+                progress: bool = False) -> tuple[FormatData, str]:
     """(what the loader of `fmt` reads from `path`, a one-line description); `fmt` None: `_detect_format(path)`.
 
     Args:
@@ -286,10 +301,10 @@ def read_format(path: str | Path, fmt: str | None = None, skip_bad: bool = False
             or an image folder) by a reader that takes it; elsewhere nothing (a read of annotations alone is short).
 
     Returns:
-        (data, what): the loader's result (a `Loaded` of samples; a list of one sample for "keypoint_xml"; int64
-        indices for "flic_plus"; float32 [N, 2] points for "pts"; the `read_pts_coord` array for "pf_willow_mat";
-        the label array for "label_png"; the joints for "joints_csv"; a uint8 RGB [H, W, 3] image for "image") and a
-        one-line description of the format.
+        (data, what): the loader's result, a `FormatData` (a list: a `Loaded` of samples, a list of one sample for
+        "keypoint_xml"; an array: int64 indices for "flic_plus", float32 [N, 2] points for "pts", the
+        `read_pts_coord` array for "pf_willow_mat", the label array for "label_png", the joints for "joints_csv", a
+        uint8 RGB [H, W, 3] image for "image") and a one-line description of the format.
 
     Raises:
         InputError: for an unknown format, an option given (not its default) that the format's reader does not
