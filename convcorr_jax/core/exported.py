@@ -120,7 +120,7 @@ def jit(fun: Callable | None = None, *, static_argnames: Sequence[str] = (), cpu
         if folder is not None and not source:
             source.append(_source_digest(fun))
         captured = _captured(fun) if folder is not None and source[0] is not None else None
-        if captured is None:  # no cache, or a function the key cannot identify
+        if captured is None or folder is None:  # no cache, or a function the key cannot identify
             return jitted(*args, **kwargs)
         bound = sig.bind(*args, **kwargs)
         bound.apply_defaults()

@@ -339,6 +339,7 @@ def _stream(queries, npy_path, k, metric, chunk, block, qblock, progress):
             s_run, i_run = s, i
         else:
             s_run, i_run = _merge_jit(s_run, i_run, s, i, k)
+    assert s_run is not None and i_run is not None  # k <= N was checked: N >= 1, so at least one chunk ran
     return _trim(s_run, i_run, q_n, metric)
 
 

@@ -145,8 +145,8 @@ def _bp_level(cost, msgs, weight, iters, win, method, schedule, offsets=None, ca
         return (m, sent, b, lab_r), labels
 
     (last, other, _, _), labels = _iterate(active, (ins[0], ins[1], b, argmin_label(b)), iters)  # ... and its arg-min
-    ins = (other, last) if iters % 2 else (last, other)  # the last step (parity (iters - 1) % 2) wrote class iters % 2
-    return tuple(from_classes(m0, m1, w) for m0, m1 in zip(*ins)), labels
+    out = (other, last) if iters % 2 else (last, other)  # the last step (parity (iters - 1) % 2) wrote class iters % 2
+    return tuple(from_classes(m0, m1, w) for m0, m1 in zip(*out)), labels
 
 
 def _per_node_term(x: jax.Array | None, name: str, what: str, cost: jax.Array, levels: int,

@@ -120,6 +120,7 @@ def _make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
         return res
 
     def with_spatial(params, images, torso, log_priors):
+        assert spatial is not None  # chosen below only with a spatial config
         x = images.astype(jnp.float32) / 255.0
         out = forward(params, x)
         refined = spatial_mrf.apply_spatial_model(out["coarse_hm"], torso, log_priors, spatial)
