@@ -15,7 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.core import geometry
-from convcorr_jax.backbones.receptive_field import grid_centers
+from convcorr_jax.backbones.base import Backbone, Params
+from convcorr_jax.backbones.receptive_field import RF, grid_centers
 from convcorr_jax.correspondence.point_config import PointTransferConfig
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.features.hyperpixel import (
@@ -69,8 +70,8 @@ def frame_boxes(images: Sequence[np.ndarray]) -> np.ndarray:
     return np.array([[0, 0, im.shape[1] - 1, im.shape[0] - 1] for im in images], np.float64).reshape(-1, 4)
 
 
-def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
-                taps: Sequence[str] | None = None, extra: tuple | None = None,
+def make_frames(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone: Backbone,
+                params: Params, taps: Sequence[str] | None = None, extra: tuple | None = None,
                 sources: Sequence[int] | np.ndarray | None = None, prior: tuple | None = None,
                 third: tuple | None = None) -> Frames:
     """Crop each image's box to cfg.image_size and compute cfg.features on cfg's grid.
@@ -172,7 +173,7 @@ def _side_networks(cfg: PointTransferConfig, extra: tuple | None, third: tuple |
     return out
 
 
-def node_prior(crops: np.ndarray, cfg: PointTransferConfig, prior: tuple, rf, hw: tuple[int, int]) -> np.ndarray:
+def node_prior(crops: np.ndarray, cfg: PointTransferConfig, prior: tuple, rf: RF, hw: tuple[int, int]) -> np.ndarray:
     """OT marginal weights of the frames' nodes: cfg.prior_floor + the CAM foreground prior (`features.cam.cam_prior`).
 
     Args:
@@ -202,8 +203,9 @@ def part_name(tap: str, scale: float = 1.0, prefix: str = "") -> str:
     return f"{prefix}{tap}" + ("" if scale == 1.0 else f"@{scale:g}")
 
 
-def scale_parts(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone, params,
-                names: Sequence[str], frames: Frames, scale: float, mirror: bool = False, prefix: str = "") -> dict:
+def scale_parts(images: Sequence[np.ndarray], boxes: np.ndarray, cfg: PointTransferConfig, backbone: Backbone,
+                params: Params, names: Sequence[str], frames: Frames, scale: float, mirror: bool = False,
+                prefix: str = "") -> dict:
     """Hyperpixel parts of `backbone`'s taps on the boxes cropped at a scale, read at `frames`' nodes.
 
     The boxes are cropped to round(cfg.image_size x scale) px (mirrored left-right when `mirror`), the features

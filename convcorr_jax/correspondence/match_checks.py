@@ -5,6 +5,8 @@ where they are concrete; traced ones (inside a caller's jit / vmap) pass uncheck
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +17,8 @@ from convcorr_jax.core.tracing import is_traced
 __all__ = ["check_image_sizes", "check_features", "check_weights"]
 
 
-def check_image_sizes(src_hw, trg_hw, source: str = "match") -> tuple[tuple[int, int], tuple[int, int]]:
+def check_image_sizes(src_hw: Sequence[int] | np.ndarray, trg_hw: Sequence[int] | np.ndarray, source: str = "match"
+                      ) -> tuple[tuple[int, int], tuple[int, int]]:
     """The (h, w) image sizes as tuples of ints, the static (hashable) form jit needs (a list [h, w] was a JAX
     "non-hashable static argument" error), each h, w >= 1 (an empty image gave RHM's ZeroDivisionError, a negative
     size a silently wrong Hough space).
@@ -41,7 +44,7 @@ def check_image_sizes(src_hw, trg_hw, source: str = "match") -> tuple[tuple[int,
     return out[0], out[1]
 
 
-def check_features(source: str, fs, ft) -> None:
+def check_features(source: str, fs: jax.Array | np.ndarray, ft: jax.Array | np.ndarray) -> None:
     """Refuse concrete feature columns with a NaN / inf (`match_best`'s jitted OT scorer gave all-NaN confidences
     and node 0 as every best match, RHM spread a NaN column's votes to other columns' confidences, silently). A jax
     array is checked where it lives (one flag per column comes back), a numpy one by numpy.
@@ -66,7 +69,7 @@ def check_features(source: str, fs, ft) -> None:
                                  f"NaN or inf in {field}[{at}] ({n} such column{'s' if n > 1 else ''} in all)")
 
 
-def check_weights(source: str, field: str, weights) -> None:
+def check_weights(source: str, field: str, weights: jax.Array | np.ndarray | None) -> None:
     """Refuse concrete OT weights [..., N] with a NaN / inf or no entry > 0 in a row (`marginal` divides by the
     row's sum: such a row made every confidence NaN and every best match node 0, silently); traced ones pass.
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core import geometry
 from convcorr_jax.backbones.preprocess import check_images
@@ -134,10 +135,11 @@ def _load_model(spec, name: str, weights: str | None, seed: int) -> tuple[Any, A
     return load_backbone(name, weights, seed)
 
 
-def transfer_points(image_a, image_b, points_a, method: str | None = None, backbone: str | None = None, *,
+def transfer_points(image_a: np.ndarray | Sequence[np.ndarray], image_b: np.ndarray | Sequence[np.ndarray],
+                    points_a: npt.ArrayLike, method: str | None = None, backbone: str | None = None, *,
                     weights: str | None = None, model: tuple[Any, Any] | None = None,
                     config: PointTransferConfig | None = None, with_field: bool = False, progress: bool = False,
-                    **settings) -> Transfer:
+                    **settings: Any) -> Transfer:
     """Move points of image a to the corresponding places of image b (semantic correspondence).
 
     Args:
