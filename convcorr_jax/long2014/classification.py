@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from convcorr_jax.backbones.base import Backbone, Params
 from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.core.errors import InputError, check, check_finite_entries, check_shape, is_int
+from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import columns_at_points, extract_grids
 from convcorr_jax.linear import svm
@@ -134,8 +136,8 @@ def _sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII)
     return out
 
 
-def classify(train_X, train: KeypointSet, test_X, test: KeypointSet, C: float = 1e-6,
-             cv_Cs: Sequence[float] | None = None, n_folds: int = 5, **svm_kw) -> dict:
+def classify(train_X: np.ndarray, train: KeypointSet, test_X: np.ndarray, test: KeypointSet, C: float = 1e-6,
+             cv_Cs: Sequence[float] | None = None, n_folds: int = 5, **svm_kw: Any) -> dict:
     """Per-category one-vs-all keypoint classification accuracy.
 
     With `cv_Cs`, C is picked per category by `n_folds`-fold CV on the training rows (fallback documented in
@@ -195,9 +197,9 @@ def _check_cv(cv_Cs, n_folds, source: str) -> None:
         check_Cs(cv_Cs, source, "cv_Cs")
 
 
-def run_table3(train, test, backbone, params, roles: Sequence[str] = ROLES, radii: Sequence[int] = SIFT_RADII,
-               C: float | dict = 1e-6, cv_Cs: Sequence[float] | None = None, n_folds: int = 5, progress: bool = False,
-               **svm_kw) -> dict:
+def run_table3(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone: Backbone, params: Params,
+               roles: Sequence[str] = ROLES, radii: Sequence[int] = SIFT_RADII, C: float | dict = 1e-6,
+               cv_Cs: Sequence[float] | None = None, n_folds: int = 5, progress: bool = False, **svm_kw: Any) -> dict:
     """Table 3: keypoint classification accuracy per feature (SIFT radii, conv roles) and category.
 
     Args:
@@ -356,9 +358,9 @@ def _argmax_histogram(score_maps: np.ndarray) -> tuple[np.ndarray, int]:
     return hist, excluded
 
 
-def run_figure4(train, test, backbone, params, category: str, keypoint_names: Sequence[str],
-                role: str = "conv4", sift_radius: int = 20, C: float = 1e-6, sift_C: float = 1e-6,
-                n_images: int = 8, step: int = 1, radius: int = 10) -> dict:
+def run_figure4(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone: Backbone, params: Params,
+                category: str, keypoint_names: Sequence[str], role: str = "conv4", sift_radius: int = 20,
+                C: float = 1e-6, sift_C: float = 1e-6, n_images: int = 8, step: int = 1, radius: int = 10) -> dict:
     """Figure 4: arg-max histograms of the keypoint classifiers (conv `role` and SIFT) around ground-truth keypoints.
 
     Args:

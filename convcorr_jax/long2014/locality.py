@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from convcorr_jax.core import io, knn
+from convcorr_jax.backbones.base import Backbone, Params
 from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.core.errors import InputError, check, check_shape, is_int
 from convcorr_jax.features.columns import extract_grids
@@ -59,7 +60,7 @@ def _build_database(images: np.ndarray, backbone, params, role: str, out_dir, ba
     return build_databases(images, backbone, params, {role: out_dir}, batch_size, progress)[role]
 
 
-def build_databases(images: np.ndarray, backbone, params, out_dirs: dict, batch_size: int = 16,
+def build_databases(images: np.ndarray, backbone: Backbone, params: Params, out_dirs: dict, batch_size: int = 16,
                     progress: bool = False) -> dict[str, Path]:
     """One database per role from a single forward pass per batch over all the roles' taps.
 
@@ -386,8 +387,9 @@ def query_images(size: int = 192, names: Iterable[str] = ("chelsea", "astronaut"
     return out
 
 
-def run_locality(dbs: dict[str, Path], queries: list, backbone, params, ks1=(1, 5), ks2=(5, 50, 500),
-                 n_seeds: int = 3, seed: int = 0, progress: bool = False) -> dict:
+def run_locality(dbs: dict[str, Path], queries: list, backbone: Backbone, params: Params,
+                 ks1: Sequence[int] = (1, 5), ks2: Sequence[int] = (5, 50, 500), n_seeds: int = 3, seed: int = 0,
+                 progress: bool = False) -> dict:
     """Figures 1 and 2 from one patch database per role.
 
     Args:

@@ -30,23 +30,27 @@ The settings are `prediction_config.PredictionConfig`, the detectors and the pri
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 import numpy as np
 
 from convcorr_jax.core import geometry, metrics
+from convcorr_jax.backbones.base import Backbone, Params
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.core.errors import check
 from convcorr_jax.features import sift
 from convcorr_jax.features.columns import extract_grids, neighbourhood_concat
 from convcorr_jax.core.long_frame import FRAME_PX
+from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.progress import bar as progress_bar
 from convcorr_jax.long2014.keypoint_detectors import (InstanceFeatures, _predict_keypoints, _prior_means,
                                                       _train_detectors)
 from convcorr_jax.long2014.prediction_config import PredictionConfig
 
 
-def box_maps(samples, size: int) -> np.ndarray:
+def box_maps(samples: Sequence[KeypointSample], size: int) -> np.ndarray:
     """Image -> resampled-box affine maps (`geometry.box_to_affine`).
 
     Args:
@@ -67,7 +71,7 @@ def box_maps(samples, size: int) -> np.ndarray:
     return geometry.box_to_affine(np.stack([np.asarray(s.bbox, np.float64) for s in samples]), size)
 
 
-def box_crops(samples, size: int, border: str = "edge") -> np.ndarray:
+def box_crops(samples: Sequence[KeypointSample], size: int, border: str = "edge") -> np.ndarray:
     """Every sample's box (`box_maps`) resampled, bilinear.
 
     Args:
@@ -84,10 +88,11 @@ def box_crops(samples, size: int, border: str = "edge") -> np.ndarray:
     """
     for s in samples:
         check(s.image is not None, s.image_path or s.id, "image", "a loaded image")
-    return geometry.crop_each([s.image for s in samples], box_maps(samples, size), size, border=border)
+    images = [s.image for s in samples if s.image is not None]  # all of them: refused above otherwise
+    return geometry.crop_each(images, box_maps(samples, size), size, border=border)
 
 
-def box_keypoints(samples, size: int):
+def box_keypoints(samples: Sequence[KeypointSample], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The samples' keypoints in box pixels, with their visibility and trainability.
 
     Args:
@@ -110,7 +115,8 @@ def box_keypoints(samples, size: int):
     return kp, vis, vis & inside
 
 
-def dense_conv(samples, backbone, params, cfg: PredictionConfig):
+def dense_conv(samples: Sequence[KeypointSample], backbone: Backbone, params: Params, cfg: PredictionConfig
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """conv5 3x3-concatenated features, their centres and pool5 vectors of every sample's resampled box.
 
     Args:
@@ -133,7 +139,7 @@ def dense_conv(samples, backbone, params, cfg: PredictionConfig):
     return X.reshape(n, gh * gw, d), centres, prior
 
 
-def dense_sift(samples, cfg: PredictionConfig):
+def dense_sift(samples: Sequence[KeypointSample], cfg: PredictionConfig) -> tuple[np.ndarray, np.ndarray]:
     """Dense SIFT (stride `sift_step`, bin `sift_bin`) of every resampled box.
 
     Args:
@@ -151,10 +157,12 @@ def dense_sift(samples, cfg: PredictionConfig):
         frames, desc = sift.dsift(grey, bin_size=cfg.sift_bin, step=cfg.sift_step)
         feats.append(np.asarray(desc, np.float32))
         centres = np.asarray(frames, np.float32)[:, :2]
+    assert centres is not None  # box_crops refuses no samples
     return np.stack(feats), centres
 
 
-def instance_features(samples, X, centres, prior, cfg: PredictionConfig) -> InstanceFeatures:
+def instance_features(samples: Sequence[KeypointSample], X: np.ndarray, centres: np.ndarray, prior: np.ndarray | None,
+                      cfg: PredictionConfig) -> InstanceFeatures:
     """Bundle dense features of one category's samples with their keypoints in box pixels.
 
     Args:
@@ -169,7 +177,7 @@ def instance_features(samples, X, centres, prior, cfg: PredictionConfig) -> Inst
     return InstanceFeatures(X, centres, kp, trainable, prior)
 
 
-def default_neg_half(backbone, cfg: PredictionConfig) -> float:
+def default_neg_half(backbone: Backbone, cfg: PredictionConfig) -> float:
     """Half-width (box pixels) of the region around a keypoint whose windows are not negatives.
 
     Args:
@@ -186,7 +194,7 @@ def default_neg_half(backbone, cfg: PredictionConfig) -> float:
     return float(min(97.5 * cfg.box_size / FRAME_PX, (field - 1) / 2.0))
 
 
-def evaluate(samples, pred_box: np.ndarray, cfg: PredictionConfig) -> np.ndarray:
+def evaluate(samples: Sequence[KeypointSample], pred_box: np.ndarray, cfg: PredictionConfig) -> np.ndarray:
     """PCK hits at alpha * max(box w, h) in image pixels.
 
     Args:
@@ -220,8 +228,8 @@ def per_type_pck(hits: np.ndarray) -> float:
     return float(np.mean(np.nansum(hits, axis=0)[seen] / counts[seen])) if seen.any() else float("nan")
 
 
-def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str, cfg: PredictionConfig,
-                 neg_half: float = 0.0, key=None) -> dict:
+def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s: Sequence[KeypointSample], kind: str,
+                 cfg: PredictionConfig, neg_half: float = 0.0, key: jax.Array | None = None) -> dict:
     """Train + predict for one category and one feature kind; PCK hits with and without the prior.
 
     Args:
@@ -246,8 +254,9 @@ def run_category(ftr: InstanceFeatures, fte: InstanceFeatures, test_s, kind: str
             "pred_prior": p1, "info": info, "neighbour": nn}
 
 
-def run_table4(train, test, backbone, params, cfg: PredictionConfig = PredictionConfig(), sift: bool = True,
-               key: jax.Array | None = None, progress: bool = False) -> dict:
+def run_table4(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone: Backbone, params: Params,
+               cfg: PredictionConfig = PredictionConfig(), sift: bool = True, key: jax.Array | None = None,
+               progress: bool = False) -> dict:
     """Table 4 over every category of `test`: rows SIFT, SIFT+prior, conv5, conv5+prior -> {category: PCK, mean}.
 
     A category's PCK averages its keypoint types (`per_type_pck`), the mean averages the categories scored (NaN: no
@@ -295,7 +304,7 @@ def run_table4(train, test, backbone, params, cfg: PredictionConfig = Prediction
                                          instance_features(te, Xte[ite], cte, Pte[ite], cfg), te, "conv", cfg,
                                          neg_half, key)}
         if sift:  # the prior still comes from pool5 neighbours
-            assert Str is not None and Ste is not None  # computed when sift
+            assert Str is not None and Ste is not None and sctr is not None and scte is not None  # computed when sift
             results["SIFT"] = run_category(instance_features(tr, Str[itr], sctr, Ptr[itr], cfg),
                                            instance_features(te, Ste[ite], scte, Pte[ite], cfg), te, "sift", cfg,
                                            0.0, key)

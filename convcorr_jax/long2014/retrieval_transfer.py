@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convcorr_jax.core import geometry, metrics
+from convcorr_jax.backbones.base import Backbone, Params
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.backbones.registry import check_input_side, resolve_tap
 from convcorr_jax.core.config import check_fields, check_types
@@ -130,7 +131,7 @@ def sift_bin(cfg: RetrievalTransferConfig, stride: int) -> int:
     return sift_bin_size(cfg.sift_radius, stride, cfg.sift_scale, cfg.box, cfg.paper_box)
 
 
-def retrieval_tap(backbone, params) -> str:
+def retrieval_tap(backbone: Backbone, params: Params) -> str:
     """The tap whose descriptor picks the neighbours.
 
     Args:
@@ -312,9 +313,8 @@ def evaluate(pred_box: dict, samples: Sequence[KeypointSample], cfg: RetrievalTr
     return out
 
 
-def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone, params,
-           cfg: RetrievalTransferConfig,
-           progress: bool = False) -> dict:
+def table2(train: Sequence[KeypointSample], test: Sequence[KeypointSample], backbone: Backbone, params: Params,
+           cfg: RetrievalTransferConfig, progress: bool = False) -> dict:
     """Run the whole protocol.
 
     Args:
