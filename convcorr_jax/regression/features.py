@@ -13,7 +13,9 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
+from convcorr_jax.backbones.base import Backbone, Params
 from convcorr_jax.backbones.registry import resolve_tap
 from convcorr_jax.core.errors import check_shape
 from convcorr_jax.core.parallel import pad_rows
@@ -22,7 +24,7 @@ from convcorr_jax.features.extract import extract_fitted, input_size_for
 Featurizer = Callable[[np.ndarray], np.ndarray]
 
 
-def l2_normalise(F, eps: float = 1e-12) -> np.ndarray:
+def l2_normalise(F: npt.ArrayLike, eps: float = 1e-12) -> np.ndarray:
     """Rows of F [N, D] scaled to unit Euclidean norm (all-zero rows stay zero).
 
     The numpy one of three: `features.hyperpixel.l2_normalise` (jax, the last axis of any shape, floor 1e-6) and
@@ -50,7 +52,7 @@ def _resize_batch(images: jax.Array, size: tuple[int, int]) -> jax.Array:
     return jax.image.resize(images.astype(jnp.float32), (n, size[0], size[1], c), "linear", antialias=True)
 
 
-def resize_images(images, size: tuple[int, int]) -> np.ndarray:
+def resize_images(images: npt.ArrayLike, size: tuple[int, int]) -> np.ndarray:
     """Antialiased bilinear resize of uint8 images [N, H, W, 3] to [N, h, w, 3] uint8.
 
     Args:
@@ -87,7 +89,7 @@ def pixel_featurizer(size: tuple[int, int] = (32, 32)) -> Featurizer:
     return featurize
 
 
-def input_size(backbone, taps: Sequence[str], hw: tuple[int, int]) -> tuple[int, int]:
+def input_size(backbone: Backbone, taps: Sequence[str], hw: tuple[int, int]) -> tuple[int, int]:
     """`hw` if every spatial tap of `taps` has a non-empty map at that input size, else the backbone's
     `default_input_size` (e.g. CaffeNet's pool5 is empty below 67 px).
 
@@ -101,7 +103,8 @@ def input_size(backbone, taps: Sequence[str], hw: tuple[int, int]) -> tuple[int,
     """
     hw = (int(hw[0]), int(hw[1]))
     ok = all(min(backbone.grid_size(t, hw)) >= 1 for t in taps if t in backbone.geometry)
-    return hw if ok else tuple(backbone.default_input_size)
+    default = backbone.default_input_size
+    return hw if ok else (default[0], default[1])
 
 
 def _digest(images: np.ndarray) -> tuple:
@@ -111,7 +114,7 @@ def _digest(images: np.ndarray) -> tuple:
 GAP = "gap"  # pseudo-role: the network's global average pool (see `backbone_featurizers`)
 
 
-def _gap_tap(backbone) -> tuple[str, bool]:
+def _gap_tap(backbone: Backbone) -> tuple[str, bool]:
     """(tap, average over space?) of the "gap" role: the network's own global-average-pool tap where it has one
     (MobileNetV2's `pool`, 1280-d), else the pool5-role map averaged over its rows and columns.
 
@@ -126,7 +129,7 @@ def _gap_tap(backbone) -> tuple[str, bool]:
     return backbone.roles["pool5"], True
 
 
-def describe_gap(backbone) -> str:
+def describe_gap(backbone: Backbone) -> str:
     """Words naming the global-average-pool descriptor of `backbone` (its tap).
 
     Args:
@@ -139,7 +142,7 @@ def describe_gap(backbone) -> str:
     return f"global average pool of {tap}" if mean else f"global average pool ({tap})"
 
 
-def backbone_featurizers(backbone, params, roles: Sequence[str] = ("pool5", GAP),
+def backbone_featurizers(backbone: Backbone, params: Params, roles: Sequence[str] = ("pool5", GAP),
                          batch_size: int = 32) -> dict[str, Featurizer]:
     """l2-normalised flattened descriptors, one featurizer per AlexNet role (`backbone.roles[role]`), tap of the
     backbone (`registry.resolve_tap`) or "gap".

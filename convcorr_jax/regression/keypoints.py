@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.core.errors import check
+from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.geometry import box_to_affine, crop, crop_each, invert_affine, square_box, transform_points
 from convcorr_jax.core.metrics import mean_scored, pck_hits
 from convcorr_jax.regression.features import Featurizer
@@ -88,9 +89,9 @@ class KeypointResult:
     counts: dict[str, int]  # category -> test instances
 
 
-def keypoint_table(train, test, featurize: Featurizer, crop_size: int = 128, context: float = 1.1,
-                   lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0,
-                   alphas: Sequence[float] = ALPHAS) -> KeypointResult:
+def keypoint_table(train: Sequence[KeypointSample], test: Sequence[KeypointSample], featurize: Featurizer,
+                   crop_size: int = 128, context: float = 1.1, lambdas: Sequence[float] = LAMBDAS, folds: int = 4,
+                   seed: int = 0, alphas: Sequence[float] = ALPHAS) -> KeypointResult:
     """Per-category regressors on `train`, PCK on `test`.
 
     All instances are cropped and described in one batch per split. Only categories present in both splits count.

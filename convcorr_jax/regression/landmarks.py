@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.core.errors import check, check_finite, check_finite_entries, check_flags, check_shape, is_int
+from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.linear import ridge
 from convcorr_jax.core.metrics import normalised_error
 
@@ -41,7 +42,7 @@ class PointsModel:
         return self.b.shape[0] // 2
 
 
-def stack_samples(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stack_samples(samples: Sequence[KeypointSample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stacked images, points and visibility of equal-size samples.
 
     Args:
@@ -55,7 +56,8 @@ def stack_samples(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
       InputError: no samples.
     """
     check(len(samples) > 0, "stack_samples", "samples", "at least one sample", 0)
-    images = np.stack([s.with_image().image for s in samples])
+    loaded = [s.with_image() for s in samples]
+    images = np.stack([s.image for s in loaded if s.image is not None])  # all of them: with_image loads each
     points = np.stack([s.points for s in samples]).astype(np.float32)
     visible = np.stack([s.visible for s in samples]) & np.all(np.isfinite(points), axis=-1)
     return images, points, visible
@@ -208,8 +210,9 @@ class LandmarkResult:
     lam: float
 
 
-def landmark_table(F_train, P_train, F_test, P_test, R_train=None, R_test=None, lambdas=LAMBDAS, folds=4,
-                   seed=0) -> LandmarkResult:
+def landmark_table(F_train: np.ndarray, P_train: np.ndarray, F_test: np.ndarray, P_test: np.ndarray,
+                   R_train: np.ndarray | None = None, R_test: np.ndarray | None = None,
+                   lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0) -> LandmarkResult:
     """Table 1 on one dataset: dataset bias, RGB + ridge (if pixel descriptors R_* are given), ConvNet + ridge.
 
     Args:
@@ -235,6 +238,7 @@ def landmark_table(F_train, P_train, F_test, P_test, R_train=None, R_test=None, 
           "pixel descriptors for both splits or for neither", f"{'R_train' if R_test is None else 'R_test'} alone")
     pred = {"Dataset Bias": _mean_shape(P_train, len(P_test))}
     if R_train is not None:
+        assert R_test is not None  # both or neither: refused above
         pred["RGB + ridge"] = predict_points(fit_points(R_train, P_train, None, lambdas, folds, seed), R_test)
     model = fit_points(F_train, P_train, None, lambdas, folds, seed)
     pred["ConvNet + ridge"] = predict_points(model, F_test)

@@ -94,7 +94,8 @@ def _check_inputs(images: np.ndarray, points: np.ndarray, subsets: dict[str, tup
 
 def fit_lookback(images: np.ndarray, points: np.ndarray, stage1_oof: np.ndarray, featurize: Featurizer,
                  subsets: dict[str, tuple[int, ...]] = FACE68_SUBSETS, crop_size: int = 96,
-                 margin_quantile: float = 1.0, lambdas=LAMBDAS, folds: int = 4, seed: int = 0) -> LookbackModel:
+                 margin_quantile: float = 1.0, lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0
+                 ) -> LookbackModel:
     """Second-stage regressors, one `PointsModel` per subset in crop coordinates.
 
     Args:

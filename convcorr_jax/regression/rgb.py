@@ -61,8 +61,9 @@ class RGBResult:
     edge: str = ""  # `ridge.CVErrors.edge`: "high" / "low" at the largest / smallest lambda evaluated, "" inside
 
 
-def rgb_reconstruction(F_train, images_train, F_test, images_test, lambdas: Sequence[float] = LAMBDAS,
-                       folds: int = 4, seed: int = 0, size: int = SIZE, extend_top: int = 0) -> RGBResult:
+def rgb_reconstruction(F_train: np.ndarray, images_train: np.ndarray, F_test: np.ndarray, images_test: np.ndarray,
+                       lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0, size: int = SIZE,
+                       extend_top: int = 0) -> RGBResult:
     """Fit the 3 x size x size regressors and evaluate on the test images.
 
     Args:

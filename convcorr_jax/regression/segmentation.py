@@ -165,7 +165,8 @@ class SegResult:
         return float(np.nanmean(self.ap))
 
 
-def segmentation_table(F_train, labels_train, F_test, labels_test, num_classes: int, grid: int = GRID,
+def segmentation_table(F_train: np.ndarray, labels_train: np.ndarray, F_test: np.ndarray, labels_test: np.ndarray,
+                       num_classes: int, grid: int = GRID,
                        lambdas: Sequence[float] = LAMBDAS, folds: int = 4, seed: int = 0) -> SegResult:
     """Fit on the training descriptors/labels, evaluate AP, IoU and pixel accuracy on the test set.
 
