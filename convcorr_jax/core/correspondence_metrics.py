@@ -13,6 +13,8 @@ Points are 0-based (x, y) pixels; NaN in the ground truth marks a keypoint that 
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from convcorr_jax.core.errors import InputError, check_shape
@@ -38,7 +40,7 @@ def pf_box_size(gt: np.ndarray) -> np.ndarray:
     return np.max(hi - lo, axis=-1)
 
 
-def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarray:
+def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas: Sequence[float] | np.ndarray = PF_ALPHAS) -> np.ndarray:
     """Per-pair PCK [A, P]: the fraction of a pair's keypoints with ||pred - gt|| / L < alpha (strict).
 
     Keypoints with non-finite gt (padding: loaders mark it NaN) are left out of the box and of the count; a
@@ -70,7 +72,7 @@ def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas=PF_ALPHAS) -> np.ndarr
 
 
 def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
-           alphas=PF_ALPHAS) -> dict[str, dict[str, float]]:
+           alphas: Sequence[float] | np.ndarray = PF_ALPHAS) -> dict[str, dict[str, float]]:
     """PF benchmark PCK per sub-class and their mean, at each alpha (keyed as text, e.g. "0.1").
 
     Per pair the fraction of keypoints within alpha * L (`pf_pck_pairs`); the mean over the pairs of each

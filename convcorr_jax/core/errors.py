@@ -5,13 +5,17 @@ from __future__ import annotations
 import difflib
 import numbers
 import os
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
+import numpy.typing as npt
 
 # the float32 range the value checks hold numbers to (a float32 overflow or underflow turned into NaN / inf or 0)
 F32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32, about 1.2e-38
 F32_MAX = float(np.finfo(np.float32).max)  # the largest float32, about 3.4e38
+
+# `InputError`'s source: a file path or URL, a function or config name, or None (the command line)
+Source = str | os.PathLike | None
 
 
 class InputError(ValueError):
@@ -33,7 +37,7 @@ class InputError(ValueError):
     The message is one line: newlines in any part are replaced by spaces.
     """
 
-    def __init__(self, source: str | os.PathLike | None, field: str, expected: str, got: object = None,
+    def __init__(self, source: Source, field: str, expected: str, got: object = None,
                  message: str | None = None):
         self.source = None if source is None else os.fspath(source)
         self.field = field
@@ -89,7 +93,7 @@ def closest_name(name: object, known: Sequence[str]) -> str | None:
     return close[0] if close else None
 
 
-def unknown_name(source, field: str, name: object, known: Sequence[str], expected: str | None = None,
+def unknown_name(source: Source, field: str, name: object, known: Sequence[str], expected: str | None = None,
                  show_got: bool = True) -> InputError:
     """The error for `name`, which is none of `known`: the usual line, then "; did you mean X?" naming the closest
     known name (`closest_name`) when one is close.
@@ -117,7 +121,7 @@ mean green?
     return InputError(source, field, expected, name, message=text + (f"; did you mean {close}?" if close else ""))
 
 
-def check(condition: bool | np.bool_, source, field: str, expected: str, got: object = None) -> None:
+def check(condition: bool | np.bool_, source: Source, field: str, expected: str, got: object = None) -> None:
     """Raise `InputError(source, field, expected, got)` unless `condition` holds.
 
     Args:
@@ -140,7 +144,7 @@ def check(condition: bool | np.bool_, source, field: str, expected: str, got: ob
         raise InputError(source, field, expected, got)
 
 
-def is_int(value, least: int | None = None) -> bool:
+def is_int(value: object, least: int | None = None) -> bool:
     """Whether `value` is an integer (a Python or numpy integer, not a bool), at least `least` when given: the
     counts, sizes and seeds the functions check.
 
@@ -154,11 +158,11 @@ def is_int(value, least: int | None = None) -> bool:
     >>> is_int(3, 1), is_int(np.int64(0), 1), is_int(True), is_int(2.0)
     (True, False, False, False)
     """
-    integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    return integer and (least is None or bool(value >= least))
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            and (least is None or bool(value >= least)))
 
 
-def is_real(value, finite: bool = False) -> bool:
+def is_real(value: object, finite: bool = False) -> bool:
     """Whether `value` is a real number (a Python or numpy int or float, not a bool or text), also finite when
     `finite`: the factors, tolerances and exponents the functions check.
 
@@ -173,7 +177,7 @@ def is_real(value, finite: bool = False) -> bool:
     (True, True, False, False, False)
     """
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    return real and (not finite or bool(np.isfinite(value)))
+    return real and (not finite or bool(np.isfinite(cast(float, value))))  # a numbers.Real: numpy reads a float
 
 
 # dtype kinds `check_shape` accepts by name (numpy's `dtype.kind` letters); any other name is a numpy dtype
@@ -256,8 +260,8 @@ def _item_shape(item) -> tuple[int, ...] | None:
         return None
 
 
-def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: dict[str, int] | None = None,
-                dtype: str | None = None, note: str = "") -> dict[str, int]:
+def check_shape(x: npt.ArrayLike, spec: str | Sequence[str | int], source: Source, field: str,
+                dims: dict[str, int] | None = None, dtype: str | None = None, note: str = "") -> dict[str, int]:
     """One-line shape (and dtype) check, kornia's `KORNIA_CHECK_SHAPE(x, ["B", "C", "H", "W"])` habit.
 
     Args:
@@ -315,7 +319,7 @@ def check_shape(x, spec: str | Sequence[str | int], source, field: str, dims: di
     return sizes
 
 
-def check_finite(points, where, source, field: str, expected: str) -> None:
+def check_finite(points: npt.ArrayLike, where: npt.ArrayLike, source: Source, field: str, expected: str) -> None:
     """Refuse non-finite points where they must be finite (e.g. ground truth marked visible): one InputError
     naming the first such index of `field` and how many there are.
 
@@ -341,7 +345,8 @@ points[0, 0] (1 point in all)
                          f"{'s' if len(bad) > 1 else ''} in all)")
 
 
-def check_finite_entries(a, source, field: str, expected: str = "finite numbers (no NaN/inf)") -> None:
+def check_finite_entries(a: npt.ArrayLike, source: Source, field: str,
+                         expected: str = "finite numbers (no NaN/inf)") -> None:
     """Refuse an array with NaN or inf anywhere: one InputError naming `field` and how many entries are not finite
     (features, targets, attributes: where the count says more than an index).
 
@@ -364,7 +369,7 @@ entries
     check(bad == 0, source, field, expected, f"{bad} non-finite entries")
 
 
-def check_flags(flags, allowed: Sequence[float], source, field: str, expected: str) -> None:
+def check_flags(flags: npt.ArrayLike, allowed: Sequence[float], source: Source, field: str, expected: str) -> None:
     """Refuse flags (visibility, occlusion) outside the values a format defines: a NaN, a -1 or a 3 where only 0
     and 1 exist would otherwise be cast to bool and read as set. One InputError naming the first such index of
     `field`, its value and how many there are.
@@ -388,7 +393,7 @@ such in all)
     check_values(f, np.isin(f, np.asarray(allowed, np.float64)), source, field, expected)
 
 
-def check_values(values, ok, source, field: str, expected: str) -> None:
+def check_values(values: npt.ArrayLike, ok: npt.ArrayLike, source: Source, field: str, expected: str) -> None:
     """Refuse `values` wherever `ok` is False: one InputError naming the first such index of `field`, its value and
     how many there are (`check_flags` for a set of allowed values; a range: `ok = values >= 0`).
 
@@ -408,7 +413,7 @@ def check_values(values, ok, source, field: str, expected: str) -> None:
         raise InputError(source, field, expected, f"{got:g} at {field}[{index}] ({len(bad)} such in all)")
 
 
-def check_class_ids(ids, num_classes: int, source, field: str, expected: str = "") -> np.ndarray:
+def check_class_ids(ids: npt.ArrayLike, num_classes: int, source: Source, field: str, expected: str = "") -> np.ndarray:
     """Class ids as int64, refused (one InputError naming the first few) when any is outside 0..num_classes-1.
 
     Args:
@@ -431,7 +436,7 @@ def check_class_ids(ids, num_classes: int, source, field: str, expected: str = "
     return ids
 
 
-def as_float_array(a) -> np.ndarray:
+def as_float_array(a: npt.ArrayLike) -> np.ndarray:
     """A checked real array (`check_shape`'s "int | float") as floats that neither wrap nor round in a difference:
     float32 and float64 as given, any other real dtype (integers, unsigned ones too, float16, bfloat16) as float64.
 

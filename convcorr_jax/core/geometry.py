@@ -41,8 +41,9 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, Source, check_shape
 from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 from convcorr_jax.core.tracing import is_traced
 
@@ -50,7 +51,7 @@ BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap
 BOX_REACH = 10  # check_box: a box's corners at most this many image sides (the longer one) beyond the image
 
 
-def _floats(value, traced: bool):
+def _floats(value: npt.ArrayLike, traced: bool) -> np.ndarray | jax.Array:
     """value as float64 numpy, or (traced) as a jax float array."""
     return jnp.asarray(value, float) if traced else np.asarray(value, np.float64)
 
@@ -63,7 +64,7 @@ def _hw(size: int | Sequence[int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
+def box_to_affine(boxes: npt.ArrayLike, size: int | Sequence[int]) -> np.ndarray:
     """Affine maps taking boxes onto a crop: the box's outer pixel edges go to the crop's outer pixel edges
     (anisotropic when the box's aspect differs from the crop's).
 
@@ -94,7 +95,7 @@ def box_to_affine(boxes, size: int | Sequence[int]) -> np.ndarray:
                      xp.stack([zero, sy, (0.5 - b[..., 1]) * sy - 0.5], -1)], -2)
 
 
-def square_box(centres, sides) -> np.ndarray:
+def square_box(centres: npt.ArrayLike, sides: npt.ArrayLike) -> np.ndarray:
     """Square boxes whose outer pixel edges are c - side/2 .. c + side/2 on each axis.
 
     Args:
@@ -110,7 +111,7 @@ def square_box(centres, sides) -> np.ndarray:
     return (jnp if traced else np).concatenate([c - half + 0.5, c + half - 0.5], -1)
 
 
-def points_box(points, visible=None) -> np.ndarray:
+def points_box(points: npt.ArrayLike, visible: npt.ArrayLike | None = None) -> np.ndarray:
     """Tight boxes around sets of points.
 
     Args:
@@ -151,7 +152,8 @@ def _extent(size: Sequence[int], image: str) -> str:
     return f"{image} ({w} x {h} px: x 0..{w - 1}, y 0..{h - 1})"
 
 
-def check_box(box, size: Sequence[int], source, field: str, image: str = "the image", got=None) -> np.ndarray:
+def check_box(box: npt.ArrayLike, size: Sequence[int], source: Source, field: str, image: str = "the image",
+              got: object = None) -> np.ndarray:
     """A box given for an image, checked where it enters (the one check of every box a caller gives).
 
     Four finite numbers (x0, y0, x1, y1), 0-based inclusive pixels (module docstring), x0 <= x1 and y0 <= y1,
@@ -198,7 +200,8 @@ def check_box(box, size: Sequence[int], source, field: str, image: str = "the im
     raise InputError(source, field, f"{problem}{where}: (x0, y0, x1, y1) 0-based inclusive pixels", shown)
 
 
-def check_point(point, size: Sequence[int], source, field: str, image: str = "the image", got=None) -> np.ndarray:
+def check_point(point: npt.ArrayLike, size: Sequence[int], source: Source, field: str, image: str = "the image",
+                got: object = None) -> np.ndarray:
     """A point given for an image, checked where it enters: two finite numbers (x, y), 0-based pixels, inside the
     image (0 <= x <= W - 1, 0 <= y <= H - 1: on or between its outer pixel centres).
 
@@ -227,7 +230,7 @@ def check_point(point, size: Sequence[int], source, field: str, image: str = "th
     raise InputError(source, field, f"a point (x, y) inside {_extent(size, image)}, 0-based pixels", shown)
 
 
-def invert_affine(M) -> np.ndarray:
+def invert_affine(M: npt.ArrayLike) -> np.ndarray:
     """Inverse affine maps.
 
     Args:
@@ -255,7 +258,7 @@ def invert_affine(M) -> np.ndarray:
     return xp.concatenate([A, t[..., None]], -1)
 
 
-def compose_affine(M2, M1) -> np.ndarray:
+def compose_affine(M2: npt.ArrayLike, M1: npt.ArrayLike) -> np.ndarray:
     """The affine map applying M1 first, then M2.
 
     Args:
@@ -271,7 +274,7 @@ def compose_affine(M2, M1) -> np.ndarray:
     return xp.concatenate([A, t[..., None]], -1)
 
 
-def transform_points(points, M):
+def transform_points(points: npt.ArrayLike, M: npt.ArrayLike) -> Any:  # numpy or jax, as the docstring says
     """Points mapped by affine maps.
 
     Args:
@@ -283,8 +286,8 @@ def transform_points(points, M):
       jax_enable_x64).
     """
     xp = jnp if isinstance(points, jax.Array) or isinstance(M, jax.Array) else np
-    p, M = xp.asarray(points), xp.asarray(M)
-    return xp.einsum("...ij,...kj->...ki", M[..., :2], p) + M[..., None, :, 2]
+    p, m = xp.asarray(points), xp.asarray(M)
+    return xp.einsum("...ij,...kj->...ki", m[..., :2], p) + m[..., None, :, 2]
 
 
 @functools.partial(jax.jit, static_argnames=("size", "mode", "cval", "shared"))
@@ -308,7 +311,8 @@ def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, 
     return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8) if to_uint8 else out
 
 
-def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: float = 0.0):
+def crop(images: np.ndarray | jax.Array, M: npt.ArrayLike, size: int | Sequence[int], border: str = "constant",
+         cval: float = 0.0) -> Any:  # numpy or jax, as the docstring says
     """Bilinear crops of images under affine maps: crop pixel centre q samples the image at `M^-1 q`.
 
     Args:
@@ -335,7 +339,7 @@ def crop(images, M, size: int | Sequence[int], border: str = "constant", cval: f
     return out if traced or (isinstance(images, jax.Array) and x.dtype != np.uint8) else np.asarray(out)
 
 
-def crop_each(images: Sequence[np.ndarray], M, size: int | Sequence[int], border: str = "constant",
+def crop_each(images: Sequence[np.ndarray], M: npt.ArrayLike, size: int | Sequence[int], border: str = "constant",
               cval: float = 0.0) -> np.ndarray:
     """`crop` for a list of images of different sizes; images of one shape (and dtype) are cropped together in
     batched calls of `CROP_CHUNK` images at most, a call's count padded up to a power of two by repeating its last

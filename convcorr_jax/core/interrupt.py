@@ -25,10 +25,11 @@ import os
 import signal
 import threading
 from types import FrameType
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar
 
 EXIT_CODE = 130
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_Bar = TypeVar("_Bar")  # `unchecked` gives back the bar it was given
 
 _flag = threading.Event()
 _state: dict[str, Any] = {"command": "convcorr", "signal": None, "reported": False, "forwarded": False,
@@ -194,7 +195,7 @@ def stop_at(step: int) -> bool:
         return requested()
 
 
-def unchecked(bar):
+def unchecked(bar: _Bar) -> _Bar:
     """`bar` (a tqdm progress bar), exempt from the tqdm safe point: its loop stops at safe points of its own.
 
     Args:
@@ -203,7 +204,7 @@ def unchecked(bar):
     Returns:
       The same bar, marked `interrupt_unchecked`.
     """
-    bar.interrupt_unchecked = True
+    setattr(bar, "interrupt_unchecked", True)  # tqdm's class does not declare it
     return bar
 
 

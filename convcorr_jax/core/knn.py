@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core.errors import InputError, check, check_shape
 from convcorr_jax.core.parallel import pad_rows, pow2_ceil
@@ -271,7 +273,8 @@ def _sharded_program(devices: tuple, per: int, bsz: int, offset: int, k: int, me
 _merge_jit = jax.jit(_merge, static_argnames=("k",))
 
 
-def topk_cosine(queries, database, k: int, block: int = 16384, qblock: int = 1024, devices=None):
+def topk_cosine(queries: npt.ArrayLike, database: npt.ArrayLike, k: int, block: int = 16384, qblock: int = 1024,
+                devices: Sequence[jax.Device] | None = None) -> tuple[Any, Any]:  # jax arrays, see Returns
     """Exact top-k cosine similarity.
 
     Args:
@@ -353,8 +356,8 @@ def _topk_chunk(qpad, part, n_valid, offset, k, metric, block, qblock):
     return _topk_local(qpad, dbp.reshape(nb, block, -1), valid, jnp.int32(offset), k, metric, qblock)
 
 
-def topk_cosine_mmap(queries, npy_path, k: int, chunk: int = 262144, block: int = 16384, qblock: int = 1024,
-                     progress: bool = False):
+def topk_cosine_mmap(queries: npt.ArrayLike, npy_path: str | os.PathLike, k: int, chunk: int = 262144,
+                     block: int = 16384, qblock: int = 1024, progress: bool = False) -> tuple[Any, Any]:
     """Exact top-k cosine similarity against a `.npy` database [N, D] read chunk by chunk (memory-mapped).
 
     Only `chunk` rows are in memory at a time.

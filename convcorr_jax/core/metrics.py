@@ -10,7 +10,10 @@ The segmentation metrics live in `segmentation_metrics`, the Proposal Flow bench
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.core.errors import InputError, check_shape
@@ -123,7 +126,8 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray,
     return float(np.nansum(hits) / n) if n else float("nan")
 
 
-def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
+def pck_per_keypoint(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None, norm: np.ndarray,
+                     alpha: float = 0.1) -> np.ndarray:
     """PCK [K] (0..1) per keypoint type; NaN for a type never evaluated.
 
     Args:
@@ -137,7 +141,7 @@ def pck_per_keypoint(pred, gt, visible, norm, alpha: float = 0.1) -> np.ndarray:
     return np.where(counts > 0, np.nansum(hits, axis=0) / np.maximum(counts, 1), np.nan)
 
 
-def mean_scored(values) -> float:
+def mean_scored(values: npt.ArrayLike) -> float:
     """Mean of the finite entries (e.g. the categories or keypoint types that were scored), without numpy's "Mean of
     empty slice" warning: a mean over categories that leaves out those with nothing to score.
 
@@ -280,7 +284,8 @@ def _pct_within(d: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
         return 100.0 * hits.sum(axis=-1) / n
 
 
-def pckh_curves(dist: np.ndarray, thresholds=PCKH_THRESHOLDS) -> dict[str, np.ndarray]:
+def pckh_curves(dist: npt.ArrayLike,
+                thresholds: Sequence[float] | np.ndarray = PCKH_THRESHOLDS) -> dict[str, np.ndarray]:
     """computePCK on MPII-ordered distances [N, 16]: percent curves over `thresholds` [T].
 
     Args:
@@ -303,7 +308,8 @@ def pckh_curves(dist: np.ndarray, thresholds=PCKH_THRESHOLDS) -> dict[str, np.nd
     return out
 
 
-def pckh_table(pred, gt, head, missing=None, thresholds=(0.5, 0.1)) -> dict[str, dict[str, float]]:
+def pckh_table(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: np.ndarray | None = None,
+               thresholds: Sequence[float] | np.ndarray = (0.5, 0.1)) -> dict[str, dict[str, float]]:
     """PCKh (percent) per group and Total at each threshold, keyed by the threshold as text ("0.5").
 
     Follows the official MPII toolkit: d <= t, groups are means of the left/right (neck/head-top) per-joint
@@ -321,7 +327,7 @@ def pckh_table(pred, gt, head, missing=None, thresholds=(0.5, 0.1)) -> dict[str,
     return {f"{t:g}": {n: float(curves[n][i]) for n in names} for i, t in enumerate(thresholds)}
 
 
-def pckh_auc(total_curve: np.ndarray, thresholds=PCKH_THRESHOLDS) -> float:
+def pckh_auc(total_curve: np.ndarray, thresholds: Sequence[float] | np.ndarray = PCKH_THRESHOLDS) -> float:
     """Area under a PCKh curve, normalised to the threshold range (the toolkit's area_under_curve(scale01)).
 
     Args:

@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,7 @@ from jax.sharding import PartitionSpec as P
 from convcorr_jax.core.errors import InputError, is_int
 
 AXIS = "data"
+_Tree = TypeVar("_Tree")  # `pad_rows` gives back the kind of pytree (and arrays: numpy or jax) it was given
 
 # Environment variables a launcher sets for each process (`convcorr launch` sets all three); with them,
 # `initialize_distributed` passes explicit arguments to `jax.distributed.initialize` and skips auto-detection.
@@ -209,7 +211,7 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P(AXIS))
 
 
-def replicate(tree, mesh: Mesh):
+def replicate(tree: Any, mesh: Mesh) -> Any:
     """Replicate host values over every device of the mesh, as global arrays.
 
     Args:
@@ -259,7 +261,7 @@ def local_rows(mesh: Mesh, global_batch: int) -> slice:
     return slice(lo, hi)
 
 
-def shard_batch(batch, mesh: Mesh, global_batch: int | None = None):
+def shard_batch(batch: Any, mesh: Mesh, global_batch: int | None = None) -> Any:
     """Place a batch (pytree of arrays with a leading batch axis) on the mesh, sharded over "data".
 
     Args:
@@ -312,7 +314,7 @@ def data_parallel_step(local_step: Callable, mesh: Mesh, donate: bool = False) -
     return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
 
-def shard_rows(fn: Callable, mesh: Mesh, *args):
+def shard_rows(fn: Callable, mesh: Mesh, *args: Any) -> Any:
     """fn(*args) with every array of `args` (pytrees, leading axis N) split by rows over the mesh's devices, on one
     process: jit(shard_map(fn)).
 
@@ -333,7 +335,7 @@ def shard_rows(fn: Callable, mesh: Mesh, *args):
     return jax.tree_util.tree_map(lambda x: x[:n], out)
 
 
-def pad_rows(tree, multiple: int, axis: int = 0):
+def pad_rows(tree: _Tree, multiple: int, axis: int = 0) -> tuple[_Tree, int]:
     """Every array of `tree` (axis `axis` of length N) padded to a multiple of `multiple` rows by repeating its last
     row (the last slice along `axis`).
 
@@ -378,7 +380,7 @@ def _row_sharded(fn: Callable, mesh: Mesh) -> Callable:
     return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS), check_vma=False))
 
 
-def pmean(tree):
+def pmean(tree: Any) -> Any:
     """Mean across the "data" axis (call inside a data-parallel step).
 
     Args:
@@ -390,7 +392,7 @@ def pmean(tree):
     return jax.lax.pmean(tree, AXIS)
 
 
-def psum(tree):
+def psum(tree: Any) -> Any:
     """Sum of `tree` over the `data` axis (inside a per-device step).
 
     Args:

@@ -14,7 +14,7 @@ import jax
 __all__ = ["is_traced"]
 
 
-def is_traced(*values) -> bool:
+def is_traced(*values: object) -> bool:
     """Whether any leaf of `values` (arrays, or pytrees of them) is a JAX tracer.
 
     Args:
