@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -110,7 +110,7 @@ def param_shapes(backbone: Backbone, conv_only: bool = False) -> Params:
     return {k: like[k] for k in backbone.conv_keys} if conv_only else like
 
 
-def check_taps(backbone_name: str, taps, known: tuple[str, ...]) -> tuple[str, ...]:
+def check_taps(backbone_name: str, taps: str | Sequence[str], known: tuple[str, ...]) -> tuple[str, ...]:
     """`taps` (one name or a sequence) as a tuple of checked names.
 
     Args:
@@ -131,7 +131,7 @@ def check_taps(backbone_name: str, taps, known: tuple[str, ...]) -> tuple[str, .
     return taps
 
 
-def check_input(x, source: str = "Backbone.apply", field: str = "x") -> None:
+def check_input(x: np.ndarray | jax.Array, source: str = "Backbone.apply", field: str = "x") -> None:
     """Network input must be float `[N, H, W, 3]` (already preprocessed).
 
     Args:

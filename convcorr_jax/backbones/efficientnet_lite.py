@@ -29,7 +29,7 @@ resize 292 (aspect kept) and centre crop 260 (TensorFlow's crop_padding 32).
 from __future__ import annotations
 
 from functools import partial
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -112,7 +112,7 @@ def param_shapes() -> dict:
     return inverted_residual.param_shapes(STEM, [(c_in, hid, c_out, k) for c_in, hid, c_out, _, k in BLOCKS], HEAD)
 
 
-def init(key: jax.Array, input_size=None) -> dict:
+def init(key: jax.Array, input_size: Sequence[int] | None = None) -> dict:
     """He-normal kernels, identity batch norm (scale 1, bias 0, mean 0, var 1), zero classifier bias.
 
     Args:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -121,7 +121,7 @@ def param_shapes(ops: tuple[Op, ...]) -> dict[str, dict[str, tuple[int, ...]]]:
     return shapes
 
 
-def init(ops: tuple[Op, ...], key: jax.Array, input_size=None) -> dict:
+def init(ops: tuple[Op, ...], key: jax.Array, input_size: Sequence[int] | None = None) -> dict:
     """He-normal kernels, zero biases.
 
     Args:

@@ -6,6 +6,8 @@ Conventions: images/features `[N, H, W, C]` float32; conv kernels HWIO (`[kh, kw
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -236,7 +238,7 @@ def batch_norm(p: dict, x: jax.Array, eps: float = 1e-5) -> jax.Array:
     return x * inv + (p["bias"] - p["mean"] * inv)
 
 
-def init_tree(key: jax.Array, shapes, ones: tuple[str, ...] = ("scale", "var")):
+def init_tree(key: jax.Array, shapes: dict[str, Any], ones: tuple[str, ...] = ("scale", "var")) -> dict[str, Any]:
     """Random parameters for a pytree of shape tuples.
 
     Leaves named "kernel" are He-normal (fan_in = prod of all but the last axis), leaves named in `ones` 1, others 0.

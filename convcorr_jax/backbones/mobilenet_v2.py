@@ -13,7 +13,7 @@ Strides: block1 2, block2-3 4, block4-6 8, block7-13 16, block14-17 32, conv_las
 from __future__ import annotations
 
 from functools import partial
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import jax
 import numpy as np
@@ -63,7 +63,7 @@ def param_shapes() -> dict:
     return inverted_residual.param_shapes(32, [(c_in, hid, c_out, 3) for c_in, hid, c_out, _ in BLOCKS], 1280)
 
 
-def init(key: jax.Array, input_size=None) -> dict:
+def init(key: jax.Array, input_size: Sequence[int] | None = None) -> dict:
     """He-normal kernels, identity batch norm (scale 1, bias 0, mean 0, var 1), zero classifier bias.
 
     Args:

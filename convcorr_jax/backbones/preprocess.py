@@ -12,17 +12,21 @@ All functions take uint8 RGB images; arrays are NHWC.
 from __future__ import annotations
 
 import dataclasses
+from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core.errors import InputError, check, check_shape, is_int
 
 CAFFE_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
 TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
+_Images = TypeVar("_Images", bound=npt.ArrayLike)  # `check_images` returns an array as given, else np.asarray
 
 
-def check_images(images, source: str = "preprocess", field: str = "images", rank: int = 4) -> np.ndarray:
+def check_images(images: _Images, source: str = "preprocess", field: str = "images",
+                 rank: int = 4) -> _Images | np.ndarray:
     """Validate uint8 RGB images `[N, H, W, 3]` (or `[H, W, 3]` with rank=3); raise InputError otherwise.
 
     Args:
@@ -42,7 +46,7 @@ def check_images(images, source: str = "preprocess", field: str = "images", rank
     return np.asarray(images) if not hasattr(images, "dtype") else images
 
 
-def caffe(images) -> np.ndarray:
+def caffe(images: npt.ArrayLike) -> np.ndarray:
     """uint8 RGB -> float32 BGR, 0-255, mean-subtracted (`CAFFE_MEAN_BGR`), for the Caffe models.
 
     Args:
@@ -55,7 +59,7 @@ def caffe(images) -> np.ndarray:
     return np.asarray(x, np.float32)[..., ::-1] - CAFFE_MEAN_BGR
 
 
-def torchvision(images) -> np.ndarray:
+def torchvision(images: npt.ArrayLike) -> np.ndarray:
     """uint8 RGB -> float32 RGB normalised by ImageNet mean/std, for the torchvision models.
 
     Args:

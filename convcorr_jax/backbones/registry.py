@@ -17,7 +17,9 @@ import functools
 import importlib
 import pkgutil
 import threading
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
 
 from convcorr_jax.backbones.base import Backbone, Params
 from convcorr_jax.backbones.receptive_field import RF
@@ -105,8 +107,8 @@ def default_taps(name: str, method: str = POINT_TRANSFER) -> tuple[str, ...]:
     return tuple(s.default_taps[method]) if method in s.default_taps else get(name).spatial_taps[-1:]
 
 
-def register(name: str, model, params: Params | None = None, *, taps: Mapping[str, Any] | Sequence[str],
-             preprocess="torchvision",
+def register(name: str, model: Any, params: Params | None = None, *, taps: Mapping[str, Any] | Sequence[str],
+             preprocess: str | Callable[[np.ndarray], np.ndarray] = "torchvision",
              weights: str | None = None, sha256: str | None = None, input_size: tuple[int, int] = (224, 224),
              roles: Mapping[str, str] | None = None, default_taps: Mapping[str, tuple[str, ...]] | None = None,
              replace: bool = False) -> Backbone:
@@ -257,7 +259,7 @@ def resolve_tap(backbone: Backbone | str, name: str, field: str = "tap") -> str:
                      name)
 
 
-def resolve_taps(backbone: Backbone | str, names, field: str = "taps") -> tuple[str, ...]:
+def resolve_taps(backbone: Backbone | str, names: str | Sequence[str], field: str = "taps") -> tuple[str, ...]:
     """`resolve_tap` for each of `names`; order kept, duplicates removed.
 
     Args:

@@ -158,7 +158,8 @@ def _preprocess_fn(preprocess) -> Callable[[np.ndarray], np.ndarray]:
     return table[preprocess]
 
 
-def custom_backbone(name: str, model, taps: Mapping[str, Any], preprocess="torchvision",
+def custom_backbone(name: str, model: Any, taps: Mapping[str, Any],
+                    preprocess: str | Callable[[np.ndarray], np.ndarray] = "torchvision",
                     input_size: tuple[int, int] = (224, 224), roles: Mapping[str, str] | None = None,
                     resize: tuple[int, int, bool] | None = None, params: Callable[[], Params] | None = None
                     ) -> Backbone:

@@ -230,7 +230,7 @@ def _traced(name: str, forward: Callable, params, hw: tuple[int, int]):
     return closed, {t: tuple(s.shape) for t, s in shapes.items()}
 
 
-def trace(name: str, forward: Callable, params, input_size: tuple[int, int]) -> dict[str, Traced]:
+def trace(name: str, forward: Callable, params: Any, input_size: tuple[int, int]) -> dict[str, Traced]:
     """Every tap `forward` returns, traced on a [1, h, w, 3] input of `input_size`.
 
     Args:
