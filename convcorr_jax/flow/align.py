@@ -21,9 +21,11 @@ import dataclasses
 import numbers
 from typing import Any
 
+import jax
 import numpy as np
 from PIL import Image
 
+from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import check_images, resize
 from convcorr_jax.backbones.receptive_field import grid_centers
 from convcorr_jax.core.config import check_fields, check_types
@@ -60,7 +62,7 @@ def _min_image_side(backbone) -> int:
     return side
 
 
-def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone, max_side: int | None = None,
+def check_image_sizes(a_hw: tuple[int, int], b_hw: tuple[int, int], backbone: Backbone, max_side: int | None = None,
                       sources: tuple = (None, None), fields: tuple[str, str] = ("image_a", "image_b")) -> None:
     """Check that both images are large enough for `align_images`.
 
@@ -171,7 +173,7 @@ def _work_image(a: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]
     return a, scale
 
 
-def align_images(a: np.ndarray, b: np.ndarray, backbone, params: Any,
+def align_images(a: np.ndarray | jax.Array, b: np.ndarray | jax.Array, backbone: Backbone, params: Any,
                  config: GridConfig | DenseConfig = GridConfig(), max_side: int | None = None) -> Alignment:
     """Flow from uint8 RGB a [H, W, 3] to b [H', W', 3] (b resized to a's working size).
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -199,7 +199,7 @@ def solve_flow(fs: jax.Array | np.ndarray, ft: jax.Array | np.ndarray, config: B
 
 
 def solve_flow_in_frame(fs: jax.Array | np.ndarray, ft: jax.Array | np.ndarray, config: BPConfig, stride: float,
-                        frame_side: float, paper_side: float = FRAME_PX, **kwargs) -> FlowResult:
+                        frame_side: float, paper_side: float = FRAME_PX, **kwargs: Any) -> FlowResult:
     """`solve_flow` with the smoothness term in pixels of a `paper_side` frame (beta keeps the paper's meaning).
 
     The one place where every protocol's `pixel_scale` (stride x paper_side / frame_side) is made.

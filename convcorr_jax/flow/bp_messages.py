@@ -6,6 +6,8 @@ the two classes of nodes stored apart ("active").
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -100,7 +102,10 @@ def _scaled_dt(h, weight, shift, axis, method, tilt, cap, scale, par=None):
                  m in enumerate(_shifted_dt(h / c, weight, shift, axis, method, tilt, cap, par)))
 
 
-def half_step_masked(cost, msgs, weight, par, win, method, tilts=None, cap=None, scales=None):
+def half_step_masked(cost: jax.Array, msgs: Sequence[jax.Array], weight: jax.Array | float, par: int | jax.Array,
+                     win: tuple[np.ndarray, int, np.ndarray, int], method: str,
+                     tilts: Sequence[jax.Array] | None = None, cap: jax.Array | float | None = None,
+                     scales: Sequence[jax.Array] | None = None) -> tuple[jax.Array, ...]:
     """Reference checkerboard step: every node computes its 4 messages, those with (y + x) % 2 == par are kept.
 
     Args:
@@ -185,7 +190,10 @@ def from_classes(x0: jax.Array, x1: jax.Array, w: int) -> jax.Array:
     return _from_pairs(jnp.stack([jnp.where(odd, x1, x0), jnp.where(odd, x0, x1)], axis=2), w)
 
 
-def half_step_classes(b, ins_s, weight, par, win, method, w, tilts_s=None, cap=None, scales_s=None):
+def half_step_classes(b: jax.Array, ins_s: Sequence[jax.Array], weight: jax.Array | float, par: int | jax.Array,
+                      win: tuple[np.ndarray, int, np.ndarray, int], method: str, w: int,
+                      tilts_s: Sequence[jax.Array] | None = None, cap: jax.Array | float | None = None,
+                      scales_s: Sequence[jax.Array] | None = None) -> tuple[jax.Array, ...]:
     """Checkerboard step computing only the senders' messages, on the class layout of `to_classes`.
 
     The senders (class par) send to class 1 - par. A neighbour is the same slot one row up or down, or (left / right)

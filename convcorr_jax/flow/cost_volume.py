@@ -29,7 +29,7 @@ def resolve_window(window: tuple[int, int] | int | None, hw: tuple[int, int]) ->
     return int(window[0]), int(window[1])
 
 
-def check_features(fs, ft, source: str = "solve_flow") -> None:
+def check_features(fs: jax.Array | np.ndarray, ft: jax.Array | np.ndarray, source: str = "solve_flow") -> None:
     """Raise InputError unless fs, ft are finite feature grids of equal shape fit for BP.
 
     Args:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +44,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from convcorr_jax.core import exported, parallel
+from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.preprocess import resize
 from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.core.errors import check, check_shape
@@ -305,7 +307,7 @@ def _pixel_batch(grey: jax.Array, s: int, kind: str, sift_bin: int, grad_sigma: 
     return jax.vmap(lambda g: pixel_features(binned(g, s), kind, sift_bin, grad_sigma))(grey)
 
 
-def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone, params,
+def dense_flows(images_a: np.ndarray, images_b: np.ndarray, backbone: Backbone, params: Any,
                       cfg: DenseConfig = DenseConfig(), mesh: Mesh | None = None) -> jax.Array:
     """Dense flow of N pairs: pixel p of images_a[i] -> p + flow[i, p] in images_b[i].
 
