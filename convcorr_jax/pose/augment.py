@@ -18,6 +18,8 @@ import operator
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core import geometry
 from convcorr_jax.core.config import check_fields, check_types
@@ -88,7 +90,7 @@ def _sample_params(key: jax.Array, cfg: AugmentConfig) -> tuple[jax.Array, jax.A
     return ang, sc, fl
 
 
-def affine(ang, sc, fl, size: int) -> jax.Array:
+def affine(ang: jax.Array | float, sc: jax.Array | float, fl: jax.Array | bool, size: int) -> jax.Array:
     """The augmentation as an affine map [2, 3] (image -> augmented image).
 
     Scales and rotates about the centre ((size - 1) / 2, (size - 1) / 2) of a size x size image, then mirrors x
@@ -107,7 +109,8 @@ def affine(ang, sc, fl, size: int) -> jax.Array:
     return jnp.concatenate([a, (c - a @ jnp.array([c, c]))[:, None]], 1)
 
 
-def transform_points(points: jax.Array, ang, sc, fl, size: int, flip_perm) -> jax.Array:
+def transform_points(points: jax.Array | np.ndarray, ang: jax.Array | float, sc: jax.Array | float,
+                     fl: jax.Array | bool, size: int, flip_perm: npt.ArrayLike) -> jax.Array:
     """Forward map of points [K, 2] (`affine`); joints re-labelled L<->R when mirrored.
 
     Args:
@@ -123,7 +126,7 @@ def transform_points(points: jax.Array, ang, sc, fl, size: int, flip_perm) -> ja
     return jnp.where(fl, q[jnp.asarray(flip_perm)], q)
 
 
-def warp_image(image: jax.Array, ang, sc, fl) -> jax.Array:
+def warp_image(image: jax.Array, ang: jax.Array | float, sc: jax.Array | float, fl: jax.Array | bool) -> jax.Array:
     """Resample image [H, W, C] (float) with the same transform (bilinear, zeros outside).
 
     The centre used is ((W - 1) / 2, (W - 1) / 2), so it matches `affine` for a square image.
@@ -169,7 +172,8 @@ def bilinear(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     return functools.reduce(operator.add, taps)
 
 
-def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig):
+def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array,
+            cfg: AugmentConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One sample: image [H, W, 3] float, points [K, 2], visible bool [K] -> augmented triple.
 
     Joints that leave the image become not visible.
@@ -200,7 +204,8 @@ def augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Ar
     return img, pts, vis & inside
 
 
-def augment_batch(keys, images, points, visible, cfg: AugmentConfig):
+def augment_batch(keys: jax.Array, images: jax.Array | np.ndarray, points: jax.Array | np.ndarray,
+                  visible: jax.Array | np.ndarray, cfg: AugmentConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
     """vmap of `augment` over a batch with per-sample keys [N].
 
     Args:
@@ -216,7 +221,8 @@ def augment_batch(keys, images, points, visible, cfg: AugmentConfig):
     return jax.vmap(lambda k, i, p, v: augment(k, i, p, v, cfg))(keys, images, points, visible)
 
 
-def _photo_augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig):
+def _photo_augment(key: jax.Array, image: jax.Array, points: jax.Array, visible: jax.Array,
+                   cfg: AugmentConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
     """`augment` with the augmentations for photos of every kind (module docstring) on top of the paper's.
 
     Args:
@@ -241,7 +247,8 @@ def _photo_augment(key: jax.Array, image: jax.Array, points: jax.Array, visible:
     return img, pts, vis & inside
 
 
-def _sample_affine(key: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig, size: int):
+def _sample_affine(key: jax.Array, points: jax.Array, visible: jax.Array, cfg: AugmentConfig,
+                   size: int) -> tuple[jax.Array, jax.Array]:
     """The geometric augmentation of `_photo_augment`: rotation, scale, flip, shift and the half-body crop.
 
     The half-body crop (with probability cfg.half_body, where the chosen half has two labelled joints or more)
@@ -293,7 +300,7 @@ def _warp_affine(image: jax.Array, fwd: jax.Array) -> jax.Array:
     return bilinear(image, q[..., 0], q[..., 1])
 
 
-def _gaussian_blur(image: jax.Array, sigma) -> jax.Array:
+def _gaussian_blur(image: jax.Array, sigma: jax.Array | float) -> jax.Array:
     """Separable Gaussian blur of image [H, W, C] (9 taps, edges repeated) with a traced sigma in pixels.
 
     Args:

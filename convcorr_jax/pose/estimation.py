@@ -68,6 +68,7 @@ from typing import Sequence
 
 import jax
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core import crop_geometry, geometry
 from convcorr_jax.core.deprecation import renamed
@@ -76,14 +77,18 @@ from convcorr_jax.pose import person_boxes, predict, shipped
 from convcorr_jax.pose import readout as pose_readout
 from convcorr_jax.pose.recrop import TORSO
 from convcorr_jax.pose import scales as pose_scales
-from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, FRAME_MODEL, TORSO_MODEL, PoseModel,
-                                            Poses, as_images, default_model, load, spatial_inputs_at, spatial_model)
+from convcorr_jax.pose.loaded_model import (BATCH, DEFAULT_MODEL, EXPORT_COMMAND, FRAME_MODEL, TORSO_MODEL, ImageInput,
+                                            PoseModel, Poses, as_images, default_model, load, spatial_inputs_at,
+                                            spatial_model)
 from convcorr_jax.pose.training.config import TrainConfig
 from convcorr_jax.pose.two_pass import estimate_frames
 # `estimate`'s test-time settings for FLIC person crops (torso boxes given; CROP_READOUT before): flip and crop scales
 # chosen on FLIC's validation movies (`flic_sweep --grid readout`, the highest mean of elbow and wrist PCK@0.05;
 # bench/RESULTS_pose.md)
 CROP_TEST_TIME = {"flip": True, "scales": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2), "merge": "median"}
+# the boxes `estimate` takes (torso_boxes, person_boxes): one box (x0, y0, x1, y1) for one image (an array [4] or
+# four numbers), one box or None (the whole image) per image, or P boxes (a list or an array [P, 4]) for one image
+BoxInput = npt.ArrayLike | Sequence[npt.ArrayLike | None]
 
 
 def _as_boxes(boxes, imgs: list[np.ndarray], name: str = "boxes"
@@ -265,10 +270,11 @@ def _box_meaning(r: PoseModel, name: str | None) -> str | None:
     return meaning
 
 
-def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=None, spatial: bool | None = None,
-             readout: str | None = None, batch: int = BATCH, flip: bool | None = None,
-             scales: Sequence[float] | None = None, merge: str | None = None, person_boxes=None,
-             two_pass: bool = False, torso=None, torso_boxes=None) -> Poses:
+def estimate(images: ImageInput, model: str | os.PathLike | PoseModel | None = None, boxes: BoxInput | None = None,
+             spatial: bool | None = None, readout: str | None = None, batch: int = BATCH, flip: bool | None = None,
+             scales: Sequence[float] | None = None, merge: str | None = None, person_boxes: BoxInput | None = None,
+             two_pass: bool = False, torso: npt.ArrayLike | None = None,
+             torso_boxes: BoxInput | None = None) -> Poses:
     """Joints of the person in each image, or of each boxed person in one image, from a trained model (module
     docstring).
 
@@ -381,5 +387,5 @@ def estimate(images, model: str | os.PathLike | PoseModel | None = None, boxes=N
 # former names, one release (`deprecation.renamed`: a DeprecationWarning on each use)
 __getattr__ = renamed(__name__, {"PoseRun": PoseModel, "CROP_READOUT": "CROP_TEST_TIME"})
 
-__all__ = ["BATCH", "CROP_TEST_TIME", "DEFAULT_MODEL", "FRAME_MODEL", "PoseModel", "Poses", "TORSO_MODEL",
-           "default_model", "estimate", "load", "model_identity", "spatial_inputs_at", "spatial_model"]
+__all__ = ["BATCH", "BoxInput", "CROP_TEST_TIME", "DEFAULT_MODEL", "FRAME_MODEL", "ImageInput", "PoseModel", "Poses",
+           "TORSO_MODEL", "default_model", "estimate", "load", "model_identity", "spatial_inputs_at", "spatial_model"]

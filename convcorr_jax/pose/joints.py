@@ -14,9 +14,10 @@ three face points l eye, r eye and nose, each scored on its own like the two joi
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core import metrics
 from convcorr_jax.data import skeletons
@@ -30,7 +31,7 @@ LSP = skeletons.LSP
 
 
 def joint_set(data: str, num_joints: int | None = None, root: str | os.PathLike | None = None,
-              **options) -> Skeleton:
+              **options: Any) -> Skeleton:
     """The skeleton of dataset kind `data` (`data.pose_sets.skeleton`: synthetic people MPII's; a kind whose files
     declare it, the folder `root`'s, else its default); InputError when `num_joints` does not match.
 
@@ -51,7 +52,8 @@ def joint_set(data: str, num_joints: int | None = None, root: str | os.PathLike 
     return js
 
 
-def group_pck(pred, gt, visible, norm, groups: Mapping[str, tuple[int, ...]], alpha: float = 0.05) -> dict[str, float]:
+def group_pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray,
+              groups: Mapping[str, tuple[int, ...]], alpha: float = 0.05) -> dict[str, float]:
     """PCK (percent) per joint group, pooled over the group's joints and instances.
 
     Args:
@@ -101,7 +103,7 @@ def _checked_pixels(source: str, pred, gt, visible) -> tuple[np.ndarray, np.ndar
     return as_float_array(pred), as_float_array(gt), np.asarray(visible, bool)
 
 
-def x_errors(pred, gt, visible, joints: tuple[int, ...]) -> np.ndarray:
+def x_errors(pred: npt.ArrayLike, gt: npt.ArrayLike, visible: npt.ArrayLike, joints: tuple[int, ...]) -> np.ndarray:
     """Signed x errors (pixels) of the given joints over labelled instances, flattened.
 
     Args:
@@ -126,7 +128,8 @@ def _x_errors(source: str, pred, gt, visible, joints: tuple[int, ...]) -> np.nda
     return (pred[:, j, 0] - gt[:, j, 0])[visible[:, j]]
 
 
-def x_sigma(pred, gt, visible, joints: tuple[int, ...], outlier: float = 20.0) -> float:
+def x_sigma(pred: npt.ArrayLike, gt: npt.ArrayLike, visible: npt.ArrayLike, joints: tuple[int, ...],
+            outlier: float = 20.0) -> float:
     """Std of the x error (pixels) after removing |error| > outlier (Tompson et al. Table 1 footnote).
 
     Args:

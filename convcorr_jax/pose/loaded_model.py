@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any, cast
 
+import jax
 import numpy as np
 
 from convcorr_jax.core import cache, crop_geometry, geometry
@@ -49,6 +50,10 @@ FRAME_MODEL = "flic_256"
 # how a run written before runs were models gets what inference needs (made once from its data)
 EXPORT_COMMAND = "python -m convcorr_train.ship_model --run RUN --root DATA --out MODEL_DIR"
 BATCH = 8  # images per forward pass (the last batch padded): one compilation for any number of images
+# the images `as_images` (so `estimate`, `estimate_frames`) take: one uint8 RGB image [H, W, 3], a list or tuple of
+# them (any sizes) or an array [N, H, W, 3], numpy or JAX (a list spelled three ways: a list's type is invariant)
+ImageInput = (np.ndarray | jax.Array | list[np.ndarray] | list[jax.Array] | list[np.ndarray | jax.Array]
+              | tuple[np.ndarray | jax.Array, ...])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,7 +315,7 @@ def spatial_model(run: PoseModel, required: bool = False) -> tuple[spatial_mrf.S
                      "missing file")
 
 
-def as_images(images) -> list[np.ndarray]:
+def as_images(images: ImageInput) -> list[np.ndarray]:
     """images as a list of uint8 RGB [H, W, 3] arrays.
 
     Args:
@@ -356,5 +361,5 @@ def spatial_inputs_at(log_priors: np.ndarray, cfg: spatial_mrf.SpatialConfig, to
 # former names, one release (`deprecation.renamed`: a DeprecationWarning on each use)
 __getattr__ = renamed(__name__, {"PoseRun": PoseModel})
 
-__all__ = ["BATCH", "DEFAULT_MODEL", "EXPORT_COMMAND", "FRAME_MODEL", "PoseModel", "Poses", "TORSO_MODEL",
-           "as_images", "default_model", "load", "spatial_inputs_at", "spatial_model"]
+__all__ = ["BATCH", "DEFAULT_MODEL", "EXPORT_COMMAND", "FRAME_MODEL", "ImageInput", "PoseModel", "Poses",
+           "TORSO_MODEL", "as_images", "default_model", "load", "spatial_inputs_at", "spatial_model"]

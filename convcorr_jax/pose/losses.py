@@ -62,7 +62,7 @@ def _fine_targets(points: jax.Array, origin: jax.Array, cfg: model.ModelConfig) 
     return jax.vmap(lambda p: hmap.gaussian_targets(p, (w, w), cfg.sigma))(cells)
 
 
-def e1(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
+def e1(out: dict, points: jax.Array, mask: jax.Array, cfg: model.ModelConfig) -> tuple[jax.Array, jax.Array]:
     """The paper's E1 (Sec. 3.3, Eq. 1): squared error of the coarse heat-maps against Gaussians at the joints.
 
     Args:
@@ -77,7 +77,7 @@ def e1(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
     return heatmap_sse(out["coarse_hm"], coarse_targets(points, cfg), mask)
 
 
-def e2(out: dict, points, mask, cfg) -> tuple[jax.Array, jax.Array]:
+def e2(out: dict, points: jax.Array, mask: jax.Array, cfg: model.ModelConfig) -> tuple[jax.Array, jax.Array]:
     """The paper's E2 (Sec. 4.2, Eq. 2): squared error of the fine heat-maps against Gaussians in each joint's window.
 
     Args:

@@ -174,7 +174,8 @@ def dropout_masks(keys: jax.Array, cfg: ModelConfig) -> jax.Array | None:
     return keep.astype(jnp.float32) / (1 - p)
 
 
-def apply_coarse(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None):
+def apply_coarse(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask: jax.Array | None = None
+                 ) -> tuple[jax.Array, list[jax.Array], list[jax.Array]]:
     """Coarse heat-maps [N, S, S, K] (S = image_size / pool), the features the fine model crops and the input.
 
     Args:
@@ -190,9 +191,11 @@ def apply_coarse(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=No
     levels = preprocess(images, cfg)
     if cfg.trunk:
         t = trunk_features(params["trunk"], levels[0])
-        hm = TrunkHead(cfg).apply({"params": params["coarse"]}, t["block6"], t[TRUNK_DEEP_TAP], drop_mask)
+        hm = cast(jax.Array, TrunkHead(cfg).apply({"params": params["coarse"]}, t["block6"], t[TRUNK_DEEP_TAP],
+                                                  drop_mask))  # no `mutable`: the output alone
         return hm, [t[k] for k in TRUNK_FINE_TAPS], levels
-    hm, feats = Coarse(cfg).apply({"params": params["coarse"]}, levels, drop_mask)
+    hm, feats = cast(tuple[jax.Array, list[jax.Array]],  # no `mutable`: the output alone
+                     Coarse(cfg).apply({"params": params["coarse"]}, levels, drop_mask))
     return hm, feats, levels
 
 
@@ -209,7 +212,8 @@ def coarse_points(hm: jax.Array, cfg: ModelConfig) -> jax.Array:
     return hmap.map_to_image(hmap.argmax_2d(hm).astype(jnp.float32), cfg.pool)
 
 
-def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask=None, centers: jax.Array | None = None) -> dict:
+def apply(params: dict, images: jax.Array, cfg: ModelConfig, drop_mask: jax.Array | None = None,
+          centers: jax.Array | None = None) -> dict:
     """Full cascade.
 
     Args:

@@ -110,7 +110,7 @@ class ModelConfig:
         return self.context // 2
 
 
-def full_model(**kw) -> ModelConfig:
+def full_model(**kw: Any) -> ModelConfig:
     """Widths close to the paper's FLIC model (128-feature banks, 512-wide 1x1), 256x256 input, the paper's target
     sigma of 1.5 heat-map pixels.
 

@@ -24,6 +24,7 @@ from convcorr_jax.core import geometry
 from convcorr_jax.core.crop_geometry import square_affines
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose import predict, recrop
+from convcorr_jax.pose.model_config import ModelConfig
 
 # chosen on FLIC's validation movies (bench/pose_person_boxes.py; the rule: the highest mean of elbow and wrist
 # PCK@0.05 of the final estimate with the model's plain read-out, one crop)
@@ -116,9 +117,10 @@ def torso_from_points(points: np.ndarray, torso: tuple[int, ...], ratio: float, 
     return np.concatenate([centre - half + 0.5, centre + half - 0.5], -1)
 
 
-def find_torso_boxes(params, cfg, images: list[np.ndarray], person_boxes: np.ndarray, ratio: float, readout: str,
-                     torso: tuple[int, ...], side: float = PERSON_BOX["side"], shift: float = PERSON_BOX["shift"],
-                     scale: float = PERSON_BOX["scale"], batch: int = 8) -> np.ndarray:
+def find_torso_boxes(params: dict, cfg: ModelConfig, images: list[np.ndarray], person_boxes: np.ndarray, ratio: float,
+                     readout: str, torso: tuple[int, ...], side: float = PERSON_BOX["side"],
+                     shift: float = PERSON_BOX["shift"], scale: float = PERSON_BOX["scale"],
+                     batch: int = 8) -> np.ndarray:
     """The torso box float64 [N, 4] inside each person box (module docstring).
 
     Args:

@@ -24,6 +24,7 @@ import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from convcorr_jax.data.skeletons import Skeleton
 from convcorr_jax.data.types import KeypointSample, load_image
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.progress import LOG as progress_log
+
+if TYPE_CHECKING:  # for the hint alone: the training config is not needed to read crops
+    from convcorr_jax.pose.training.config import TrainConfig
 
 _CHUNK = 64  # images decoded at a time while building crops
 _FIELDS = ("images", "points", "visible", "norm", "affine", "index", "movie", "torso")
@@ -94,7 +98,7 @@ class PoseCrops:
         return self.arrays.carved
 
 
-def person_set(kind: str, root: str | os.PathLike | None, split: str, **options) -> PersonSet:
+def person_set(kind: str, root: str | os.PathLike | None, split: str, **options: Any) -> PersonSet:
     """`pose_sets.load_people` of (kind, root, split) with its one summary line on the progress log (the persons
     left out without labelled keypoints are counted there, a carved split is named).
 
@@ -112,7 +116,7 @@ def person_set(kind: str, root: str | os.PathLike | None, split: str, **options)
     return people
 
 
-def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options) -> Skeleton:
+def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options: Any) -> Skeleton:
     """The skeleton of a pose dataset kind (`pose_sets.skeleton`; a COCO-format folder's own), or of a registered
     skeleton's name ("coco17").
 
@@ -129,7 +133,7 @@ def dataset_skeleton(kind: str, root: str | os.PathLike | None = None, **options
     return pose_sets.skeleton(kind, root, **options)
 
 
-def loader_options(kind: str, cfg) -> dict:
+def loader_options(kind: str, cfg: TrainConfig) -> dict:
     """The options of `kind`'s loader taken from a training config (`PoseDataset.options`: fields of the same
     name; "input_size": cfg.model.image_size); an option the config has no field for keeps the loader's default
     (LSP's val_images, test_images).
@@ -147,7 +151,7 @@ def loader_options(kind: str, cfg) -> dict:
 
 def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
                  crop_scale: float = 1.25, people: PersonSet | None = None, protocol: str = "person",
-                 crop: Crop | None = None, **options) -> PoseCrops:
+                 crop: Crop | None = None, **options: Any) -> PoseCrops:
     """The model inputs of one split of a pose dataset under its crop protocol (`PoseDataset.inputs`), resized to
     image_size px: person crops, or whole frames for FLIC's "frame" / "native" protocols; built once, then cached.
 
@@ -182,7 +186,7 @@ def person_crops(kind: str, root: str | os.PathLike | None, split: str, image_si
 
 
 def person_points(kind: str, root: str | os.PathLike | None, split: str, image_size: int,
-                  crop_scale: float = 1.25, protocol: str = "person", **options) -> tuple[np.ndarray, np.ndarray]:
+                  crop_scale: float = 1.25, protocol: str = "person", **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """The points and labelled flags of `person_crops(kind, root, split, image_size, crop_scale, protocol=protocol,
     **options)` (its arrays' "points" and "visible", equal to them) from the people as the kind's loader reads them
     (LSP and FLIC: their images' sizes from the file headers) alone: no image is decoded or cropped, nothing is

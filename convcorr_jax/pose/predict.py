@@ -143,7 +143,7 @@ def _make_readouts(cfg: pose_model.ModelConfig, mesh: Mesh | None = None,
     return jax.jit(fn, in_shardings=shard, out_shardings=rep)
 
 
-def check_batch(batch, source: str = "predict_crops") -> None:
+def check_batch(batch: object, source: str = "predict_crops") -> None:
     """Check a batch size: images per forward pass, an int >= 1.
 
     Args:
@@ -160,9 +160,9 @@ def check_batch(batch, source: str = "predict_crops") -> None:
         raise InputError(source, "batch", "an integer >= 1 (images per forward pass)", batch)
 
 
-def predict_crops(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32, mesh: Mesh | None = None,
-            spatial: SpatialInputs | None = None, peaks: bool = False,
-            flip: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
+def predict_crops(params: dict, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32,
+                  mesh: Mesh | None = None, spatial: SpatialInputs | None = None, peaks: bool = False,
+                  flip: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """The read-outs [N, K, 2] (pixels) for images uint8 [N, S, S, 3], and with `spatial` also the spatial
     read-outs (module docstring); fixed batch shape, the last batch padded by repeating the last image.
 
@@ -234,7 +234,7 @@ def _coarse_fn(cfg: pose_model.ModelConfig) -> Callable:
     return jax.jit(lambda params, images: pose_model.apply_coarse(params, images.astype(jnp.float32) / 255.0, cfg)[0])
 
 
-def coarse_heatmaps(params, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32) -> np.ndarray:
+def coarse_heatmaps(params: dict, images: np.ndarray, cfg: pose_model.ModelConfig, batch: int = 32) -> np.ndarray:
     """The coarse heat-maps float32 [N, S, S, K] of images uint8 [N, S, S, 3] (fixed batch shape, the last batch
     padded by repeating the last image), e.g. the unaries `spatial.fit_priors` trains the priors on.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core import geometry
 from convcorr_jax.core.errors import InputError, check_shape
@@ -24,7 +25,7 @@ from convcorr_jax.core.errors import InputError, check_shape
 MERGES = ("mean", "median")  # how `merge_scales` merges the scales' points
 
 
-def check_scales(scales, source: str) -> tuple[float, ...]:
+def check_scales(scales: npt.ArrayLike, source: str) -> tuple[float, ...]:
     """Test-time crop scales as a tuple of floats.
 
     Args:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core import crop_geometry, geometry
 from convcorr_jax.core.deprecation import renamed
@@ -42,8 +43,8 @@ from convcorr_jax.pose.shipped import FRAME_SETTINGS, MODEL_FILE
 from convcorr_jax.pose import scales as pose_scales
 from convcorr_jax.pose import spatial as spatial_mrf
 from convcorr_jax.pose.model import ModelConfig
-from convcorr_jax.pose.loaded_model import (BATCH, FRAME_MODEL, EXPORT_COMMAND, PoseModel, Poses, as_images, load,
-                                            spatial_inputs_at, spatial_model)
+from convcorr_jax.pose.loaded_model import (BATCH, FRAME_MODEL, EXPORT_COMMAND, ImageInput, PoseModel, Poses, as_images,
+                                            load, spatial_inputs_at, spatial_model)
 
 
 # the test-time settings of whole frames (`estimate_frames`' defaults; not a read-out, `pose.readout`, which says
@@ -190,7 +191,8 @@ def _first_pass(r: PoseModel, imgs: list[np.ndarray], points: np.ndarray, input_
     return np.asarray(first, np.float64), frame_affine
 
 
-def first_pass(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso=None, input_size: int | None = None,
+def first_pass(images: ImageInput, model: str | os.PathLike | PoseModel = FRAME_MODEL,
+               torso: npt.ArrayLike | None = None, input_size: int | None = None,
                unary_power: float = FRAME_TEST_TIME["unary_power"], batch: int = BATCH) -> np.ndarray:
     """The first pass of `estimate_frames` alone: each whole frame letterboxed, the spatial model conditioned on its
     torso point.
@@ -210,8 +212,9 @@ def first_pass(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso
     return predict.to_original(first, frame_affine)
 
 
-def estimate_frames(images, model: str | os.PathLike | PoseModel = FRAME_MODEL, torso=None,
-                    input_size: int | None = None, unary_power: float = FRAME_TEST_TIME["unary_power"],
+def estimate_frames(images: ImageInput, model: str | os.PathLike | PoseModel = FRAME_MODEL,
+                    torso: npt.ArrayLike | None = None, input_size: int | None = None,
+                    unary_power: float = FRAME_TEST_TIME["unary_power"],
                     second_pass: float | None = None, flip: bool = FRAME_TEST_TIME["flip"],
                     scales: Sequence[float] = FRAME_TEST_TIME["scales"], merge: str = FRAME_TEST_TIME["merge"],
                     refine: int | None = None, refine_scales: Sequence[float] | None = None,
