@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from jax.sharding import Mesh
 
 from convcorr_jax.core import runinfo
 from convcorr_jax.core.crop_geometry import crop_of
@@ -70,7 +71,7 @@ def _rule_groups(skeleton: Skeleton) -> tuple[dict[str, tuple[int, ...]], str]:
     return {"all": tuple(range(len(skeleton.names)))}, "all joints"
 
 
-def choose_readout(cfg: TrainConfig, params, held_out: PoseArrays, skeleton: Skeleton, mesh=None,
+def choose_readout(cfg: TrainConfig, params: dict, held_out: PoseArrays, skeleton: Skeleton, mesh: Mesh | None = None,
                    split: str = "held-out", preds: dict | None = None) -> tuple[pose_readout.Readout, dict]:
     """The read-out `pose.readout`'s rule chooses on the held-out people, with its warning threshold and record.
 
