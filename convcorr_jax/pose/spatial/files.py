@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core import io
 from convcorr_jax.core.errors import InputError, check_shape
@@ -22,8 +23,8 @@ CONFIG_FILE = "spatial.json"
 PRIORS_FILE = "spatial_priors.npy"
 
 
-def save_model(folder: str | os.PathLike, cfg: SpatialConfig, log_priors, about: Mapping[str, Any] | None = None
-               ) -> None:
+def save_model(folder: str | os.PathLike, cfg: SpatialConfig, log_priors: npt.ArrayLike,
+               about: Mapping[str, Any] | None = None) -> None:
     """Write the spatial model into `folder` (module docstring, "Files"): spatial_priors.npy then spatial.json.
 
     Args:

@@ -18,6 +18,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core.errors import InputError, check_shape
 from convcorr_jax.pose.spatial.config import (FLIC_EDGES, FLIC_VALIDATED, Edges, SpatialConfig, kernel_shape,
@@ -30,7 +31,8 @@ def _gaussian_1d(sigma: float) -> np.ndarray:
     return g / g.sum()
 
 
-def offset_histograms(points, visible, edges: Edges, kernel_size: int | Sequence[int]) -> np.ndarray:
+def offset_histograms(points: npt.ArrayLike, visible: npt.ArrayLike, edges: Edges,
+                      kernel_size: int | Sequence[int]) -> np.ndarray:
     """Counts of the rounded offsets rint(child) - rint(parent) (cells) of each edge where both ends are visible.
 
     Offsets outside the kernel are not counted; a point with a non-finite coordinate is not counted.
@@ -63,8 +65,8 @@ def offset_histograms(points, visible, edges: Edges, kernel_size: int | Sequence
     return out
 
 
-def offset_priors(points, visible, edges: Edges, kernel_size: int | Sequence[int] = 31, sigma: float = 1.0,
-                  floor: float = 1e-4) -> np.ndarray:
+def offset_priors(points: npt.ArrayLike, visible: npt.ArrayLike, edges: Edges, kernel_size: int | Sequence[int] = 31,
+                  sigma: float = 1.0, floor: float = 1e-4) -> np.ndarray:
     """Log-priors over child - parent offsets from the offsets of training data (module docstring).
 
     Normalised histogram (`offset_histograms`), Gaussian smoothing of std `sigma` cells, `floor` added at every offset,
@@ -103,7 +105,7 @@ def offset_priors(points, visible, edges: Edges, kernel_size: int | Sequence[int
         return np.log(p).astype(np.float32)
 
 
-def with_torso(points, visible, torso) -> tuple[np.ndarray, np.ndarray]:
+def with_torso(points: npt.ArrayLike, visible: npt.ArrayLike, torso: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Appends the torso point as the last node (the torso always visible).
 
     Args:
@@ -125,8 +127,9 @@ def with_torso(points, visible, torso) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([vis, np.ones((len(vis), 1), bool)], axis=1))
 
 
-def priors_from_pixels(points, visible, torso, stride: float, edges: Edges = FLIC_EDGES,
-                       kernel_size: int | Sequence[int] = 31, sigma: float = 1.0, floor: float = 1e-4) -> np.ndarray:
+def priors_from_pixels(points: npt.ArrayLike, visible: npt.ArrayLike, torso: npt.ArrayLike, stride: float,
+                       edges: Edges = FLIC_EDGES, kernel_size: int | Sequence[int] = 31, sigma: float = 1.0,
+                       floor: float = 1e-4) -> np.ndarray:
     """Log-priors (`offset_priors`) of training ground truth given in image pixels.
 
     The points are mapped to the cells of a heat-map of this stride (`heatmaps.image_to_map`).
@@ -151,8 +154,8 @@ def priors_from_pixels(points, visible, torso, stride: float, edges: Edges = FLI
     return offset_priors(p, v, edges, kernel_size, sigma, floor)
 
 
-def learn_priors(points, visible, torso, stride: float, cfg: SpatialConfig = FLIC_VALIDATED,
-                 map_size: int | None = None) -> np.ndarray:
+def learn_priors(points: npt.ArrayLike, visible: npt.ArrayLike, torso: npt.ArrayLike, stride: float,
+                 cfg: SpatialConfig = FLIC_VALIDATED, map_size: int | None = None) -> np.ndarray:
     """Log-priors of cfg's tree learned from training ground truth in image pixels (the pixels of the network's input).
 
     `priors_from_pixels` on the cells of a heat-map of this stride, with cfg.edges, side `cfg.kernel_size(map_size)`,
@@ -205,8 +208,9 @@ def marginal_nll(log_priors: jax.Array, log_unary: jax.Array, targets: jax.Array
     return -jnp.sum(val * m) / jnp.maximum(jnp.sum(m), 1.0)
 
 
-def fit_priors(log_priors, heatmaps, torso, targets, visible, cfg: SpatialConfig = FLIC_VALIDATED,
-               steps: int = 100, lr: float = 0.05, batch: int = 64, key: jax.Array | None = None) -> np.ndarray:
+def fit_priors(log_priors: npt.ArrayLike, heatmaps: npt.ArrayLike, torso: npt.ArrayLike, targets: npt.ArrayLike,
+               visible: npt.ArrayLike, cfg: SpatialConfig = FLIC_VALIDATED, steps: int = 100, lr: float = 0.05,
+               batch: int = 64, key: jax.Array | None = None) -> np.ndarray:
     """Log-priors trained as the paper trains its pairwise potentials.
 
     Starting from `log_priors` (e.g. `learn_priors`' histograms), `steps` Adam steps (learning rate `lr`) on
