@@ -24,6 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.sharding import Mesh
 
 from convcorr_jax.core import cache, parallel
 from convcorr_jax.core.errors import InputError
@@ -60,7 +61,7 @@ def manager(ckpt_dir: Path, keep: int = 2) -> ocp.CheckpointManager:
     return mgr
 
 
-def data_fingerprint(arrays) -> dict:
+def data_fingerprint(arrays: person_crops.PoseArrays) -> dict:
     """{"people": N, "digest": sha256 hex} of the training data's content.
 
     The digest covers the exact inputs training reads, whatever folder they came from. Kept in every checkpoint,
@@ -77,7 +78,7 @@ def data_fingerprint(arrays) -> dict:
             "digest": cache.arrays_digest((arrays.images, arrays.points, arrays.visible))}
 
 
-def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state, cfg: TrainConfig, data_state: dict,
+def save_checkpoint(mgr: ocp.CheckpointManager, step: int, state: dict, cfg: TrainConfig, data_state: dict,
                     data: dict | None = None) -> None:
     """Save the (replicated, possibly multi-process) state and its "meta"; called by every process.
 
@@ -148,9 +149,9 @@ def _abstract_state(cfg: TrainConfig, step: int, mesh) -> dict:
     return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), abstract)
 
 
-def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh=None,
+def restore_checkpoint(mgr: ocp.CheckpointManager, cfg: TrainConfig, ckpt_dir: Path, mesh: Mesh | None = None,
                        same_code: bool = True, discard_unreadable: bool = False, data: dict | None = None,
-                       newest_only: bool = False):
+                       newest_only: bool = False) -> tuple[int, dict | None, dict | None]:
     """(step, state, input iterator state) of the newest readable checkpoint, or (0, None, None).
 
     A step that cannot be read (a file cut short or missing: a crash outside orbax's atomic rename, a damaged
@@ -276,7 +277,7 @@ def _skip_unreadable(mgr: ocp.CheckpointManager, ckpt_dir: Path, step: int, erro
         mgr.delete(step)
 
 
-def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh=None) -> dict:
+def checkpoint_params(run_dir: str | Path, cfg: TrainConfig, mesh: Mesh | None = None) -> dict:
     """Final parameters of a finished (or the latest checkpoint of an unfinished) run.
 
     Args:

@@ -31,7 +31,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
@@ -84,8 +84,9 @@ class TrainResult:
     run_dir: Path
 
 
-def evaluate(params, arrays: PoseArrays, cfg: model.ModelConfig, alphas=(0.05, 0.1, 0.2, 0.5), mesh=None,
-             per_joint_alpha: float = 0.05, preds: dict | None = None, pooled: np.ndarray | None = None) -> dict:
+def evaluate(params: dict, arrays: PoseArrays, cfg: model.ModelConfig, alphas: Sequence[float] = (0.05, 0.1, 0.2, 0.5),
+             mesh: jax.sharding.Mesh | None = None, per_joint_alpha: float = 0.05, preds: dict | None = None,
+             pooled: np.ndarray | None = None) -> dict:
     """PCK (percent) of the coarse model and the cascade at several alphas, and per joint at per_joint_alpha.
 
     Args:

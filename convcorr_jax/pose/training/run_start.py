@@ -122,13 +122,15 @@ def fresh_start(cfg: TrainConfig, run_dir: Path) -> tuple[dict, dict | None] | N
     return checkpoints.start_params(cfg)
 
 
-def start_run(cfg: TrainConfig, arrays, train_set: PoseArrays, mesh, main: bool, run_dir: Path,
-              progress: bool, fresh: tuple[dict, dict | None] | None = None) -> LoopState:
+def start_run(cfg: TrainConfig, arrays: tuple[PoseArrays, PoseArrays] | None, train_set: PoseArrays,
+              mesh: jax.sharding.Mesh, main: bool, run_dir: Path, progress: bool,
+              fresh: tuple[dict, dict | None] | None = None) -> LoopState:
     """Restore the newest checkpoint (or start: `checkpoints.start_params`) and set the loop up.
 
     Args:
         cfg, train_set, mesh, main: the run's TrainConfig, training arrays, device mesh; this is process 0.
-        arrays, run_dir, progress: the caller's arrays (None: it reads its data); the run folder; show the bar.
+        arrays, run_dir, progress: the caller's (train, test) arrays (None: it reads its data); the run folder; show
+            the bar.
         fresh: `fresh_start`'s (params, start) when the caller read them (None: read here if no step is restored).
 
     Returns:

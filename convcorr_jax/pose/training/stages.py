@@ -134,7 +134,7 @@ def _merge_trained(params: dict, trained: dict) -> dict:
     return out
 
 
-def init_opt(cfg: TrainConfig, stage: int, params: dict):
+def init_opt(cfg: TrainConfig, stage: int, params: dict) -> optax.OptState:
     """The optimiser state of a stage's start for the parameters it trains.
 
     Args:
