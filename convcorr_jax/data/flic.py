@@ -37,7 +37,7 @@ _FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "cur
            "istest")
 
 
-def resolve(path) -> tuple[Path, Path]:
+def resolve(path: str | os.PathLike) -> tuple[Path, Path]:
     """(examples.mat, the FLIC folder holding it and images/) of a FLIC folder or its examples.mat.
 
     Args:

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.data._common import Loaded, collect, points_bbox
 from convcorr_jax.data.flic import image_size
@@ -65,7 +66,8 @@ def read_lsp_joints(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, st
 
 
 def load_lsp(path: str | os.PathLike, image_root: str | os.PathLike | None = None, skip_bad: bool = False,
-             with_images: bool = False, indices=None, joints: tuple | None = None, progress: bool = False) -> Loaded:
+             with_images: bool = False, indices: npt.ArrayLike | None = None, joints: tuple | None = None,
+             progress: bool = False) -> Loaded:
     """LSP or LSPET people (14 joints, `LSP_JOINTS`, 0-based), one per image.
 
     Args:

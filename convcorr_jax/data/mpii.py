@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from convcorr_jax.data._common import Loaded, collect, points_bbox
 from convcorr_jax.data.skeletons import MPII_JOINTS
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.core.errors import InputError, check_flags, check_shape
+
+if TYPE_CHECKING:  # h5py itself is imported inside open_h5, where it is used
+    import h5py
 
 MPII_SHORT: tuple[str, ...] = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
                                "rwri", "relb", "rsho", "lsho", "lelb", "lwri")
@@ -34,7 +37,7 @@ PERSON_SIDE_PER_SCALE = 200.0 * 1.25  # person crop side (pixels) per unit of th
 _H5_KEYS = ("center", "imgname", "index", "normalize", "part", "person", "scale", "torsoangle", "visible")
 
 
-def open_h5(path: str | os.PathLike):
+def open_h5(path: str | os.PathLike) -> h5py.File:
     """Open an MPII annotation .h5 read-only; a missing or unreadable file raises InputError naming it.
 
     Args:

@@ -135,7 +135,7 @@ def dataset(kind: str) -> PoseDataset:
     return DATASETS[kind]
 
 
-def load_people(kind: str, root: str | os.PathLike | None, split: str, **options) -> PersonSet:
+def load_people(kind: str, root: str | os.PathLike | None, split: str, **options: object) -> PersonSet:
     """The people of `split` of the dataset `kind` in the folder `root`.
 
     Args:
@@ -155,7 +155,7 @@ def load_people(kind: str, root: str | os.PathLike | None, split: str, **options
     return entry.people(root, split, **options)
 
 
-def skeleton(kind: str, root: str | os.PathLike | None = None, **options) -> Skeleton:
+def skeleton(kind: str, root: str | os.PathLike | None = None, **options: object) -> Skeleton:
     """The skeleton of a pose dataset kind: its entry's, or (a kind whose files declare it) its train split's when
     `root` is given.
 

@@ -15,12 +15,15 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from convcorr_jax.core.shared_swap import SharedSwap
 from convcorr_jax.core.errors import InputError, check_shape
+
+if TYPE_CHECKING:  # PIL itself is imported inside the functions that use it
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +140,7 @@ def _bomb_expected() -> str:
     return f"an image of at most {min(limit, pil):,} pixels ({which})"
 
 
-def check_declared_size(path: Path, im, field: str = "image") -> None:
+def check_declared_size(path: Path, im: Image.Image, field: str = "image") -> None:
     """InputError unless the size an opened PIL image declares in its header is within `_max_pixels()`.
 
     Checked before decoding, so a file claiming 30,000 x 30,000 pixels is refused without allocating them.

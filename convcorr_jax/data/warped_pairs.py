@@ -241,7 +241,8 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
-def warp_image(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int], region=None,
+def warp_image(image: np.ndarray, H: np.ndarray, out_hw: tuple[int, int],
+               region: Sequence[float] | np.ndarray | None = None,
                background: np.ndarray | None = None) -> np.ndarray:
     """Image [h, w, C] (out_hw) whose pixel q is `image` [H, W, C] read bilinearly at H^-1 q.
 

@@ -4,13 +4,15 @@ articulation and view; returns (Layout, palette of part textures)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from convcorr_jax.data.synthetic import render, scene, textures
 from convcorr_jax.data.synthetic.scene import Layout, direction, point3, side_yaw
 
 
-def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
+def quadruped(rng: np.random.Generator, horse: bool) -> tuple[Layout, dict]:
     """Layout and part palette of a random quadruped (a horse when `horse`, else a dog-like animal) drawn from `rng`.
 
     Args:
@@ -123,7 +125,7 @@ def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
             lay.kp(f"{pre}_{fb}_Paw", pw3, [f"lower_{fb}{pre}", f"paw_{fb}{pre}"])
     lay.kp("Withers", withers, ["body_r", "body_l", "neck"])
     lay.kp("TailBase", tailbase, ["body_r", "body_l", "tail"])
-    fur = dict(kinds=("noise", "solid", "dots", "stripes", "gradient", "noise"), period=(1.5, 6.0))
+    fur: dict[str, Any] = dict(kinds=("noise", "solid", "dots", "stripes", "gradient", "noise"), period=(1.5, 6.0))
     coat_c = textures.random_color(rng, hue=(0.0, 0.13), sat=(0.1, 0.8), val=(0.15, 0.95))
     palette = {
         "coat": textures.random_texture(rng, c1=coat_c, **fur),
@@ -142,7 +144,7 @@ def quadruped(rng, horse: bool) -> tuple[Layout, dict]:
 # ------------------------------------------------------------------------------------------- bird
 
 
-def bird(rng) -> tuple[Layout, dict]:
+def bird(rng: np.random.Generator) -> tuple[Layout, dict]:
     """Layout and part palette of a random bird drawn from `rng`.
 
     Args:

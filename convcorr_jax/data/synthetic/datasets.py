@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -34,7 +35,7 @@ FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-def check_set(kind: str, n: int, seed: int, image_size: int, split) -> None:
+def check_set(kind: str, n: int, seed: int, image_size: int, split: str | None) -> None:
     """InputError naming the first setting of a requested set out of range.
 
     Args:
@@ -59,7 +60,8 @@ def check_set(kind: str, n: int, seed: int, image_size: int, split) -> None:
 # --------------------------------------------------------------------------------------- rendering
 
 
-def render_sample(kind: str, index: int, seed: int = 0, image_size: int | None = None, noise_sigma: float = 0.0):
+def render_sample(kind: str, index: int, seed: int = 0, image_size: int | None = None,
+                  noise_sigma: float = 0.0) -> Any:  # KeypointSample, or (KeypointSample, label) for "objects"
     """In-memory sample `index` of a set, with its image (objects: (sample, label map)). Ids equal the loaded ones.
 
     Args:

@@ -9,6 +9,7 @@ something painted after all of its owning parts covers its pixel).
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw
 
 from convcorr_jax.data.synthetic import textures
@@ -41,7 +42,7 @@ def is_test(seed: int, index: int) -> bool:
 # ----------------------------------------------------------------------------------------------- shapes
 
 
-def ellipse(center, rx: float, ry: float, angle: float = 0.0, n: int = 28) -> np.ndarray:
+def ellipse(center: npt.ArrayLike, rx: float, ry: float, angle: float = 0.0, n: int = 28) -> np.ndarray:
     """Polygon [n, 2] approximating an ellipse with radii (rx, ry), rotated by `angle` radians.
 
     Args:
@@ -58,7 +59,7 @@ def ellipse(center, rx: float, ry: float, angle: float = 0.0, n: int = 28) -> np
     return _rotate(pts, angle) + np.asarray(center, np.float64)
 
 
-def capsule(p0, p1, r0: float, r1: float, n: int = 8) -> np.ndarray:
+def capsule(p0: npt.ArrayLike, p1: npt.ArrayLike, r0: float, r1: float, n: int = 8) -> np.ndarray:
     """Polygon of a tapered limb from p0 (radius r0) to p1 (radius r1) with round ends.
 
     Args:
@@ -93,7 +94,8 @@ def _rotate(pts: np.ndarray, angle: float) -> np.ndarray:
     return np.asarray(pts, np.float64) @ np.array([[c, s], [-s, c]])
 
 
-def random_blob(rng: np.random.Generator, center, radius: float, n: int = 10, irregular: float = 0.35) -> np.ndarray:
+def random_blob(rng: np.random.Generator, center: npt.ArrayLike, radius: float, n: int = 10,
+                irregular: float = 0.35) -> np.ndarray:
     """An irregular star-convex polygon (clutter and occluders).
 
     Args:

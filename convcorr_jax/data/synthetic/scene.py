@@ -9,8 +9,10 @@ occluders, and reads keypoint visibility off the draw-order buffer.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.data.synthetic import render, textures as tx
 
@@ -114,7 +116,7 @@ def direction(a: float) -> np.ndarray:
     return np.array([np.cos(a), np.sin(a)])
 
 
-def point3(xy, z=0.0) -> np.ndarray:
+def point3(xy: Sequence[float] | np.ndarray, z: float = 0.0) -> np.ndarray:
     """The 3D object-frame point (x, y, z) of a 2D side-view point xy at depth z.
 
     Args:
@@ -127,7 +129,7 @@ def point3(xy, z=0.0) -> np.ndarray:
     return np.array([xy[0], xy[1], z], np.float64)
 
 
-def side_yaw(rng, spread=0.9) -> float:
+def side_yaw(rng: np.random.Generator, spread: float = 0.9) -> float:
     """Mostly side views of either side (yaw near 0 or pi), sometimes oblique.
 
     Args:
@@ -140,7 +142,8 @@ def side_yaw(rng, spread=0.9) -> float:
     return float(rng.uniform(-spread, spread) + (np.pi if rng.random() < 0.5 else 0.0))
 
 
-def place(rng, layout: Layout, size: int, frac=(0.45, 0.85), rot=0.35, aspect=0.12, shift=0.22) -> render.Similarity:
+def place(rng: np.random.Generator, layout: Layout, size: int, frac: tuple[float, float] = (0.45, 0.85),
+          rot: float = 0.35, aspect: float = 0.12, shift: float = 0.22) -> render.Similarity:
     """A random similarity putting the layout's extent at `frac` of the image size around the centre.
 
     Args:
@@ -197,7 +200,8 @@ def clutter(canvas: render.Canvas, rng: np.random.Generator, n: int, size: int, 
         canvas.paint(poly, tx.random_texture(rng, origin=c, contrast=(0.2, 0.8)), label=0)
 
 
-def occluders(canvas, rng, n: int, box, size: int) -> None:
+def occluders(canvas: render.Canvas, rng: np.random.Generator, n: int, box: Sequence[float] | np.ndarray,
+              size: int) -> None:
     """`n` shapes painted over the object's box (label 0: they are not the object).
 
     Args:
@@ -269,7 +273,8 @@ def paint_layout(
     return orders
 
 
-def keypoints(layout: Layout, sim, names, orders) -> tuple[np.ndarray, list[list[int]]]:
+def keypoints(layout: Layout, sim: Callable[[np.ndarray], np.ndarray], names: Sequence[str],
+              orders: Mapping[str, int]) -> tuple[np.ndarray, list[list[int]]]:
     """(image points [K, 2] of the keypoints `names` under the map `sim`, their owners' draw orders per keypoint).
 
     Args:
@@ -287,7 +292,7 @@ def keypoints(layout: Layout, sim, names, orders) -> tuple[np.ndarray, list[list
     return pts, owners
 
 
-def int_box(polys, size: int) -> np.ndarray:
+def int_box(polys: Iterable[npt.ArrayLike], size: int) -> np.ndarray:
     """Integer 0-based inclusive box around polygons, clipped to the image.
 
     Args:

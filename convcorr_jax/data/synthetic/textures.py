@@ -10,9 +10,11 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import functools
+from typing import Iterable, Sequence, cast
 
 import numpy as np
 
+_RGB = tuple[float, float, float]  # a colour, each channel in [0, 1]
 KINDS = ("solid", "stripes", "checker", "dots", "noise", "gradient", "rings")
 
 
@@ -91,7 +93,9 @@ def _value_noise(u: np.ndarray, v: np.ndarray, p: float, seed: int) -> np.ndarra
     return np.clip((out - 0.5) * 2.2 + 0.5, 0, 1)
 
 
-def random_color(rng: np.random.Generator, hue=None, sat=(0.2, 0.9), val=(0.2, 0.95)) -> tuple[float, float, float]:
+def random_color(rng: np.random.Generator, hue: float | tuple[float, float] | None = None,
+                 sat: tuple[float, float] = (0.2, 0.9),
+                 val: tuple[float, float] = (0.2, 0.95)) -> tuple[float, float, float]:
     """An RGB colour in [0, 1]; `hue` may fix the hue (0..1) or give a (lo, hi) range.
 
     Args:
@@ -111,7 +115,7 @@ def random_color(rng: np.random.Generator, hue=None, sat=(0.2, 0.9), val=(0.2, 0
     return colorsys.hsv_to_rgb(h, rng.uniform(*sat), rng.uniform(*val))
 
 
-def shade(c, f: float) -> tuple[float, float, float]:
+def shade(c: Iterable[float], f: float) -> tuple[float, float, float]:
     """Colour c scaled by f, clipped to [0, 1].
 
     Args:
@@ -127,12 +131,12 @@ def shade(c, f: float) -> tuple[float, float, float]:
 
 def random_texture(
     rng: np.random.Generator,
-    c1=None,
-    kinds=KINDS,
-    period=(2.0, 7.0),
-    contrast=(0.3, 0.9),
-    origin=(0.0, 0.0),
-    angle=None,
+    c1: Sequence[float] | None = None,
+    kinds: Sequence[str] = KINDS,
+    period: tuple[float, float] = (2.0, 7.0),
+    contrast: tuple[float, float] = (0.3, 0.9),
+    origin: Sequence[float] | np.ndarray = (0.0, 0.0),
+    angle: float | None = None,
 ) -> Texture:
     """A random pattern around base colour c1 (random when None); period in final-image pixels.
 
@@ -148,7 +152,7 @@ def random_texture(
     Returns:
         A `Texture`.
     """
-    c1 = random_color(rng) if c1 is None else tuple(c1)
+    c1 = random_color(rng) if c1 is None else cast(_RGB, tuple(c1))
     kind = str(rng.choice(kinds))
     k = rng.uniform(*contrast)
     other = np.asarray(random_color(rng))
@@ -166,7 +170,7 @@ def random_texture(
     )
 
 
-def solid(c, grain: float = 0.02, seed: int = 0) -> Texture:
+def solid(c: Sequence[float], grain: float = 0.02, seed: int = 0) -> Texture:
     """A plain texture of colour c with fine grain.
 
     Args:
@@ -177,4 +181,4 @@ def solid(c, grain: float = 0.02, seed: int = 0) -> Texture:
     Returns:
         A "solid" `Texture`.
     """
-    return Texture("solid", tuple(c), tuple(c), grain=grain, seed=seed)
+    return Texture("solid", cast(_RGB, tuple(c)), cast(_RGB, tuple(c)), grain=grain, seed=seed)
