@@ -17,7 +17,7 @@ ImageNet classifier (VGG-16 and AlexNet here carry conv layers only) have none.
 from __future__ import annotations
 
 import functools
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -63,8 +63,8 @@ def _class_activation_maps(feats: jax.Array, kernel: jax.Array, bias: jax.Array,
     return jnp.max(norm, axis=-1), classes
 
 
-def cam_prior(backbone: Backbone, params, images, grid_rf: RF, grid_hw: tuple[int, int], top_k: int = 2,
-              batch_size: int = 8) -> np.ndarray:
+def cam_prior(backbone: Backbone, params: Mapping[str, Any], images: np.ndarray | Sequence[np.ndarray], grid_rf: RF,
+              grid_hw: tuple[int, int], top_k: int = 2, batch_size: int = 8) -> np.ndarray:
     """The CAM foreground prior of `backbone`'s classifier on uint8 RGB images [N, S, S, 3] at the nodes of a grid.
 
     Args:

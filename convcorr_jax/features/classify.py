@@ -3,8 +3,11 @@ probabilities, named with ImageNet's classes for 1000 logits."""
 
 from __future__ import annotations
 
+from typing import Any, Mapping, Sequence
+
 import numpy as np
 
+from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.imagenet_classes import IMAGENET_CLASSES
 from convcorr_jax.core.errors import check
 from convcorr_jax.features.extract import extract
@@ -30,7 +33,7 @@ def _class_names(num_classes: int) -> tuple[str, ...]:
     return tuple(f"class {i}" for i in range(num_classes))
 
 
-def classify(backbone, params, images: np.ndarray,
+def classify(backbone: Backbone, params: Mapping[str, Any], images: np.ndarray | Sequence[np.ndarray],
              topk: int = 5) -> tuple[np.ndarray, list[list[tuple[int, str, float]]]]:
     """Top-k classes of already-cropped images: ImageNet's names for a backbone with 1000 logits, "class N" for
     another number.

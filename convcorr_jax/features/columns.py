@@ -7,10 +7,13 @@ to it (Long et al. section 4); `neighbourhood_concat` stacks every column with i
 
 from __future__ import annotations
 
+from typing import Any, Iterable, Mapping, Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.backbones.receptive_field import RF, nearest_column
 from convcorr_jax.core.errors import check, check_shape
 from convcorr_jax.core.tracing import is_traced
@@ -47,7 +50,7 @@ def columns_at_points(grid: np.ndarray | jax.Array, rf: RF, points: np.ndarray |
     return grid[n, cr[..., 1], cr[..., 0]]
 
 
-def neighbourhood_concat(grid, size: int = 3):
+def neighbourhood_concat(grid: jax.Array | np.ndarray, size: int = 3) -> jax.Array:
     """Concatenate each column with its size x size neighbours, zero-padded at the borders.
 
     Channel blocks are ordered row-major over offsets (dy, dx) from (-r, -r) to (r, r), r = size // 2; the centre
@@ -72,7 +75,8 @@ def neighbourhood_concat(grid, size: int = 3):
     return jnp.concatenate(parts, axis=-1)
 
 
-def extract_grids(backbone, params, images, taps, batch_size: int = 16) -> dict[str, list[np.ndarray]]:
+def extract_grids(backbone: Backbone, params: Mapping[str, Any], images: Iterable[np.ndarray], taps: Sequence[str],
+                  batch_size: int = 16) -> dict[str, list[np.ndarray]]:
     """Activations of `taps` for images of any sizes: a list of uint8 [H, W, 3] -> {tap: [per-image array]}.
 
     Images are grouped by shape (one compiled function per shape) and run through

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from convcorr_jax.core.parallel import pad_rows, pow2_ceil
 from convcorr_jax.core.progress import bar as progress_bar
 
 
-def stack_images(images, source: str = "extract", field: str = "images") -> np.ndarray:
+def stack_images(images: np.ndarray | Sequence[np.ndarray], source: str = "extract",
+                 field: str = "images") -> np.ndarray:
     """uint8 `[N, H, W, 3]` array, or a list of equal-size uint8 `[H, W, 3]` images -> `[N, H, W, 3]`.
 
     Args:
@@ -41,7 +42,8 @@ def stack_images(images, source: str = "extract", field: str = "images") -> np.n
     return check_images(np.asarray(images), source, field)
 
 
-def extract(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16, relu: bool = True,
+def extract(backbone: Backbone, params: Mapping[str, Any], images: np.ndarray | Sequence[np.ndarray],
+            taps: Sequence[str] | str, batch_size: int = 16, relu: bool = True,
             progress: bool = False) -> dict[str, np.ndarray]:
     """Run `backbone` on uint8 RGB images and return `{tap: np.ndarray}`.
 
@@ -115,7 +117,7 @@ def _check_input_sides(backbone: Backbone, taps: Sequence[str], hw: tuple[int, i
 _RUNS_AT: dict[tuple, bool] = {}
 
 
-def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) -> tuple[int, int]:
+def input_size_for(backbone: Backbone, params: Mapping[str, Any], tap: str, hw: tuple[int, int]) -> tuple[int, int]:
     """`hw` if `tap` can be computed on images of that size, else the backbone's `default_input_size`
     (AlexNet's fc6/fc7 need the 227 / 224 px input their flattened pool5 was trained on; a vector tap on images
     smaller than its smallest input). Shape check only.
@@ -152,8 +154,9 @@ def input_size_for(backbone: Backbone, params, tap: str, hw: tuple[int, int]) ->
     return hw if _RUNS_AT[key] else backbone.default_input_size
 
 
-def extract_fitted(backbone: Backbone, params, images, taps: Sequence[str] | str, batch_size: int = 16,
-                   relu: bool = True, progress: bool = False) -> dict[str, np.ndarray]:
+def extract_fitted(backbone: Backbone, params: Mapping[str, Any], images: np.ndarray | Sequence[np.ndarray],
+                   taps: Sequence[str] | str, batch_size: int = 16, relu: bool = True,
+                   progress: bool = False) -> dict[str, np.ndarray]:
     """`extract`, with each tap that needs a fixed input size (`input_size_for`) computed on the images resized
     to it; the other taps on the images as they are (one forward pass per input size).
 

@@ -18,7 +18,7 @@ the grid of a tap (its receptive fields) or a plain stride grid (`_stride_rf`: n
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -199,8 +199,10 @@ def combine(grids: tuple, wys: tuple, wxs: tuple, weights: jax.Array, normalise:
     return jnp.concatenate(parts, -1), jnp.stack(norms, -1)
 
 
-def hyperpixel_taps(backbone: Backbone, params, images, taps: Sequence[str] | str, grid: str | int | None = None,
-                    normalise: bool = True, batch_size: int = 4, relu: bool = True):
+def hyperpixel_taps(backbone: Backbone, params: Mapping[str, Any], images: np.ndarray | Sequence[np.ndarray],
+                    taps: Sequence[str] | str, grid: str | int | None = None, normalise: bool = True,
+                    batch_size: int = 4, relu: bool = True
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """Each tap of `taps` resampled onto one hyperpixel grid, kept apart (the parts `_hyperpixel_features`
     concatenates; any subset of taps can be concatenated later without running the backbone again).
 

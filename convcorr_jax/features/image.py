@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from convcorr_jax.backbones import preprocess, receptive_field
+from convcorr_jax.backbones.base import Backbone
 from convcorr_jax.data.types import load_image
 from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.features.extract import extract
@@ -91,7 +92,7 @@ def _input_image(backbone, image: np.ndarray, mode: str = "standard") -> tuple[n
     return image, preprocess.Transform()
 
 
-def load_inputs(backbone, paths: Sequence[str | os.PathLike] | str | os.PathLike
+def load_inputs(backbone: Backbone, paths: Sequence[str | os.PathLike] | str | os.PathLike
                 ) -> tuple[np.ndarray, list[preprocess.Transform]]:
     """Image files with the backbone's standard resize + centre crop: uint8 `[N, h, w, 3]` and the transforms.
 
@@ -111,7 +112,7 @@ def load_inputs(backbone, paths: Sequence[str | os.PathLike] | str | os.PathLike
     return np.stack([x for x, _ in inputs]), [tf for _, tf in inputs]
 
 
-def features(backbone, params: Any, image: np.ndarray, taps: tuple[str, ...] | str, mode: str = "standard",
+def features(backbone: Backbone, params: Any, image: np.ndarray, taps: tuple[str, ...] | str, mode: str = "standard",
              relu: bool = True) -> dict[str, np.ndarray]:
     """Activations and original-image receptive-field centres of one uint8 image `[H, W, 3]` (see module doc).
 

@@ -155,7 +155,7 @@ def _descriptors(image: jax.Array, ay: jax.Array, ax: jax.Array, bin_size: int, 
     return _unit_clamped(d.reshape(*d.shape[:2], NUM_BINS * NUM_BINS * NUM_ORIENT))
 
 
-def vlfeat_output(descriptors) -> np.ndarray:
+def vlfeat_output(descriptors: jax.Array | np.ndarray) -> np.ndarray:
     """What `vl_dsift` / cyvlfeat return for our unit-norm descriptors: min(512 d, 255).
 
     The 255 cap only bites on low-contrast patches with a dominant bin.
