@@ -59,14 +59,15 @@ from __future__ import annotations
 
 import contextlib
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core.errors import check, check_finite_entries, check_shape, is_int
-from convcorr_jax.linear.ridge_checks import check_range, quiet
+from convcorr_jax.linear.ridge_checks import _check_lambdas, _check_xy, check_range, quiet
 from convcorr_jax.linear.ridge_kernels import (JITTED, errors_chol, errors_chol_threaded, errors_eig, fit_jax,
                                                fit_numpy, fold_blocks, prep_dual, prep_primal, shifted_solve)
 from convcorr_jax.linear.ridge_routes import METHODS, ROUTES, check_method, choose_route, route_costs
@@ -75,6 +76,7 @@ __all__ = ["DEFAULT_LAMBDAS", "METHODS", "ROUTES", "CVErrors", "RidgeModel", "ch
            "cv_errors", "cv_lambda", "fit", "fit_cv", "make_folds", "predict", "route_costs"]
 
 DEFAULT_LAMBDAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 3, 15))
+Folds = int | np.integer | Sequence[npt.ArrayLike]  # a number of folds, or the validation index sets
 
 
 class RidgeModel(NamedTuple):
@@ -89,7 +91,7 @@ class RidgeModel(NamedTuple):
     lam: np.ndarray
 
 
-def predict(model: RidgeModel, X) -> np.ndarray:
+def predict(model: RidgeModel, X: npt.ArrayLike) -> np.ndarray:
     """Predictions X @ W + b of a fitted model.
 
     Args:
@@ -118,24 +120,6 @@ def predict(model: RidgeModel, X) -> np.ndarray:
 def _precision(dtype: str):
     check(dtype in ("float32", "float64"), "ridge", "dtype", "'float32' or 'float64'", dtype)
     return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
-
-
-def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray, bool]:
-    X, Y = np.asarray(X), np.asarray(Y)
-    dims = check_shape(X, "n>=2 d>=1", "ridge", "X", dtype="int | float | bool", note="(samples x features)")
-    check_shape(Y, "n | n T>=1", "ridge", "Y", {"n": dims["n"]}, dtype="int | float | bool",
-                note="(a row per row of X)")
-    for name, a in (("X", X), ("Y", Y)):
-        check_finite_entries(a, "ridge", name)
-    squeeze = Y.ndim == 1
-    return X, (Y[:, None] if squeeze else Y), squeeze
-
-
-def _check_lambdas(lam, name="lam") -> np.ndarray:
-    lam = np.asarray(lam, np.float64)
-    check(bool(lam.size >= 1 and np.all(np.isfinite(lam)) and np.all(lam > 0)), "ridge", name, "finite lambdas > 0",
-          lam)
-    return lam
 
 
 def make_folds(n: int, folds: int | np.integer = 4, seed: int = 0, key: jax.Array | None = None) -> list[np.ndarray]:
@@ -184,7 +168,7 @@ def _as(a, dtype: str, xla: bool):
     return jnp.asarray(a, ft) if xla else np.asarray(a, ft)
 
 
-def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
+def fit(X: npt.ArrayLike, Y: npt.ArrayLike, lam: npt.ArrayLike, dtype: str = "float32") -> RidgeModel:
     """Ridge fit with intercept.
 
     Uses the primal d x d system when d <= n, else the dual n x n system. A scalar lambda is solved by Cholesky
@@ -216,11 +200,8 @@ def fit(X, Y, lam, dtype: str = "float32") -> RidgeModel:
     xla = _use_xla()
     with _precision(dtype), quiet():
         Xa, Ya, la = _as(X, dtype, xla), _as(Y, dtype, xla), _as(lam, dtype, xla)
-        if xla:
-            W, b = fit_jax(Xa, Ya, la)
-        else:
-            W, b = fit_numpy(Xa, Ya, la[()] if la.ndim == 0 else la)
-        W, b = np.asarray(W), np.asarray(b)
+        Wb = fit_jax(Xa, Ya, la) if xla else fit_numpy(Xa, Ya, la[()] if la.ndim == 0 else la)
+        W, b = np.asarray(Wb[0]), np.asarray(Wb[1])
     if squeeze:
         W, b = W[:, 0], b[0]
     return RidgeModel(W, b, lam)
@@ -235,7 +216,7 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
     dual = route.startswith("dual")
     partition = sum(v.size for v in fsets) == n and np.unique(np.concatenate(fsets)).size == n
     idx = jnp.asarray if xla else np.asarray
-    ops = {k: (JITTED[k] if xla else partial(f, xla=False)) for k, f in (
+    ops: dict[str, Callable[..., Any]] = {k: (JITTED[k] if xla else partial(f, xla=False)) for k, f in (
         ("errors_eig", errors_eig), ("errors_chol", errors_chol), ("prep_primal", prep_primal),
         ("prep_dual", prep_dual))}
     with _precision(dtype), quiet():
@@ -285,8 +266,9 @@ def _cv(X, Y, lambdas: np.ndarray, fsets: list[np.ndarray], dtype: str,
     return total / len(fsets), route, moments
 
 
-def cv_errors(X, Y, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
-              dtype: str = "float32", method: str = "auto") -> np.ndarray:
+def cv_errors(X: npt.ArrayLike, Y: npt.ArrayLike, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS,
+              folds: Folds = 4, seed: int = 0, key: jax.Array | None = None, dtype: str = "float32",
+              method: str = "auto") -> np.ndarray:
     """Cross-validated mean squared error: mean over folds of each fold's validation MSE per target.
 
     Args:
@@ -320,8 +302,9 @@ def _choose(lambdas: np.ndarray, err: np.ndarray, per_target: bool) -> tuple[np.
     return np.asarray(lambdas[int(np.argmin(err))]), err
 
 
-def cv_lambda(X, Y, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
-              per_target: bool = False, dtype: str = "float32", method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+def cv_lambda(X: npt.ArrayLike, Y: npt.ArrayLike, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS,
+              folds: Folds = 4, seed: int = 0, key: jax.Array | None = None, per_target: bool = False,
+              dtype: str = "float32", method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Choose lambda by k-fold CV.
 
     Ties go to the first (smallest, if the grid is sorted) lambda.
@@ -376,9 +359,9 @@ def _extend_top(X, Y, grid: np.ndarray, raw: np.ndarray, fsets, dtype: str, meth
     return grid, raw, np.where(at_top, _choose(grid, raw, per_target)[0], best)
 
 
-def fit_cv(X, Y, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS, folds=4, seed: int = 0, key=None,
-           per_target: bool = False, dtype: str = "float32", method: str = "auto",
-           extend_top: int = 0) -> tuple[RidgeModel, CVErrors]:
+def fit_cv(X: npt.ArrayLike, Y: npt.ArrayLike, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS,
+           folds: Folds = 4, seed: int = 0, key: jax.Array | None = None, per_target: bool = False,
+           dtype: str = "float32", method: str = "auto", extend_top: int = 0) -> tuple[RidgeModel, CVErrors]:
     """`cv_lambda` then `fit` on all of X, Y with the chosen lambda(s).
 
     On the CPU engine a primal route's full Gram is reused for the refit (equal to `fit` up to rounding).
@@ -419,7 +402,8 @@ def fit_cv(X, Y, lambdas: Sequence[float] | np.ndarray = DEFAULT_LAMBDAS, folds=
     return RidgeModel(W, b, best), cv
 
 
-def cross_val_predict(X, Y, lam, folds=4, seed: int = 0, key=None, dtype: str = "float32") -> np.ndarray:
+def cross_val_predict(X: npt.ArrayLike, Y: npt.ArrayLike, lam: npt.ArrayLike, folds: Folds = 4, seed: int = 0,
+                      key: jax.Array | None = None, dtype: str = "float32") -> np.ndarray:
     """Out-of-fold predictions: each fold predicted by a model fitted on the other folds with `lam`.
 
     Used where a later stage must see first-stage predictions as noisy as on unseen data (look-back crops, the

@@ -9,11 +9,14 @@ are silenced (`quiet`), so the error is all the user sees.
 
 from __future__ import annotations
 
+from typing import cast
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check, check_finite_entries, check_shape
 
 __all__ = ["check_range", "quiet"]
 
@@ -38,7 +41,8 @@ def _finite(values) -> bool:
     return bool(jnp.all(jnp.isfinite(values))) if isinstance(values, jax.Array) else bool(np.isfinite(values).all())
 
 
-def check_range(values, X, Y, dtype: str, kind: str) -> None:
+def check_range(values: np.ndarray | jax.Array | tuple[np.ndarray | jax.Array, ...], X: npt.ArrayLike, Y: npt.ArrayLike,
+                dtype: str, kind: str) -> None:
     """InputError when `values` are not finite although X and Y are: `dtype` overflowed.
 
     Args:
@@ -53,8 +57,8 @@ def check_range(values, X, Y, dtype: str, kind: str) -> None:
       the remedy (rescale, or dtype='float64').
     """
     # a Gram / kernel of finite X is finite when its diagonal is (|S_ij| <= sqrt(S_ii S_jj), Cauchy-Schwarz, also
-    # for the partial sums of the products): d or n entries read, no [d, d] temporary
-    if _finite(values.diagonal() if kind in ("gram", "kernel") else values):
+    # for the partial sums of the products): d or n entries read, no [d, d] temporary; it is one array, not a tuple
+    if _finite(cast("np.ndarray | jax.Array", values).diagonal() if kind in ("gram", "kernel") else values):
         return
     big_x = f"largest |X| {np.abs(np.asarray(X)).max():.3g}"
     field, sizes = ("X", big_x) if kind in ("gram", "kernel") else \
@@ -64,3 +68,24 @@ def check_range(values, X, Y, dtype: str, kind: str) -> None:
     remedy = f"rescale {field.replace(', ', ' and ')}" + ("" if dtype == "float64" else ", or use dtype='float64'")
     raise InputError("ridge", field, remedy, message=f"field '{field}': {what} not finite: {dtype} overflowed "
                      f"({sizes}); {remedy}")
+
+
+def _check_xy(X: npt.ArrayLike, Y: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, bool]:
+    """X [n, d] and Y (a [n] Y as [n, 1]) as numpy arrays, refused with InputError unless finite real numbers of
+    matching rows (n >= 2, d >= 1); and whether Y was [n]."""
+    X, Y = np.asarray(X), np.asarray(Y)
+    dims = check_shape(X, "n>=2 d>=1", "ridge", "X", dtype="int | float | bool", note="(samples x features)")
+    check_shape(Y, "n | n T>=1", "ridge", "Y", {"n": dims["n"]}, dtype="int | float | bool",
+                note="(a row per row of X)")
+    for name, a in (("X", X), ("Y", Y)):
+        check_finite_entries(a, "ridge", name)
+    squeeze = Y.ndim == 1
+    return X, (Y[:, None] if squeeze else Y), squeeze
+
+
+def _check_lambdas(lam: npt.ArrayLike, name: str = "lam") -> np.ndarray:
+    """`lam` as float64 numpy (its shape kept), refused with InputError unless non-empty, finite and > 0."""
+    lam = np.asarray(lam, np.float64)
+    check(bool(lam.size >= 1 and np.all(np.isfinite(lam)) and np.all(lam > 0)), "ridge", name, "finite lambdas > 0",
+          lam)
+    return lam

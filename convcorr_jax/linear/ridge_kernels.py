@@ -33,6 +33,8 @@ from convcorr_jax.linear.cholesky import NotPositiveDefinite, solve_shifted
 from convcorr_jax.linear.ridge_checks import check_range, quiet
 from convcorr_jax.linear.ridge_routes import EIGH_FLOPS_PER_CUBE
 
+EngineArray = np.ndarray | jax.Array  # an array of the NumPy engine (numpy) or of the JAX engine (jax, or traced)
+
 # the factorisations run on one BLAS thread (see the module docstring); threadpoolctl's controller, made on first use
 _BLAS: dict[str, Any] = {"controller": None}
 
@@ -92,7 +94,8 @@ def _chol_solve(S, lam, B, xla: bool):
         return solve_shifted(S, lam, B)
 
 
-def errors_eig(S, C, A, R, lambdas, xla: bool):
+def errors_eig(S: EngineArray, C: EngineArray, A: EngineArray, R: EngineArray, lambdas: EngineArray,
+               xla: bool) -> EngineArray:
     """Mean squared error of A (S + lam I)^{-1} C against R per lambda, from one eigen-decomposition of S.
 
     Eigenvalues are clipped at 0.
@@ -115,7 +118,8 @@ def errors_eig(S, C, A, R, lambdas, xla: bool):
                      for i in range(lambdas.shape[0])])
 
 
-def errors_chol(S, C, A, R, lambdas, xla: bool):
+def errors_chol(S: EngineArray, C: EngineArray, A: EngineArray, R: EngineArray, lambdas: EngineArray,
+                xla: bool) -> EngineArray:
     """As `errors_eig` with one Cholesky factorisation of S + lam I per lambda.
 
     Args:
@@ -227,7 +231,8 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def prep_primal(X0, Y0, G, C, Gv, Cv, val, xla: bool):
+def prep_primal(X0: EngineArray, Y0: EngineArray, G: EngineArray, C: EngineArray, Gv: EngineArray, Cv: EngineArray,
+                val: EngineArray, xla: bool) -> tuple[EngineArray, EngineArray, EngineArray, EngineArray]:
     """A fold's training system and validation data from the full and validation cross products.
 
     The training Gram and cross product are centred on the training mean (X0, Y0 globally centred so their full sums
@@ -258,7 +263,8 @@ def prep_primal(X0, Y0, G, C, Gv, Cv, val, xla: bool):
     return S, Ctr, Xv - m, Yv - my
 
 
-def prep_dual(K, Y0, tr, val, xla: bool):
+def prep_dual(K: EngineArray, Y0: EngineArray, tr: EngineArray, val: EngineArray,
+              xla: bool) -> tuple[EngineArray, EngineArray, EngineArray, EngineArray]:
     """A fold's centred kernel blocks and targets (sub-blocks of the full kernel K).
 
     Args:
@@ -288,7 +294,7 @@ def _eig_solve(S, C, lam, xla: bool):
     return V @ ((V.T @ C) / (s[:, None] + lam))
 
 
-def shifted_solve(S, C, lam):
+def shifted_solve(S: np.ndarray, C: np.ndarray, lam: float | np.floating | np.ndarray) -> np.ndarray:
     """(S + lam I)^{-1} C for S symmetric PSD (NumPy/SciPy).
 
     Cholesky for a scalar lam; for per-column lambdas lam [T], one Cholesky per distinct value (on a thread pool,
@@ -308,7 +314,7 @@ def shifted_solve(S, C, lam):
             return _chol_solve(S, lam, C, False)
         values = np.unique(lam)
         if values.size < 3 * EIGH_FLOPS_PER_CUBE:
-            return _solve_per_value(S, C, lam, values)
+            return _solve_per_value(S, C, np.asarray(lam), values)
     except NotPositiveDefinite:
         pass
     return _eig_solve(S, C, lam, False)
@@ -328,7 +334,7 @@ def _solve_per_value(S: np.ndarray, C: np.ndarray, lam: np.ndarray, values: np.n
     return W
 
 
-def fit_numpy(X, Y, lam):
+def fit_numpy(X: np.ndarray, Y: np.ndarray, lam: float | np.floating | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ridge fit with intercept on the NumPy/SciPy engine (primal d x d system if d <= n, else dual n x n).
 
     Args:
@@ -363,7 +369,7 @@ JITTED["block"] = jax.jit(lambda X0, Y0, val: (X0[val].T @ X0[val], X0[val].T @ 
 JITTED["cross"] = jax.jit(lambda X0, Y0: (X0.T @ X0, X0.T @ Y0))
 
 
-def fit_jax(X, Y, lam):
+def fit_jax(X: jax.Array, Y: jax.Array, lam: float | jax.Array) -> tuple[jax.Array, jax.Array]:
     """`fit_numpy` on the JAX engine (the Cholesky breakdown check runs outside the jitted functions).
 
     A scalar lam is solved by Cholesky, falling back to one eigen-decomposition when it is not finite; per-target lam

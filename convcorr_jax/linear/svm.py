@@ -26,11 +26,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core.errors import check, check_shape, is_int
 from convcorr_jax.linear.svm_checks import check_Cs, check_classes, check_fit, check_kw, check_mining, check_solved
@@ -190,9 +191,10 @@ def _dcd_batched(X, Y, M, C, perms, loss_l1, tol, max_iter):
 
 
 # ------------------------------------------------------------------------------------------------ public API
-def fit_binary(X, Y, C=1e-6, mask=None, loss: str = "squared_hinge", solver: str | None = None,
-               tol: float | None = None, max_iter: int | None = None, bias_scale: float = 1.0,
-               key: jax.Array | None = None, return_info: bool = False):
+def fit_binary(X: npt.ArrayLike, Y: npt.ArrayLike, C: npt.ArrayLike = 1e-6, mask: npt.ArrayLike | None = None,
+               loss: str = "squared_hinge", solver: str | None = None, tol: float | None = None,
+               max_iter: int | None = None, bias_scale: float = 1.0, key: jax.Array | None = None,
+               return_info: bool = False) -> Any:  # LinearSVM, or (LinearSVM, info dict) with return_info
     """Solve M binary SVMs sharing X.
 
     Args:
@@ -258,7 +260,8 @@ def _ova_labels(labels, classes):
     return np.where(labels[None, :] == np.asarray(classes)[:, None], 1.0, -1.0).astype(np.float32)
 
 
-def fit_ova(X, labels, C=1e-6, classes=None, return_info: bool = False, **kw):
+def fit_ova(X: npt.ArrayLike, labels: npt.ArrayLike, C: npt.ArrayLike = 1e-6, classes: npt.ArrayLike | None = None,
+            return_info: bool = False, **kw: Any) -> Any:  # LinearSVM, or (LinearSVM, info dict) with return_info
     """One-vs-all SVMs for integer/str labels [N], all classes solved at once.
 
     Args:
@@ -309,8 +312,8 @@ def _stratified_folds(labels, n_folds: int, key: jax.Array) -> np.ndarray:
     return fold
 
 
-def cross_validate(X, labels, Cs: Sequence[float] | np.ndarray, n_folds: int = 5, key: jax.Array | None = None,
-                   source: str = "training set", **kw) -> dict:
+def cross_validate(X: npt.ArrayLike, labels: npt.ArrayLike, Cs: Sequence[float] | np.ndarray, n_folds: int = 5,
+                   key: jax.Array | None = None, source: str = "training set", **kw: Any) -> dict:
     """k-fold CV accuracy of one-vs-all SVMs for each C; all folds x Cs x classes in one batched solve.
 
     Fallback when a class has fewer than `n_folds` samples: the folds drop to its count (at least 2), with a warning;
@@ -370,8 +373,9 @@ def cross_validate(X, labels, Cs: Sequence[float] | np.ndarray, n_folds: int = 5
             "n_folds": n_folds}
 
 
-def mine_hard_negatives(X, positives, negatives, C=1e-6, initial_negatives: int = 2000, max_rounds: int = 5,
-                        max_negatives: int | None = None, key: jax.Array | None = None, **kw):
+def mine_hard_negatives(X: npt.ArrayLike, positives: npt.ArrayLike, negatives: npt.ArrayLike, C: npt.ArrayLike = 1e-6,
+                        initial_negatives: int = 2000, max_rounds: int = 5, max_negatives: int | None = None,
+                        key: jax.Array | None = None, **kw: Any) -> tuple[LinearSVM, dict]:
     """Train M detectors with hard-negative mining over a shared candidate matrix X [N, D].
 
     Round 0 trains on all positives and a random subset of `initial_negatives` negatives per problem; each round adds

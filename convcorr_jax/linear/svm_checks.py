@@ -6,13 +6,16 @@ flag as set, a negative count as none, a repeated class as a second problem) and
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from convcorr_jax.core.errors import check, check_finite_entries, check_flags, check_shape, is_int, is_real, plain
 
 __all__ = ["check_fit", "check_classes", "check_Cs", "check_mining", "check_kw"]
 
 
-def check_fit(X, Y, C, mask, loss: str, solver: str | None, tol, bias_scale, max_iter):
+def check_fit(X: npt.ArrayLike, Y: npt.ArrayLike, C: npt.ArrayLike, mask: npt.ArrayLike | None, loss: str,
+              solver: str | None, tol: float | None, bias_scale: float, max_iter: int | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """`fit_binary`'s arguments, checked and converted.
 
     Args:
@@ -49,7 +52,7 @@ def check_fit(X, Y, C, mask, loss: str, solver: str | None, tol, bias_scale, max
     return X, Y, mask, Cs, solver
 
 
-def check_classes(labels, classes, n: int) -> tuple[np.ndarray, np.ndarray]:
+def check_classes(labels: npt.ArrayLike, classes: npt.ArrayLike | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """`fit_ova`'s labels and classes.
 
     Args:
@@ -75,7 +78,7 @@ def check_classes(labels, classes, n: int) -> tuple[np.ndarray, np.ndarray]:
     return labels, classes
 
 
-def check_Cs(Cs, source: str, field: str = "Cs") -> np.ndarray:
+def check_Cs(Cs: npt.ArrayLike, source: str, field: str = "Cs") -> np.ndarray:
     """`cross_validate`'s grid of C values.
 
     Args:
@@ -95,8 +98,8 @@ def check_Cs(Cs, source: str, field: str = "Cs") -> np.ndarray:
     return Cs
 
 
-def check_mining(positives, negatives, n: int, max_rounds, initial_negatives, max_negatives
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def check_mining(positives: npt.ArrayLike, negatives: npt.ArrayLike, n: int, max_rounds: int, initial_negatives: int,
+                 max_negatives: int | None) -> tuple[np.ndarray, np.ndarray]:
     """`mine_hard_negatives`' sample sets and counts.
 
     Args:
