@@ -30,7 +30,8 @@ __all__ = ["DATASETS", "KINDS", "LOADERS", "SPLITS", "Inputs", "PersonSet", "Pos
            "image_folder", "load_people", "skeleton"]
 
 
-def synthetic_people(root, split: str, n_samples: int = 1000, seed: int = 0, input_size: int = 128) -> PersonSet:
+def synthetic_people(root: str | os.PathLike | None, split: str, n_samples: int = 1000, seed: int = 0,
+                     input_size: int = 128) -> PersonSet:
     """Synthetic people (`data.synthetic.load_synthetic_people`, MPII's 16 joints) of split "train" or "test", drawn at
     input_size px (no folder).
 
