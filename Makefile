@@ -1,7 +1,7 @@
-# Entry points: `make demo` (the main job); `make test` (mypy and ruff, both configured in
-# pyproject.toml, then the fast tier of the test suite: every test not marked `slow`; what CI runs); `make test-all`
-# (ruff and mypy, then the whole suite, the slow tests too: before a release and after changing training,
-# checkpoints, the experiments or the docs' commands).
+# Entry points: `make demo` (the main job); `make test` (mypy and ruff, both configured in pyproject.toml, then the
+# fast tier of the test suite: every test not marked `slow`; what CI runs); `make test-all` (mypy and ruff, then the
+# whole suite, the slow tests too: before a release and after changing training, checkpoints, the experiments or the
+# docs' commands); `make typecheck` (mypy alone).
 # Each creates the virtual environment on first use and installs everything it needs.
 PYTHON ?= python3
 VENV ?= .venv
