@@ -405,14 +405,28 @@ _NOT_CROP_CONTENT = {"convcorr_jax.core.errors", "convcorr_jax.core.registry", "
                      "convcorr_jax.core.interrupt", "convcorr_jax.core.shared_swap", "convcorr_jax.data.synthetic"}
 
 
+def _run_time_nodes(tree):
+    """Every node of `tree` except those under `if TYPE_CHECKING:` (imports for the type checker only, never run)."""
+    import ast
+
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def _project_imports(name: str) -> set[str]:
-    """The convcorr_jax modules (a submodule where `from package import submodule` names one) module `name` imports,
-    at its top or inside its functions."""
+    """The convcorr_jax modules (a submodule where `from package import submodule` names one) module `name` imports
+    when it runs, at its top or inside its functions (not those imported for the type checker only)."""
     import ast
     import importlib.util
 
     found = set()
-    for node in ast.walk(ast.parse(Path(importlib.util.find_spec(name).origin).read_text())):
+    for node in _run_time_nodes(ast.parse(Path(importlib.util.find_spec(name).origin).read_text())):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("convcorr_jax"):
             found |= {f"{node.module}.{a.name}" if _is_module(f"{node.module}.{a.name}") else node.module
                       for a in node.names}
