@@ -96,6 +96,16 @@ def test_sinkhorn_refuses_an_eps_too_small_for_float32_to_keep_the_marginals():
         MatchConfig(scorer="ot", eps=1e-6)
 
 
+def test_point_transfer_refuses_an_ot_eps_its_matcher_would_refuse_naming_ot_eps():
+    """`PointTransferConfig.ot_eps` below the matcher's bound is refused when the config is made, naming `ot_eps` (the
+    field the user set), not later as `MatchConfig`'s `eps`; the bound itself is accepted."""
+    from convcorr_jax.correspondence.point_config import PointTransferConfig
+
+    with pytest.raises(InputError, match=r"^PointTransferConfig: field 'ot_eps': expected an entropy >= 0\.000119"):
+        PointTransferConfig(ot_eps=1e-6)
+    assert PointTransferConfig(ot_eps=MIN_EPS_PER_COST).ot_eps == MIN_EPS_PER_COST
+
+
 @pytest.mark.parametrize("weights", [[0.0, 0.0], [-1.0, -2.0], [1.0, float("nan")], [1.0, float("inf")]])
 def test_marginal_refuses_weights_without_a_distribution(weights):
     with pytest.raises(InputError, match="marginal: field 'weights'"):  # it was NaN everywhere
