@@ -161,7 +161,7 @@ class Skeleton:
                     raise InputError(source, field, expected, v)
 
         def two_ids(field: str, value, n: int = k, what: str = "joint", expected: str = joint_ids) -> None:
-            if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 2:
+            if len(sequence(field, value, f"two {what} ids (a, b)")) != 2:
                 raise InputError(source, field, f"two {what} ids (a, b)", value)
             ids(field, value, n, expected)
             if value[0] == value[1]:
