@@ -121,7 +121,6 @@ def benchmark_pck(pred: np.ndarray, gt: np.ndarray, norm: np.ndarray, category: 
     category = np.asarray(category).astype(str)
     out = {}
     for a in alphas:
-        # pck_hits takes visible=None (every keypoint with finite gt: its docstring); its hint says ndarray
         per_pair = np.nanmean(metrics.pck_hits(pred, gt, None, norm, a), axis=-1)
         row = {c: float(per_pair[category == c].mean()) for c in dict.fromkeys(category.tolist())}
         row["mean"] = float(per_pair.mean())

@@ -42,9 +42,7 @@ class PartStore:
         key = (c.features, c.backbone, c.image_size, c.grid_spec, c.normalise)
         bb, params = self.model(c.backbone)
         names = list(resolve_taps(bb, c.tap_names)) if c.features == "cnn" else []
-        # ONE_NETWORK holds None for three optional fields; mypy checks each ** value against every field
-        plain = dataclasses.replace(c, scales=(1.0,), flip_source=False,
-                                    **PointTransferConfig.ONE_NETWORK)
+        plain = dataclasses.replace(c, scales=(1.0,), flip_source=False, **PointTransferConfig.ONE_NETWORK)
         if key not in self.base:
             first = list(dict.fromkeys([*names, *need]))
             self.log(f"features: {c.backbone} {c.features} {'+'.join(first)} at {c.image_size} px on "

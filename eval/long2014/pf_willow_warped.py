@@ -133,7 +133,6 @@ class Config(ExperimentConfig):
 
 
 def get_config(size: str = "default") -> Config:
-    # ONE_NETWORK holds None for three optional fields; mypy checks each ** value against every field
     one_network = PointTransferConfig(image_size=96, **PointTransferConfig.ONE_NETWORK)
     return sized(size, {
         "tiny": Config(size=size, rows=("", "flip_source=false cycle=none", "cycle=0", "hough_side=5"), per_class=2,

@@ -124,7 +124,6 @@ def figure(path, out: dict, test, cfg: retrieval_transfer.RetrievalTransferConfi
             dense = dense_flow_spline(np.asarray(res.flow), qs.grid_xy, (cfg.box, cfg.box))
             ax = axes[r, c + 1]
             ax.imshow(np.clip(np.asarray(warp_image(db.crops[nb[j]], dense)), 0, 255).astype(np.uint8))
-            # carry_points takes array-likes (its docstring); its hint says jax.Array
             moved = np.asarray(carry_points(db.points[nb[j]], dense))[db.visible[nb[j]]]
             ax.scatter(moved[:, 0], moved[:, 1], **nb_style)
             ax.set_title(f"neighbour {c + 1} (deformation {float(res.deformation_energy):.0f})", fontsize=9)

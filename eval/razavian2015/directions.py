@@ -86,8 +86,6 @@ def summary(m: dict) -> str:
 def run(cfg: Config, ctx: Context) -> Result:
     require_data(cfg, ("synthetic",))
     # Fig. 6 reads the headline descriptor alone: without `extra_descriptor` the report announces no second row
-    # (mypy run on the eval/ folder, where convcorr_eval's modules are not found, knows no inherited field)
-    headline = dataclasses.replace(cfg, extra_descriptor=None)
-    desc = common.make_descriptors(headline)
+    desc = common.make_descriptors(dataclasses.replace(cfg, extra_descriptor=None))
     md, m = section(cfg, desc, ctx.figures, *data.synthetic_faces(cfg))
     return Result(summary(m), f"Descriptor: {desc.text}.\n\n{md}", m)

@@ -290,9 +290,7 @@ def run(cfg: Config, ctx: Context) -> Result:
                 f"on {len(train_set)} {people}")
     mpii = _mpii_reference(cfg)
     net = f"{tc.model.trunk} trunk" if tc.model.trunk else "cascade trained from scratch"
-    # backbone and weights unused: its own network (the ignore: mypy run on the eval/ folder, where convcorr_eval's
-    # modules are not found, knows no inherited field)
-    on = ran_on(dataclasses.replace(cfg, data=tc.data), "test", net)
+    on = ran_on(dataclasses.replace(cfg, data=tc.data), "test", net)  # backbone and weights unused: its own network
     md, metrics_ = evaluate_run(tc, params, test_set, ctx.figures, cfg.timing, mpii, on,
                                 comparable(cfg, network=False))
     if images_per_s is not None:
