@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, Source
 
 CACHE_ENV = "CONVCORR_CACHE"
 
@@ -81,7 +81,7 @@ def lies_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
     return False
 
 
-def refuse_inside(path: str | os.PathLike | None, folder: str | os.PathLike | None, source: str | os.PathLike | None,
+def refuse_inside(path: str | os.PathLike | None, folder: str | os.PathLike | None, source: Source,
                   field: str, what: str, noun: str = "path") -> None:
     """Refuse an output `path` that lies inside `folder` (`lies_inside`), a folder a command reads or another of its
     outputs writes: one InputError, worded the same wherever a command checks its outputs.

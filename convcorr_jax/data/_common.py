@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence, TypeVar
 import numpy as np
 
 from convcorr_jax.core import interrupt
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, Source
 from convcorr_jax.core.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def load_mat(path: str | os.PathLike, what: str) -> dict:
         raise InputError(path, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
 
 
-def as_float(value: object, source: str | os.PathLike | None, field: str) -> float:
+def as_float(value: object, source: Source, field: str) -> float:
     """Parse a float (string or number), raising `InputError` naming the field otherwise.
 
     Args:
@@ -121,7 +121,7 @@ def as_float(value: object, source: str | os.PathLike | None, field: str) -> flo
         raise InputError(source, field, "a number", repr(value)) from None
 
 
-def as_int(value: object, source: str | os.PathLike | None, field: str) -> int:
+def as_int(value: object, source: Source, field: str) -> int:
     """Parse a whole number (an int, or a string such as "3" or "3.00"), raising `InputError` naming the field
     otherwise (NaN, inf, 2.5, text).
 
@@ -161,7 +161,7 @@ def points_bbox(points: np.ndarray, mask: np.ndarray | None = None) -> np.ndarra
     return np.array([q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()], np.float32)
 
 
-def check_coco_triples(trip: np.ndarray, names: Sequence[str], source: str | os.PathLike | None,
+def check_coco_triples(trip: np.ndarray, names: Sequence[str], source: Source,
                        field: str) -> None:
     """Refuse COCO keypoint triples outside the convention: v must be 0 (not labelled), 1 (labelled, hidden) or 2
     (visible), x and y finite where v > 0. A NaN, -1 or 3 v would otherwise be read as "not labelled" (dropped) or

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from convcorr_jax.core import interrupt, staging
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, Source
 from convcorr_jax.core.io import sha256_file
 from convcorr_jax.core.progress import bar as progress_bar
 
@@ -70,7 +70,7 @@ def check_url(url: str, field: str = "url") -> str:
     return url
 
 
-def check_sha256_form(sha256: str, source: str | os.PathLike | None = None, field: str = "sha256") -> str:
+def check_sha256_form(sha256: str, source: Source = None, field: str = "sha256") -> str:
     """`sha256` in lower case when it is a full sha256 (64 hex digits); InputError otherwise, before any download.
 
     Args:

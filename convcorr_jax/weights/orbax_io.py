@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from convcorr_jax.core import io, staging
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, Source
 
 # what `save_params` replaces: a folder holding an orbax tree's files (orbax's names) and nothing else
 PARAMS_FOLDER = io.FolderKind("an orbax parameter folder", (
@@ -93,7 +93,7 @@ def load_orbax_params(path: str | os.PathLike, like: Any = None) -> Any:
     return jax.device_put(tree)  # a transfer per leaf (jnp.asarray would compile a program per leaf shape)
 
 
-def check_tree(tree: Any, like: Any, source: str | os.PathLike | None = "params") -> None:
+def check_tree(tree: Any, like: Any, source: Source = "params") -> None:
     """Raise `InputError` unless `tree` has exactly the keys, shapes and dtypes of `like`.
 
     Args:
