@@ -297,6 +297,20 @@ def test_a_weight_file_is_the_backbones_and_random_is_every_networks(monkeypatch
                                                                "prior": None}
 
 
+def test_a_weight_file_given_as_a_path_is_read_once_like_its_string(monkeypatch, tmp_path):
+    """`_load_network` keeps one network per weight file: the file given as a `Path` and as its string is read once
+    (the cache was keyed by the object, so a Path read the file a second time)."""
+    calls = []
+    monkeypatch.setattr(points_module, "load_backbone", lambda name, weights, seed: calls.append(weights) or name)
+    file = tmp_path / "my_vgg16.npz"
+    points_module._load_model.cache_clear()
+    try:
+        assert points_module._load_network("vgg16", file) == points_module._load_network("vgg16", str(file))
+    finally:
+        points_module._load_model.cache_clear()
+    assert calls == [str(file)]
+
+
 def test_an_empty_image_is_named():
     """An image with no rows or no columns is refused naming image_a / image_b, before any network is loaded."""
     img = np.zeros((10, 12, 3), np.uint8)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -88,7 +89,7 @@ def valid_keypoints(points: np.ndarray, image_hw: tuple[int, int] | None = None)
     return ok
 
 
-def _load_network(name: str, weights: str | None = None, seed: int = 0) -> tuple[Any, Any]:
+def _load_network(name: str, weights: str | os.PathLike | None = None, seed: int = 0) -> tuple[Any, Any]:
     """`weights.load_backbone(name, weights, seed)`, loaded once per process and registration and kept (a weight
     file is read once: a file changed afterwards is not reloaded; a backbone registered again is loaded again).
 
@@ -100,10 +101,10 @@ def _load_network(name: str, weights: str | None = None, seed: int = 0) -> tuple
     Returns:
       (Backbone, params).
     """
-    return _load_model(backbone_spec(name), name, weights, seed)
+    return _load_model(backbone_spec(name), name, None if weights is None else str(weights), seed)
 
 
-def side_models(cfg: PointTransferConfig, weights: str | None = None) -> dict:
+def side_models(cfg: PointTransferConfig, weights: str | os.PathLike | None = None) -> dict:
     """The networks `frames.make_frames` needs beside the backbone, loaded once (`_load_network`).
 
     Args:
@@ -137,7 +138,7 @@ def _load_model(spec, name: str, weights: str | None, seed: int) -> tuple[Any, A
 
 def transfer_points(image_a: np.ndarray | Sequence[np.ndarray], image_b: np.ndarray | Sequence[np.ndarray],
                     points_a: npt.ArrayLike, method: str | None = None, backbone: str | None = None, *,
-                    weights: str | None = None, model: tuple[Any, Any] | None = None,
+                    weights: str | os.PathLike | None = None, model: tuple[Any, Any] | None = None,
                     config: PointTransferConfig | None = None, with_field: bool = False, progress: bool = False,
                     **settings: Any) -> Transfer:
     """Move points of image a to the corresponding places of image b (semantic correspondence).
