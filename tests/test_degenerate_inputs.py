@@ -14,8 +14,8 @@ from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.metrics import pckh_auc
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.matching import MatchConfig, match, match_best
-from convcorr_jax.correspondence.optimal_transport import (MASS_RTOL, MIN_EPS_PER_COST, marginal, ot_scores,
-                                                           sinkhorn_log)
+from convcorr_jax.correspondence.optimal_transport import (MASS_RTOL, MIN_EPS_PER_COST, check_eps, marginal,
+                                                           ot_scores, sinkhorn_log)
 from convcorr_jax.flow.bp import BPConfig, solve_flow
 from convcorr_jax.linear import svm
 from convcorr_jax.pose.heatmaps import argmax_2d, gaussian_targets, subpixel_argmax
@@ -81,8 +81,7 @@ def test_sinkhorn_refuses_an_eps_too_small_for_float32_to_keep_the_marginals():
     u = jnp.full(50, 1 / 50, jnp.float32)
     top = float(jnp.max(cost))
     for eps in (1e-7, 1e-6, 1e-4):
-        with pytest.raises(InputError, match=r"^sinkhorn_log: field 'eps': expected an eps >= 0\.000119 \(0\.000119 x "
-                                             r"the largest \|cost\|.*float32 loses the plan's marginals\)"):
+        with pytest.raises(InputError, match=r"^sinkhorn_log: field 'eps': expected " + BOUND_TEXT.format(top=top)):
             sinkhorn_log(cost, u, u, eps, 50)
         with pytest.raises(InputError, match="^sinkhorn_log: field 'eps'"):
             ot_scores(1.0 - cost, u, u, eps)
@@ -92,8 +91,23 @@ def test_sinkhorn_refuses_an_eps_too_small_for_float32_to_keep_the_marginals():
     with pytest.raises(InputError, match="^sinkhorn_log: field 'eps'.*largest \\|cost\\|, 1000"):  # the costs' scale
         sinkhorn_log(cost.at[0, 0].set(1000.0), u, u, 0.05, 1)
     assert np.all(np.isfinite(np.asarray(sinkhorn_log(jnp.zeros((3, 3)), u[:3] * 50 / 3, u[:3] * 50 / 3, 1e-9, 1))))
-    with pytest.raises(InputError, match=r"^MatchConfig: field 'eps': expected >= 0\.000119"):  # jitted matchers
-        MatchConfig(scorer="ot", eps=1e-6)
+    with pytest.raises(InputError, match=r"^MatchConfig: field 'eps': expected " + BOUND_TEXT.format(top=1)):
+        MatchConfig(scorer="ot", eps=1e-6)  # jitted matchers: the config states the bound for costs in [0, 1]
+
+
+# the one wording of `optimal_transport.check_eps` (its bound, 1.19e-4 x top, printed to 3 digits)
+BOUND_TEXT = (r"an entropic regularisation >= [0-9.e-]+ \(0\.000119 x the largest \|cost\|, {top:g}: below it float32 "
+              r"loses the transport plan's marginals\), got ")
+
+
+def test_check_eps_states_the_bound_once():
+    """`check_eps` is the one check of the bound: the bound itself passes, just below it the error names the source
+    and field given and the bound scaled by the largest |cost|."""
+    check_eps(MIN_EPS_PER_COST, "f", "x")
+    check_eps(MIN_EPS_PER_COST * 10.0, "f", "x", top=10.0)
+    with pytest.raises(InputError, match=r"^f: field 'x': expected an entropic regularisation >= 0\.00119 "
+                                         r"\(0\.000119 x the largest \|cost\|, 10: .*, got 0\.001$"):
+        check_eps(1e-3, "f", "x", top=10.0)
 
 
 def test_point_transfer_refuses_an_ot_eps_its_matcher_would_refuse_naming_ot_eps():
@@ -101,7 +115,7 @@ def test_point_transfer_refuses_an_ot_eps_its_matcher_would_refuse_naming_ot_eps
     field the user set), not later as `MatchConfig`'s `eps`; the bound itself is accepted."""
     from convcorr_jax.correspondence.point_config import PointTransferConfig
 
-    with pytest.raises(InputError, match=r"^PointTransferConfig: field 'ot_eps': expected an entropy >= 0\.000119"):
+    with pytest.raises(InputError, match=r"^PointTransferConfig: field 'ot_eps': expected " + BOUND_TEXT.format(top=1)):
         PointTransferConfig(ot_eps=1e-6)
     assert PointTransferConfig(ot_eps=MIN_EPS_PER_COST).ot_eps == MIN_EPS_PER_COST
 

@@ -41,7 +41,7 @@ from convcorr_jax.core.deprecation import renamed
 from convcorr_jax.correspondence import carry
 from convcorr_jax.correspondence.hough import rhm
 from convcorr_jax.correspondence.match_checks import check_features, check_image_sizes, check_weights
-from convcorr_jax.correspondence.optimal_transport import MIN_EPS_PER_COST, marginal, ot_scores
+from convcorr_jax.correspondence.optimal_transport import check_eps, marginal, ot_scores
 from convcorr_jax.core.errors import InputError, check, check_shape, is_real
 from convcorr_jax.core.knn import l2_normalize
 from convcorr_jax.core.registry import Registry
@@ -152,8 +152,7 @@ class MatchConfig:
                      finite=("eps", "power", "exp2"), source="MatchConfig")
         check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
         # costs 1 - sim in [0, 1]: the jitted matchers skip `sinkhorn_log`'s own check of eps against the costs
-        check(self.eps >= MIN_EPS_PER_COST, "MatchConfig", "eps", f">= {MIN_EPS_PER_COST:.3g} (below it float32 "
-              "loses the transport plan's marginals)", self.eps)
+        check_eps(self.eps, "MatchConfig", "eps")
 
     @property
     def cos_power(self) -> float:

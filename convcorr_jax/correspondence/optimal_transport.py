@@ -77,9 +77,28 @@ def _check_problem(source: str, cost, mu, nu, eps) -> None:
               f"{name} {int(dead[0]) if dead.size else 0} all +inf")
     if is_traced(eps):
         return
-    top = float(np.max(np.abs(c[np.isfinite(c)]), initial=0.0))
-    check(float(eps) >= MIN_EPS_PER_COST * top, source, "eps", f"an eps >= {MIN_EPS_PER_COST * top:.3g} "
-          f"({MIN_EPS_PER_COST:.3g} x the largest |cost|, {top:g}: below it float32 loses the plan's marginals)", eps)
+    check_eps(eps, source, "eps", float(np.max(np.abs(c[np.isfinite(c)]), initial=0.0)))
+
+
+def check_eps(eps: float | jax.Array, source: str, field: str, top: float = 1.0) -> None:
+    """InputError unless the entropic regularisation `eps` is at least `MIN_EPS_PER_COST` x `top`, the bound
+    `sinkhorn_log` states, in the one wording every check of it uses.
+
+    Args:
+      eps: the entropic regularisation (cost units), a number (checked finite and > 0 before).
+      source, field: the function or config and its argument or field the error names ("MatchConfig", "eps").
+      top: the largest finite |cost| of the problem (cost units); 1 for costs 1 - similarity, in [0, 1].
+
+    Returns:
+      None.
+
+    Raises:
+      InputError: eps below `MIN_EPS_PER_COST` x top: float32 potentials of size top / eps would lose the plan's
+        marginals (`sinkhorn_log`).
+    """
+    bound = MIN_EPS_PER_COST * top
+    check(float(eps) >= bound, source, field, f"an entropic regularisation >= {bound:.3g} ({MIN_EPS_PER_COST:.3g} "
+          f"x the largest |cost|, {top:g}: below it float32 loses the transport plan's marginals)", eps)
 
 
 @functools.partial(jax.jit, static_argnames=("iters",))

@@ -24,7 +24,7 @@ from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.backbones.spec import POINT_TRANSFER
 from convcorr_jax.core.config import check_fields, check_types
 from convcorr_jax.correspondence.matching import MATCHERS
-from convcorr_jax.correspondence.optimal_transport import MIN_EPS_PER_COST
+from convcorr_jax.correspondence.optimal_transport import check_eps
 from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.features.hyperpixel import resolve_taps
 from convcorr_jax.core.errors import InputError, is_real
@@ -416,9 +416,8 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
                  nonnegative=tuple(f for f in ("flip_margin",) if has(f)),
                  at_least_one=tuple(f for f in ("ot_iters", "hough_side", "prior_top_k") if has(f)), source=source)
-    if has("ot_eps") and cfg.ot_eps < MIN_EPS_PER_COST:  # the matcher's costs lie in [0, 1] (`MatchConfig`)
-        raise InputError(source, "ot_eps", f"an entropy >= {MIN_EPS_PER_COST:.3g} (below it float32 loses the "
-                         "plan's marginals)", cfg.ot_eps)
+    if has("ot_eps"):  # the matcher's costs lie in [0, 1] (`MatchConfig`)
+        check_eps(cfg.ot_eps, source, "ot_eps")
     if has("projection") and cfg.projection is not None and (not isinstance(cfg.projection, str)
                                                              or not cfg.projection):
         raise InputError(source, "projection", "none, a shipped projection's name or an .npz file", cfg.projection)
