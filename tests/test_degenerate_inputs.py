@@ -120,6 +120,41 @@ def test_point_transfer_refuses_an_ot_eps_its_matcher_would_refuse_naming_ot_eps
     assert PointTransferConfig(ot_eps=MIN_EPS_PER_COST).ot_eps == MIN_EPS_PER_COST
 
 
+def test_the_eps_bound_holds_only_for_methods_that_run_the_transport_plan():
+    """cos and rhm never read eps: a tiny one is taken with them (it was refused); OT methods refuse it, and so does a
+    point-transfer config whose method, given or the features' default, is an OT matcher. The defaults pass."""
+    from convcorr_jax.correspondence.frame_transfer import _match_config
+    from convcorr_jax.correspondence.matching import MATCHERS, _ot_matcher, register_matcher
+    from convcorr_jax.correspondence.point_config import PointTransferConfig
+
+    for scorer in ("cos", "rhm"):
+        assert MatchConfig(scorer=scorer, eps=1e-9).eps == 1e-9
+        cfg = PointTransferConfig(method=scorer, ot_eps=1e-9)
+        assert _match_config(cfg).eps == 1e-9  # the matcher settings point transfer runs with
+    assert PointTransferConfig(method="bp", ot_eps=1e-9).ot_eps == 1e-9  # BP flow: no transport plan
+    assert PointTransferConfig(features="sift", ot_eps=1e-9).resolved_method == "bp"
+    for scorer in ("ot", "ot_rhm"):
+        with pytest.raises(InputError, match="^MatchConfig: field 'eps': expected an entropic regularisation >="):
+            MatchConfig(scorer=scorer, eps=1e-9)
+        with pytest.raises(InputError, match="^PointTransferConfig: field 'ot_eps': expected an entropic"):
+            PointTransferConfig(method=scorer, ot_eps=1e-9)
+    with pytest.raises(InputError, match="^PointTransferConfig: field 'ot_eps'"):  # cnn features: "ot_rhm"
+        PointTransferConfig(ot_eps=1e-9)
+    for scorer in ("cos", "rhm"):  # still a number > 0
+        with pytest.raises(InputError, match="^MatchConfig: field 'eps': expected > 0"):
+            MatchConfig(scorer=scorer, eps=0.0)
+    register_matcher("test_eps_reader", _ot_matcher, "a matcher registered later", replace=True)
+    try:  # may run `ot_scores` jitted: the bound holds
+        with pytest.raises(InputError, match="^MatchConfig: field 'eps': expected an entropic"):
+            MatchConfig(scorer="test_eps_reader", eps=1e-9)
+        with pytest.raises(InputError, match="^PointTransferConfig: field 'ot_eps': expected an entropic"):
+            PointTransferConfig(method="test_eps_reader", ot_eps=1e-9)
+    finally:
+        MATCHERS.unregister("test_eps_reader")
+    MatchConfig(scorer="ot")
+    assert PointTransferConfig().resolved_method == "ot_rhm"  # the defaults pass every check
+
+
 @pytest.mark.parametrize("weights", [[0.0, 0.0], [-1.0, -2.0], [1.0, float("nan")], [1.0, float("inf")]])
 def test_marginal_refuses_weights_without_a_distribution(weights):
     with pytest.raises(InputError, match="marginal: field 'weights'"):  # it was NaN everywhere

@@ -70,6 +70,9 @@ class Matcher:
 
 MATCHERS: Registry[Matcher] = Registry("matcher")  # name -> Matcher; filled at the end of this module
 SCORERS = MATCHERS.names  # "cos", "rhm", "ot", "ot_rhm", then any registered later: a MatchConfig's scorer
+# the scorers that never read `MatchConfig.eps` (no transport plan): its float32 bound is checked for every other
+# one ("ot", "ot_rhm" and any registered later, which may run `ot_scores` jitted, past `sinkhorn_log`'s own check)
+EPS_FREE_SCORERS = ("cos", "rhm")
 
 
 def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, cos_power: float = 3.0, grid: int = 8,
@@ -125,7 +128,8 @@ class MatchConfig:
         (SCOT's transport plan), "ot_rhm" (SCOT: the plan as RHM votes) or a matcher registered later.
       power: exponent on the clamped cosine (None: the matcher's `cos_power`, 3 for cos / rhm as HPF, 1 for the OT
         cost as SCOT).
-      eps: entropic regularisation (cost units), at least `optimal_transport.MIN_EPS_PER_COST` (1.2e-4: the costs
+      eps: entropic regularisation (cost units), > 0; for a scorer that runs the transport plan (all but
+        `EPS_FREE_SCORERS`, "cos" and "rhm") at least `optimal_transport.MIN_EPS_PER_COST` (1.2e-4: the costs
         1 - similarity lie in [0, 1]; below it float32 loses the plan's marginals, `sinkhorn_log`).
       iters: Sinkhorn iterations (SCOT: 1).
       exp2: exponent on the rescaled plan.
@@ -151,8 +155,8 @@ class MatchConfig:
         check_fields(self, positive=("eps", "power", "exp2"), at_least_one=("iters", "ncells"),
                      finite=("eps", "power", "exp2"), source="MatchConfig")
         check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
-        # costs 1 - sim in [0, 1]: the jitted matchers skip `sinkhorn_log`'s own check of eps against the costs
-        check_eps(self.eps, "MatchConfig", "eps")
+        if self.scorer not in EPS_FREE_SCORERS:  # costs 1 - sim in [0, 1]; jitted matchers skip `sinkhorn_log`'s check
+            check_eps(self.eps, "MatchConfig", "eps")
 
     @property
     def cos_power(self) -> float:

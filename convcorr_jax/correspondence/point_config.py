@@ -23,7 +23,7 @@ from convcorr_jax.backbones.registry import check_input_side, default_taps, reso
 from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.backbones.spec import POINT_TRANSFER
 from convcorr_jax.core.config import check_fields, check_types
-from convcorr_jax.correspondence.matching import MATCHERS
+from convcorr_jax.correspondence.matching import EPS_FREE_SCORERS, MATCHERS
 from convcorr_jax.correspondence.optimal_transport import check_eps
 from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.features.hyperpixel import resolve_taps
@@ -152,7 +152,8 @@ class PointTransferConfig:
         grid strides of it (0: mutual nearest neighbours; None: off; matchers only).
       soft_mnn: reweight the matcher's confidences by soft mutual nearest neighbours (`matching.soft_mutual`,
         NCNet) before the best matches are taken (matchers only; off by default).
-      ot_iters, ot_eps: Sinkhorn iterations and entropy (cost units) of "ot" / "ot_rhm".
+      ot_iters, ot_eps: Sinkhorn iterations and entropy (cost units, > 0; with a method that runs the transport
+        plan, "ot" / "ot_rhm", at least `optimal_transport.MIN_EPS_PER_COST`, as `matching.MatchConfig.eps`).
       hough_side: the Gaussian kernel width (Hough bins, odd) of RHM's vote smoothing (15: chosen with one PF-WILLOW
         sub-class and two mixed-view sets left out in turn, bench/RESULTS_real.md; HPF's is 7).
       prior: None (uniform OT marginals) or a backbone with a pooled ImageNet classifier (`features.cam.CAM_TAPS`,
@@ -416,7 +417,8 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
                  nonnegative=tuple(f for f in ("flip_margin",) if has(f)),
                  at_least_one=tuple(f for f in ("ot_iters", "hough_side", "prior_top_k") if has(f)), source=source)
-    if has("ot_eps"):  # the matcher's costs lie in [0, 1] (`MatchConfig`)
+    method = cfg.method if cfg.method is not None else PointTransferConfig.DEFAULT_METHOD[cfg.features]
+    if has("ot_eps") and method in MATCHERS and method not in EPS_FREE_SCORERS:  # as `MatchConfig`'s eps
         check_eps(cfg.ot_eps, source, "ot_eps")
     if has("projection") and cfg.projection is not None and (not isinstance(cfg.projection, str)
                                                              or not cfg.projection):
