@@ -20,7 +20,7 @@ from convcorr_jax.flow.bp import BPConfig, solve_flow
 from convcorr_jax.linear import svm
 from convcorr_jax.pose.heatmaps import argmax_2d, gaussian_targets, subpixel_argmax
 from convcorr_jax.pose.spatial import FLIC_EDGES, FLIC_TORSO, SpatialConfig, apply_spatial_model, offset_priors
-from convcorr_jax.pose.spatial.config import SUM_UNARY_MAX
+from convcorr_jax.pose.spatial.config import FLIC_VALIDATED, MODES, SUM_UNARY_MAX, TORSO_SIGMA_MIN
 
 
 def _old_l2_normalize(x, eps=1e-12):
@@ -359,3 +359,30 @@ def test_spatial_model_in_sum_mode_refuses_a_unary_power_whose_marginals_overflo
             assert np.all(np.isfinite(out)) and np.allclose(out.sum(axis=(1, 2)), 1.0, rtol=0, atol=2.0 ** -11)
     out = np.asarray(apply_spatial_model(hm, torso, priors, SpatialConfig(mode="max", unary_power=1e30)))
     assert np.all(np.isfinite(out))  # max mode has no exp of the beliefs to overflow: not refused, as before
+
+
+def test_spatial_model_refuses_a_torso_sigma_whose_float32_log_unary_is_nan():
+    """A torso_sigma under `TORSO_SIGMA_MIN` (2 sigma^2 under float32's smallest normal number, flushed to 0) made
+    the torso's log-unary 0 / 0 = NaN or -inf everywhere: every sum-mode marginal NaN, max mode silently off by 0.85
+    from the delta it tends to. It is refused in both modes; from the bound up, a torso on a cell centre or between
+    cells, the marginals are finite, normalised and (on a cell centre) the delta's."""
+    k = FLIC_TORSO
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(1, 6, (20, k + 1, 2))
+    priors = offset_priors(pts, np.ones((20, k + 1), bool), FLIC_EDGES, 15, floor=1e-3)
+    hm = (rng.uniform(0, 1, (4, 8, 8, k)) ** 4).astype(np.float32)
+    torso = np.array([[4.0, 4.0], [3.0, 5.0], [3.5, 3.5], [0.5, 6.5]], np.float32)  # on cell centres, between cells
+    for mode in MODES:
+        for sigma in (TORSO_SIGMA_MIN * 0.999, 3e-20, 1e-40, 5e-324):
+            with pytest.raises(InputError, match=r"^spatial config: field 'torso_sigma': expected 0 \(a delta\) or "
+                                                 r">= 7\.67e-20 cells \(2 torso_sigma\^2 must be a normal float32"):
+                apply_spatial_model(hm, torso, priors, SpatialConfig(mode=mode, torso_sigma=sigma))
+        delta = np.asarray(apply_spatial_model(hm, torso, priors, SpatialConfig(mode=mode, torso_sigma=0.0)))
+        for sigma in (TORSO_SIGMA_MIN, 1e-10) if mode == "sum" else (TORSO_SIGMA_MIN,):
+            out = np.asarray(apply_spatial_model(hm, torso, priors, SpatialConfig(mode=mode, torso_sigma=sigma)))
+            assert np.all(np.isfinite(out))
+            np.testing.assert_allclose(out[:2], delta[:2], atol=1e-6)
+            if mode == "sum":
+                np.testing.assert_allclose(out.sum(axis=(1, 2)), 1.0, rtol=0, atol=2.0 ** -11)
+    for cfg in (SpatialConfig(), FLIC_VALIDATED):  # the defaults pass
+        assert cfg.validate() is cfg and cfg.torso_sigma >= TORSO_SIGMA_MIN

@@ -35,6 +35,8 @@ MODES = ("sum", "max")
 # sum mode's bound on the largest log-unary magnitude, unary_power x max(-log(unary_floor), log(1 + unary_floor))
 # (`SpatialConfig`)
 SUM_UNARY_MAX = 2.0 ** 13
+# the smallest torso_sigma > 0 (cells): 2 sigma^2 at least float32's smallest normal number (`SpatialConfig`), 7.7e-20
+TORSO_SIGMA_MIN = float(np.sqrt(F32_TINY / 2))
 METHODS = ("direct", "fft")
 OUTPUTS = ("prob", "log")
 
@@ -57,7 +59,14 @@ class SpatialConfig:
       marginals summing to 1 within 2^-11 (5e-4). Larger ones lost the marginals (log-unaries of 2^29: an all-zero
       heat-map's marginal 1 in every cell), and from about 2^31 the belief's shift by its maximum overflowed exp
       (XLA may round the two differently): NaN marginals.
-    torso_sigma: std (cells) of the torso node's Gaussian unary; 0 gives a delta at the torso's nearest cell.
+    torso_sigma: std (cells) of the torso node's Gaussian unary; 0 gives a delta at the torso's nearest cell. A
+      sigma > 0 is at least `TORSO_SIGMA_MIN` (sqrt(2^-127) = 7.7e-20): the log-unary -d^2 / (2 sigma^2) is formed
+      in float32, which flushes a 2 sigma^2 under its smallest normal number (2^-126) to 0, making the log-unary
+      0 / 0 = NaN at a torso on a cell centre, else -inf in every cell: NaN marginals in sum mode, silently wrong
+      max-marginals in max mode. From the bound up the joints' marginals stay finite and normalised however narrow
+      the Gaussian, for a torso point on the map (its nearest cell's log-unary, >= -1 / (4 sigma^2), is finite):
+      messages are shifted to maximum 0 and the torso's own marginal is not returned, so no `SUM_UNARY_MAX`-like
+      bound applies (a torso point d cells off the map overflows every cell once d^2 / (2 sigma^2) > 3.4e38).
     output: "prob" (marginal maps) or "log" (log-marginals).
     method: convolution of the sum-product messages, "direct" or "fft" (large kernels; its float32 round-off, about
       1e-7 of a message's largest term, sets the smallest message values it resolves).
@@ -96,6 +105,9 @@ class SpatialConfig:
             bad("unary_power", "> 0", self.unary_power)
         if not self.torso_sigma >= 0:
             bad("torso_sigma", ">= 0 (cells)", self.torso_sigma)
+        if 0 < self.torso_sigma and not 2.0 * self.torso_sigma ** 2 >= F32_TINY:  # NaN torso unary (docstring)
+            bad("torso_sigma", f"0 (a delta) or >= {TORSO_SIGMA_MIN:.3g} cells (2 torso_sigma^2 must be a normal "
+                "float32, >= 2^-126, or the torso's log-unary is NaN or -inf in every cell)", self.torso_sigma)
         if not (self.kernel == 0 or (self.kernel >= 1 and self.kernel % 2 == 1)):
             bad("kernel", "an odd side >= 1 (offsets -r..r) or 0 (the whole map)", self.kernel)
         if not self.prior_sigma >= 0:
