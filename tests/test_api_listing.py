@@ -10,6 +10,8 @@ import ast
 import sys
 from pathlib import Path
 
+from overload_stubs import is_overload_stub
+
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "convcorr_jax"
 PAGE = ROOT / "docs" / "library.md"
@@ -29,10 +31,11 @@ def _first_sentence(doc: str | None) -> str:
 
 
 def _public(tree: ast.Module) -> list[str]:
-    """The public top-level functions (`name()`) and classes of a module, in file order."""
+    """The public top-level functions (`name()`) and classes of a module, in file order; an overloaded function once
+    (its implementation, not its `@overload` stubs)."""
     return [f"{n.name}()" if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) else n.name
             for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and not n.name.startswith("_")]
+            and not n.name.startswith("_") and not is_overload_stub(n)]
 
 
 def _exported(tree: ast.Module) -> list[str]:
@@ -88,6 +91,14 @@ def test_the_listing_names_each_package_and_the_main_calls():
         assert f"### `{'.'.join(init.parent.relative_to(ROOT).parts)}`" in section
     for call in ("`transfer_points()`", "`estimate()`", "`check_shape()`", "`align_images()`", "`load_backbone()`"):
         assert call in section, call
+
+
+def test_an_overloaded_function_is_listed_once():
+    """`@overload` stubs are no names of their own: the function is listed once, where its implementation is; every
+    other public def and class is listed, private ones are not."""
+    tree = ast.parse("from typing import overload\n\n@overload\ndef f(x: int) -> int: ...\n@overload\n"
+                     "def f(x: str) -> str: ...\ndef f(x): return x\ndef g(): pass\ndef _h(): pass\nclass K: pass\n")
+    assert _public(tree) == ["f()", "g()", "K"]
 
 
 if __name__ == "__main__":

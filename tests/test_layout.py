@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from overload_stubs import is_overload_stub
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = {"convcorr_jax": "convcorr_jax", "convcorr_train": "train", "convcorr_eval": "eval",
@@ -144,14 +145,15 @@ LONG_FUNCTIONS = {
 
 def _function_lengths(files: list[Path] | None = None, base: Path = LIBRARY) -> dict[str, int]:
     """"module.py:function" -> its lines without its docstring, for every function of `files` (default: the
-    library's; nested ones under their own name), the module named relative to `base`."""
+    library's; nested ones under their own name; `@overload` stubs left out: the implementation is the function),
+    the module named relative to `base`."""
     import ast
 
     out = {}
     for path in _library_files() if files is None else files:
         rel = str(path.relative_to(base))
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not is_overload_stub(node):
                 n = node.end_lineno - node.lineno + 1
                 first = node.body[0]
                 if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
@@ -458,22 +460,28 @@ LOADER_NAME = re.compile(r"^(load|save|read|write)_\w+$|LOADERS$")
 
 def _top_level_definitions() -> dict[str, list[str]]:
     """Every name a module of the four packages defines at its top level (a function, a class or an assignment;
-    imports are not definitions) -> the modules that define it."""
+    imports are not definitions, nor are a function's `@overload` stubs) -> the modules that define it."""
     import ast
 
     out: dict[str, list[str]] = {}
     for name, path in _module_files().items():
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                names = [node.name]
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                names = [t.id for t in targets if isinstance(t, ast.Name)]
-            else:
-                continue
-            for defined in names:
-                out.setdefault(defined, []).append(name)
+        for defined in _defined_names(ast.parse(path.read_text())):
+            out.setdefault(defined, []).append(name)
     return out
+
+
+def _defined_names(tree) -> list[str]:
+    """The names a parsed module defines at its top level, once per definition (`_top_level_definitions`)."""
+    import ast
+
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not is_overload_stub(node):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
 
 
 def test_loaders_and_renamed_names_name_one_thing():
@@ -509,7 +517,8 @@ def test_entry_points_the_docs_name_have_one_home():
         if not name.startswith("convcorr_jax"):
             continue
         for node in ast.parse(path.read_text()).body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_") and \
+                    not is_overload_stub(node):
                 defined.setdefault(node.name, []).append(name)
     documented = _documented_names()
     assert {"align_images", "transfer_points", "estimate", "predict"} <= documented  # the parse finds them
@@ -570,22 +579,82 @@ def test_every_name_table_is_one_registry():
             table["no such name"]
 
 
+def _undocumented(tree) -> list[str]:
+    """The public top-level functions of a parsed module whose docstring lacks `Returns:`, or `Args:` when they take
+    any; `@overload` stubs need none (the implementation after them carries it)."""
+    import ast
+
+    bad = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_") or is_overload_stub(node):
+            continue
+        doc = ast.get_docstring(node) or ""
+        args = node.args.args + node.args.kwonlyargs + node.args.posonlyargs
+        takes = any(a.arg not in ("self", "cls") for a in args) or node.args.vararg or node.args.kwarg
+        if "Returns:" not in doc or (takes and "Args:" not in doc):
+            bad.append(node.name)
+    return bad
+
+
 def test_every_public_function_documents_its_arguments_and_result():
     """Every public top-level function of the library has a docstring with `Args:` (when it takes any) and
     `Returns:` sections: the reference a reader looks up, with shapes and units."""
     import ast
 
-    bad = []
-    for path in _library_files():
-        for node in ast.parse(path.read_text()).body:
-            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
-                continue
-            doc = ast.get_docstring(node) or ""
-            args = node.args.args + node.args.kwonlyargs + node.args.posonlyargs
-            takes = any(a.arg not in ("self", "cls") for a in args) or node.args.vararg or node.args.kwarg
-            if "Returns:" not in doc or (takes and "Args:" not in doc):
-                bad.append(f"{path.relative_to(LIBRARY)}:{node.name}")
+    bad = [f"{path.relative_to(LIBRARY)}:{name}" for path in _library_files()
+           for name in _undocumented(ast.parse(path.read_text()))]
     assert not bad, f"public functions without Args / Returns: {bad}"
+
+
+OVERLOADED = '''
+from typing import overload
+import typing
+
+
+@overload
+def f(x: int) -> int: ...
+@typing.overload
+def f(x: str) -> str: ...
+def f(x):
+    """The value.
+
+    Args:
+      x: a value.
+
+    Returns:
+      x.
+    """
+    return x
+
+
+@overload
+def g(x: int,
+      y: int = 0,
+      z: int = 0) -> int: ...
+def g(x, y=0, z=0):
+    return x
+
+
+def h(x):
+    """Returns: x, with no Args."""
+    return x
+'''
+
+
+def test_overload_stubs_are_no_functions_of_their_own(tmp_path):
+    """The rules read an overloaded function's implementation, once: its stubs (`@overload`, `@typing.overload`)
+    need no docstring, are no second definition of the name and no function whose size counts; an implementation
+    without its docstring is still found, as is any other undocumented function, and a name defined twice is still
+    two definitions."""
+    import ast
+
+    tree = ast.parse(OVERLOADED)
+    assert [node.name for node in tree.body if is_overload_stub(node)] == ["f", "f", "g"]
+    assert _undocumented(tree) == ["g", "h"]
+    assert _defined_names(tree) == ["f", "g", "h"]
+    assert _defined_names(ast.parse(OVERLOADED + "\n\ndef h(x):\n    return x\n")) == ["f", "g", "h", "h"]
+    (tmp_path / "m.py").write_text(OVERLOADED)
+    assert _function_lengths([tmp_path / "m.py"], tmp_path) == {"m.py:f": 2, "m.py:g": 2, "m.py:h": 2}
 
 
 GENERIC_FIELDS = ("shape", "dtype", "ndim", "length", "channels", "rank")
