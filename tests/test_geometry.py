@@ -3,6 +3,8 @@ and scipy's map_coordinates."""
 
 import doctest
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
@@ -80,6 +82,22 @@ def test_crop_uint8_and_identity():
     together = geometry.crop_each(imgs, Ms, 4)
     for k in range(3):
         np.testing.assert_array_equal(together[k], geometry.crop(imgs[k][None], Ms[k][None], 4)[0])
+
+
+def test_the_result_kinds_are_the_ones_the_overloads_promise():
+    """`transform_points`: numpy for numpy (or list) operands, jax when either is a jax array; `crop`: numpy for
+    numpy images under host maps or a concrete jax map, and for concrete uint8 jax images; jax for float jax images
+    (the kinds geometry's `@overload` signatures give the type checker)."""
+    pts, M = np.array([[1.0, 2.0]]), geometry.box_to_affine([0, 0, 3, 3], 4)
+    assert type(geometry.transform_points(pts, M)) is np.ndarray
+    assert type(geometry.transform_points(pts.tolist(), M.tolist())) is np.ndarray
+    assert isinstance(geometry.transform_points(jnp.asarray(pts), M), jax.Array)
+    assert isinstance(geometry.transform_points(pts, jnp.asarray(M)), jax.Array)
+    image = np.zeros((1, 4, 4, 1), np.uint8)
+    for images, maps in [(image, M[None]), (image.astype(np.float32), M[None].tolist()),
+                         (image, jnp.asarray(M[None])), (jnp.asarray(image), M[None])]:
+        assert type(geometry.crop(images, maps, 4)) is np.ndarray
+    assert isinstance(geometry.crop(jnp.asarray(image, jnp.float32), M[None], 4), jax.Array)
 
 
 def test_crop_each_buckets_image_sizes_without_changing_crops():

@@ -36,7 +36,7 @@ The central 2 x 2 pixels of a 4 x 4 image, cut out at their own resolution:
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,9 @@ from convcorr_jax.core.tracing import is_traced
 
 BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap": "wrap"}
 BOX_REACH = 10  # check_box: a box's corners at most this many image sides (the longer one) beyond the image
+# arrays on the host in the overloads of transform_points and crop: numpy or nested lists / tuples, never a jax
+# array (no npt.ArrayLike catch-all after them: mypy would then type a call on plain np.ndarray arguments Any)
+_Host = np.ndarray | Sequence[Any]
 
 
 def _floats(value: npt.ArrayLike, traced: bool) -> np.ndarray | jax.Array:
@@ -274,7 +277,13 @@ def compose_affine(M2: npt.ArrayLike, M1: npt.ArrayLike) -> np.ndarray:
     return xp.concatenate([A, t[..., None]], -1)
 
 
-def transform_points(points: npt.ArrayLike, M: npt.ArrayLike) -> Any:  # numpy or jax, as the docstring says
+@overload
+def transform_points(points: jax.Array, M: npt.ArrayLike) -> jax.Array: ...
+@overload
+def transform_points(points: npt.ArrayLike, M: jax.Array) -> jax.Array: ...
+@overload
+def transform_points(points: _Host, M: _Host) -> np.ndarray: ...
+def transform_points(points: npt.ArrayLike, M: npt.ArrayLike) -> np.ndarray | jax.Array:
     """Points mapped by affine maps.
 
     Args:
@@ -311,8 +320,17 @@ def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, 
     return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8) if to_uint8 else out
 
 
+@overload
+def crop(images: np.ndarray, M: _Host, size: int | Sequence[int], border: str = ...,
+         cval: float = ...) -> np.ndarray: ...
+@overload  # a traced M: jax; a concrete one: numpy
+def crop(images: np.ndarray, M: jax.Array, size: int | Sequence[int], border: str = ...,
+         cval: float = ...) -> np.ndarray | jax.Array: ...
+@overload  # numpy if uint8 and concrete, else jax: by the images' dtype, which no type here carries
+def crop(images: jax.Array, M: npt.ArrayLike, size: int | Sequence[int], border: str = ...,
+         cval: float = ...) -> np.ndarray | jax.Array: ...
 def crop(images: np.ndarray | jax.Array, M: npt.ArrayLike, size: int | Sequence[int], border: str = "constant",
-         cval: float = 0.0) -> Any:  # numpy or jax, as the docstring says
+         cval: float = 0.0) -> np.ndarray | jax.Array:
     """Bilinear crops of images under affine maps: crop pixel centre q samples the image at `M^-1 q`.
 
     Args:
