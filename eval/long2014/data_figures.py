@@ -114,7 +114,8 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
         if i >= n:
             continue
         r = synthetic_data.render_sample(kind, i, seed, image_size)
-        s, lab = r if kind == "objects" else (r, None)
+        s, lab = r if isinstance(r, tuple) else (r, None)  # objects: (sample, label map)
+        assert s.image is not None  # render_sample returns its sample with the image drawn
         labels.append(lab)
         ax.imshow(s.image, interpolation="nearest")
         if kind == "people":
@@ -132,8 +133,9 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
             ax.set_title(f"yaw {np.degrees(at['yaw']):.0f} smile {at['smile']:.1f} gl {at['glasses']:.0f}",
                          fontsize=6)
         else:
-            b = s.bbox
-            ax.add_patch(plt.Rectangle(b[:2] - 0.5, b[2] - b[0] + 1, b[3] - b[1] + 1, fill=False, ec="y", lw=0.8))
+            box = s.bbox
+            ax.add_patch(plt.Rectangle((float(box[0]) - 0.5, float(box[1]) - 0.5), box[2] - box[0] + 1,
+                                       box[3] - box[1] + 1, fill=False, ec="y", lw=0.8))
             ax.set_title(f"{s.category} ({int(s.visible.sum())}/{len(s.names)} visible)", fontsize=6)
         _draw_points(ax, s)
         ax.set_xlim(-0.5, s.image.shape[1] - 0.5)

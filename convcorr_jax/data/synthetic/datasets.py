@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Literal, overload
 
 import numpy as np
 from PIL import Image
@@ -60,8 +60,17 @@ def check_set(kind: str, n: int, seed: int, image_size: int, split: str | None) 
 # --------------------------------------------------------------------------------------- rendering
 
 
+@overload
+def render_sample(kind: Literal["objects"], index: int, seed: int = ..., image_size: int | None = ...,
+                  noise_sigma: float = ...) -> tuple[KeypointSample, np.ndarray]: ...
+@overload
+def render_sample(kind: Literal["people", "faces"], index: int, seed: int = ..., image_size: int | None = ...,
+                  noise_sigma: float = ...) -> KeypointSample: ...
+@overload
+def render_sample(kind: str, index: int, seed: int = ..., image_size: int | None = ...,
+                  noise_sigma: float = ...) -> KeypointSample | tuple[KeypointSample, np.ndarray]: ...
 def render_sample(kind: str, index: int, seed: int = 0, image_size: int | None = None,
-                  noise_sigma: float = 0.0) -> Any:  # KeypointSample, or (KeypointSample, label) for "objects"
+                  noise_sigma: float = 0.0) -> KeypointSample | tuple[KeypointSample, np.ndarray]:
     """In-memory sample `index` of a set, with its image (objects: (sample, label map)). Ids equal the loaded ones.
 
     Args:
