@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, overload
 
 import jax
 import jax.numpy as jnp
@@ -76,10 +76,28 @@ def decision_function(W: jax.Array, b: jax.Array, X: jax.Array) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------------------------ public API
+_Info = dict[str, np.ndarray]  # fit_binary's report (return_info): "iterations", "residual", "converged", "stalled"
+
+
+@overload
+def fit_binary(X: npt.ArrayLike, Y: npt.ArrayLike, C: npt.ArrayLike = ..., mask: npt.ArrayLike | None = ...,
+               loss: str = ..., solver: str | None = ..., tol: float | None = ..., max_iter: int | None = ...,
+               bias_scale: float = ..., key: jax.Array | None = ...,
+               return_info: Literal[False] = ...) -> LinearSVM: ...
+@overload
+def fit_binary(X: npt.ArrayLike, Y: npt.ArrayLike, C: npt.ArrayLike = ..., mask: npt.ArrayLike | None = ...,
+               loss: str = ..., solver: str | None = ..., tol: float | None = ..., max_iter: int | None = ...,
+               bias_scale: float = ..., key: jax.Array | None = ..., *,
+               return_info: Literal[True]) -> tuple[LinearSVM, _Info]: ...
+@overload
+def fit_binary(X: npt.ArrayLike, Y: npt.ArrayLike, C: npt.ArrayLike = ..., mask: npt.ArrayLike | None = ...,
+               loss: str = ..., solver: str | None = ..., tol: float | None = ..., max_iter: int | None = ...,
+               bias_scale: float = ..., key: jax.Array | None = ...,
+               return_info: bool = ...) -> LinearSVM | tuple[LinearSVM, _Info]: ...
 def fit_binary(X: npt.ArrayLike, Y: npt.ArrayLike, C: npt.ArrayLike = 1e-6, mask: npt.ArrayLike | None = None,
                loss: str = "squared_hinge", solver: str | None = None, tol: float | None = None,
                max_iter: int | None = None, bias_scale: float = 1.0, key: jax.Array | None = None,
-               return_info: bool = False) -> Any:  # LinearSVM, or (LinearSVM, info dict) with return_info
+               return_info: bool = False) -> LinearSVM | tuple[LinearSVM, _Info]:
     """Solve M binary SVMs sharing X.
 
     Args:
@@ -145,8 +163,17 @@ def _ova_labels(labels, classes):
     return np.where(labels[None, :] == np.asarray(classes)[:, None], 1.0, -1.0).astype(np.float32)
 
 
+@overload
+def fit_ova(X: npt.ArrayLike, labels: npt.ArrayLike, C: npt.ArrayLike = ..., classes: npt.ArrayLike | None = ...,
+            return_info: Literal[False] = ..., **kw: Any) -> LinearSVM: ...
+@overload
+def fit_ova(X: npt.ArrayLike, labels: npt.ArrayLike, C: npt.ArrayLike = ..., classes: npt.ArrayLike | None = ..., *,
+            return_info: Literal[True], **kw: Any) -> tuple[LinearSVM, _Info]: ...
+@overload
+def fit_ova(X: npt.ArrayLike, labels: npt.ArrayLike, C: npt.ArrayLike = ..., classes: npt.ArrayLike | None = ...,
+            return_info: bool = ..., **kw: Any) -> LinearSVM | tuple[LinearSVM, _Info]: ...
 def fit_ova(X: npt.ArrayLike, labels: npt.ArrayLike, C: npt.ArrayLike = 1e-6, classes: npt.ArrayLike | None = None,
-            return_info: bool = False, **kw: Any) -> Any:  # LinearSVM, or (LinearSVM, info dict) with return_info
+            return_info: bool = False, **kw: Any) -> LinearSVM | tuple[LinearSVM, _Info]:
     """One-vs-all SVMs for integer/str labels [N], all classes solved at once.
 
     Args:
