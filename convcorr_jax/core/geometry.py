@@ -49,9 +49,8 @@ from convcorr_jax.core.tracing import is_traced
 
 BORDERS = {"constant": "constant", "edge": "nearest", "reflect": "mirror", "wrap": "wrap"}
 BOX_REACH = 10  # check_box: a box's corners at most this many image sides (the longer one) beyond the image
-# arrays on the host in the overloads of transform_points and crop: numpy or nested lists / tuples, never a jax
-# array (no npt.ArrayLike catch-all after them: mypy would then type a call on plain np.ndarray arguments Any)
-_Host = np.ndarray | Sequence[Any]
+# The overloads of transform_points and crop type a jax array operand jax and any other array-like numpy (the
+# ignored overlaps): a value typed npt.ArrayLike that holds a jax array at run time is typed numpy.
 
 
 def _floats(value: npt.ArrayLike, traced: bool) -> np.ndarray | jax.Array:
@@ -278,11 +277,11 @@ def compose_affine(M2: npt.ArrayLike, M1: npt.ArrayLike) -> np.ndarray:
 
 
 @overload
-def transform_points(points: jax.Array, M: npt.ArrayLike) -> jax.Array: ...
+def transform_points(points: jax.Array, M: npt.ArrayLike) -> jax.Array: ...  # type: ignore[overload-overlap]
 @overload
-def transform_points(points: npt.ArrayLike, M: jax.Array) -> jax.Array: ...
+def transform_points(points: npt.ArrayLike, M: jax.Array) -> jax.Array: ...  # type: ignore[overload-overlap]
 @overload
-def transform_points(points: _Host, M: _Host) -> np.ndarray: ...
+def transform_points(points: npt.ArrayLike, M: npt.ArrayLike) -> np.ndarray: ...
 def transform_points(points: npt.ArrayLike, M: npt.ArrayLike) -> np.ndarray | jax.Array:
     """Points mapped by affine maps.
 
@@ -320,12 +319,12 @@ def _crop(images: jax.Array, Minv: jax.Array, size: tuple[int, int], mode: str, 
     return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8) if to_uint8 else out
 
 
-@overload
-def crop(images: np.ndarray, M: _Host, size: int | Sequence[int], border: str = ...,
-         cval: float = ...) -> np.ndarray: ...
 @overload  # a traced M: jax; a concrete one: numpy
-def crop(images: np.ndarray, M: jax.Array, size: int | Sequence[int], border: str = ...,
-         cval: float = ...) -> np.ndarray | jax.Array: ...
+def crop(images: np.ndarray, M: jax.Array, size: int | Sequence[int],  # type: ignore[overload-overlap]
+         border: str = ..., cval: float = ...) -> np.ndarray | jax.Array: ...
+@overload
+def crop(images: np.ndarray, M: npt.ArrayLike, size: int | Sequence[int], border: str = ...,
+         cval: float = ...) -> np.ndarray: ...
 @overload  # numpy if uint8 and concrete, else jax: by the images' dtype, which no type here carries
 def crop(images: jax.Array, M: npt.ArrayLike, size: int | Sequence[int], border: str = ...,
          cval: float = ...) -> np.ndarray | jax.Array: ...
