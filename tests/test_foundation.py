@@ -106,12 +106,26 @@ def test_pck_refuses_a_finite_norm_not_above_zero(bad):
     naming the first such instance and its value; NaN and inf still leave an instance out."""
     gt = np.zeros((4, 2, 2))
     norm = np.array([20.0, np.nan, bad, bad])
-    with pytest.raises(InputError, match=rf"pck: field 'norm': expected values > 0 .*got {bad:g} at instance 2 \(2 "):
+    with pytest.raises(InputError,
+                       match=rf"pck_hits: field 'norm': expected values > 0 .*got {bad:g} at instance 2 \(2 "):
         metrics.pck_hits(gt, gt, None, norm, 0.1)
     with pytest.raises(InputError, match="instance 2"):
         metrics.pck(gt, gt, None, norm, 0.1)
     hits = metrics.pck_hits(gt, gt, None, np.array([20.0, np.nan, np.inf, 1e-9]), 0.1)
     assert np.isnan(hits[1:3]).all() and (hits[[0, 3]] == 1.0).all()
+
+
+@pytest.mark.parametrize("name", ["pck_hits", "pck", "pck_per_keypoint"])
+def test_pck_errors_name_the_function_called(name):
+    """`pck` and `pck_per_keypoint` share `pck_hits`' checks; their errors all said "pck", whichever was called."""
+    gt = np.zeros((2, 3, 2))
+    for pred, vis, norm, field in [(np.zeros((1, 3, 2)), None, np.ones(2), "pred"),
+                                   (gt, np.ones((2, 2), bool), np.ones(2), "visible"),
+                                   (gt, None, np.array([1.0, 0.0]), "norm")]:
+        with pytest.raises(InputError) as e:
+            getattr(metrics, name)(pred, gt, vis, norm, 0.1)
+        assert (e.value.source, e.value.field) == (name, field)
+        assert str(e.value).startswith(f"{name}: field '{field}'")
 
 
 def test_torso_pck_protocol_of_sapp_taskar_by_hand():

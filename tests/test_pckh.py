@@ -100,6 +100,16 @@ def test_pckh_distances_refuse_head_sizes_not_above_zero_and_other_shapes(head, 
         metrics.pckh_table(pred, gt, np.array(head), None, (0.5,))
 
 
+@pytest.mark.parametrize("name", ["pckh_distances", "pckh_table"])
+def test_pckh_errors_name_the_function_called(name):
+    """`pckh_table` shares `pckh_distances`' checks; both said "pckh", a function neither of them is."""
+    gt = np.zeros((2, 16, 2)) + 100.0
+    for pred, head, field in [(np.zeros((2, 15, 2)), np.ones(2), "pred"), (gt, np.array([10.0, 0.0]), "head")]:
+        with pytest.raises(InputError) as e:
+            getattr(metrics, name)(pred, gt, head, None)
+        assert (e.value.source, e.value.field) == (name, field)
+
+
 @pytest.mark.parametrize("shape", [(2, 3), (2, 2, 2), (5,)])
 def test_head_size_refuses_boxes_that_are_not_four_numbers(shape):
     """[N, 3] boxes gave a head size from a broadcast of the wrong coordinates (25.5 for (0, 0, 30)), corners

@@ -186,6 +186,19 @@ def test_pf_pck_refuses_a_target_box_of_no_size():
     assert pf_pck_pairs(gt[2:], gt[2:]).tolist() == [[1.0], [1.0], [1.0]]
 
 
+@pytest.mark.parametrize("name", ["pf_pck_pairs", "pf_pck"])
+def test_pf_pck_errors_name_the_function_called(name):
+    """`pf_pck_pairs` shares `pf_pck`'s checks; its errors said "pf_pck", a function the user had not called."""
+    gt = np.array([[[5.0, 5.0], [np.nan, np.nan]]])
+    call = {"pf_pck_pairs": lambda p, g: pf_pck_pairs(p, g), "pf_pck": lambda p, g: pf_pck(p, g, ["A"] * len(g))}[name]
+    for pred, g, field in [(np.zeros((2, 2, 2)), gt, "pred"), (np.zeros((1, 3)), np.zeros((1, 3)), "gt"),
+                           (gt, gt, "gt")]:
+        with pytest.raises(InputError) as e:
+            call(pred, g)
+        assert (e.value.source, e.value.field) == (name, field)
+        assert str(e.value).startswith(f"{name}: field '{field}'")
+
+
 @pytest.mark.parametrize("labels", [[["A"], ["B"]], [["A", "A"], ["B", "B"]]], ids=["[P, 1] column", "[P, 2]"])
 def test_pf_pck_refuses_sub_class_labels_that_are_not_one_per_pair(labels):
     """Labels [P, 1] (a table's column) were a ValueError traceback from np.bincount; [P, 2] a count mismatch: both

@@ -58,13 +58,18 @@ def pf_pck_pairs(pred: np.ndarray, gt: np.ndarray, alphas: Sequence[float] | np.
     Raises:
         InputError: pred and gt not [P, K, 2] of one shape, or a pair whose keypoint box has no size (L <= 0).
     """
+    return _pf_pck_pairs(pred, gt, alphas, "pf_pck_pairs")
+
+
+def _pf_pck_pairs(pred, gt, alphas: Sequence[float] | np.ndarray, source: str) -> np.ndarray:
+    """`pf_pck_pairs`, its InputErrors naming `source`: the public function the user called ("pf_pck")."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    dims = check_shape(gt, "P K 2", "pf_pck", "gt", note="((x, y) pixels)")
-    check_shape(pred, "P K 2", "pf_pck", "pred", dims, note="((x, y) pixels, like gt)")
+    dims = check_shape(gt, "P K 2", source, "gt", note="((x, y) pixels)")
+    check_shape(pred, "P K 2", source, "pred", dims, note="((x, y) pixels, like gt)")
     valid, size = np.all(np.isfinite(gt), axis=-1), pf_box_size(gt)
     bad = np.flatnonzero(~(size > 0))  # -inf: no finite keypoint; 0: one, or all at one place
     if bad.size:
-        raise InputError("pf_pck", "gt", "a target keypoint box of positive size per pair (2 distinct keypoints)",
+        raise InputError(source, "gt", "a target keypoint box of positive size per pair (2 distinct keypoints)",
                          f"{int(valid[bad[0]].sum())} finite keypoint(s) in pair {int(bad[0])} ({bad.size} such pairs)")
     d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / size[:, None]  # [P, K]
     a = np.asarray(alphas, np.float64).reshape(-1, 1, 1)
@@ -92,7 +97,7 @@ def pf_pck(pred: np.ndarray, gt: np.ndarray, subclass: np.ndarray | list,
         InputError: pred and gt not [P, K, 2] of one shape, not one sub-class per pair, or a pair whose keypoint box
             has no size (`pf_pck_pairs`).
     """
-    per_pair = pf_pck_pairs(pred, gt, alphas)  # [A, P]
+    per_pair = _pf_pck_pairs(pred, gt, alphas, "pf_pck")  # [A, P]
     labels = np.asarray(subclass).astype(str)
     # a [P, 1] column too: np.bincount takes 1-D labels only
     check_shape(labels, "P", "pf_pck", "subclass", {"P": per_pair.shape[1]}, note="(one per pair)")

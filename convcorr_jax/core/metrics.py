@@ -94,10 +94,15 @@ def pck_hits(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None, norm:
         InputError: pred, gt not [N, K, 2] of one shape, visible not [N, K], norm not [N], a finite norm <= 0 (it
             names the first such instance; a zero norm would make every prediction but an exact one a miss).
     """
-    pred, gt, norm = _checked_points("pck", pred, gt, norm, "norm", "(pixels per instance)", visible, "visible")
+    return _pck_hits(pred, gt, visible, norm, alpha, "pck_hits")
+
+
+def _pck_hits(pred, gt, visible, norm, alpha: float, source: str) -> np.ndarray:
+    """`pck_hits`, its InputErrors naming `source`: the public function the user called ("pck", "pck_per_keypoint")."""
+    pred, gt, norm = _checked_points(source, pred, gt, norm, "norm", "(pixels per instance)", visible, "visible")
     bad = np.flatnonzero(np.isfinite(norm) & ~(norm > 0))
     if bad.size:
-        raise InputError("pck", "norm", "values > 0 (pixels; NaN or inf leaves an instance out)",
+        raise InputError(source, "norm", "values > 0 (pixels; NaN or inf leaves an instance out)",
                          f"{norm[bad[0]]:g} at instance {bad[0]} ({bad.size} such in all)")
     d, norm = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt), norm[:, None]
     # d / norm <= alpha, not d <= alpha * norm: an error of exactly alpha x norm is a hit however alpha rounds (0.29 x
@@ -121,7 +126,7 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray,
     >>> pck(pred, gt, np.array([[True, True, False]]), np.array([20.0]), alpha=0.1)  # within 2 px: 1 of 2 scored
     0.5
     """
-    hits = pck_hits(pred, gt, visible, norm, alpha)
+    hits = _pck_hits(pred, gt, visible, norm, alpha, "pck")
     n = int(np.sum(np.isfinite(hits)))
     return float(np.nansum(hits) / n) if n else float("nan")
 
@@ -136,7 +141,7 @@ def pck_per_keypoint(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | Non
     Returns:
         float64 [K].
     """
-    hits = pck_hits(pred, gt, visible, norm, alpha)
+    hits = _pck_hits(pred, gt, visible, norm, alpha, "pck_per_keypoint")
     counts = np.sum(np.isfinite(hits), axis=0)
     return np.where(counts > 0, np.nansum(hits, axis=0) / np.maximum(counts, 1), np.nan)
 
@@ -262,11 +267,16 @@ def pckh_distances(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: 
             finite and > 0 (it names the first such person; a zero head made a miss of every prediction but an
             exact one, and an exact one 0 / 0: missing).
     """
-    pred, gt, head = _checked_points("pckh", pred, gt, head, "head", "(head sizes in pixels, one per person)", missing,
+    return _pckh_distances(pred, gt, head, missing, "pckh_distances")
+
+
+def _pckh_distances(pred, gt, head, missing, source: str) -> np.ndarray:
+    """`pckh_distances`, its InputErrors naming `source`: the public function the user called ("pckh_table")."""
+    pred, gt, head = _checked_points(source, pred, gt, head, "head", "(head sizes in pixels, one per person)", missing,
                                      "missing")
     bad = np.flatnonzero(~(np.isfinite(head) & (head > 0)))
     if bad.size:
-        raise InputError("pckh", "head", "finite head sizes > 0 (pixels)",
+        raise InputError(source, "head", "finite head sizes > 0 (pixels)",
                          f"{head[bad[0]]:g} at person {bad[0]} ({bad.size} such in all)")
     d = _keypoint_distances(np.where(np.isfinite(pred), pred, np.inf), gt) / head[:, None]
     miss = ~np.all(np.isfinite(gt), axis=-1)
@@ -322,7 +332,7 @@ def pckh_table(pred: np.ndarray, gt: np.ndarray, head: np.ndarray, missing: np.n
     Returns:
         {threshold text: {group of PCKH_GROUPS, "UBody", "Total": percent 0..100}}.
     """
-    curves = pckh_curves(pckh_distances(pred, gt, head, missing), thresholds)
+    curves = pckh_curves(_pckh_distances(pred, gt, head, missing, "pckh_table"), thresholds)
     names = list(PCKH_GROUPS) + ["UBody", "Total"]
     return {f"{t:g}": {n: float(curves[n][i]) for n in names} for i, t in enumerate(thresholds)}
 
