@@ -197,6 +197,42 @@ def test_links_flip_pairs_tree_and_groups_must_be_sequences_of_ids(fields, field
     assert skeletons.Skeleton("t", ("a", "b", "c"), ((0, 1),), tree=((3, 0), (0, 1), (3, 2))).tree is not None
 
 
+@pytest.mark.parametrize("fields, field", [
+    ({"links": ((True, 2),)}, "skeleton"),  # True == 1 in Python: each of these was taken as joint 1 (or 0)
+    ({"flip_pairs": ((2, True),)}, "flip_pairs"),
+    ({"tree": ((3, True),)}, "tree"),
+    ({"normaliser": "torso", "torso": (0, True)}, "torso"),
+    ({"head": (True, 2)}, "head"),
+    ({"groups": {"G": (0, True)}}, "groups.G"),
+])
+def test_joint_ids_are_not_bools(fields, field):
+    with pytest.raises(InputError, match=f"skeleton t: field '{field}': expected .* ids .*got True") as e:
+        skeletons.Skeleton("t", ("a", "b", "c"), **{"links": ((0, 1),), **fields})
+    assert e.value.field == field
+
+
+def test_coco_category_joint_ids_are_not_bools():
+    """JSON's true was read as the 1-based id 1."""
+    with pytest.raises(InputError, match=r"f.json: field 'categories\[\].skeleton': .*1-based id 1..5, got True"):
+        from_coco_category({**CAT, "skeleton": [[True, 2]]}, "f.json")
+
+
+@pytest.mark.parametrize("sigmas, expected", [
+    (5, "a sequence of 3 positive OKS sigmas"),  # a TypeError: object of type 'int' has no len()
+    (np.float64(0.1), "a sequence of 3"),
+    (np.array(0.1), "a sequence of 3"),
+    ("abc", "a sequence of 3"),  # a TypeError comparing "a" with 0
+    ((0.1, True, 0.1), "3 finite OKS sigmas > 0"),  # these two were accepted
+    ((0.1, float("inf"), 0.1), "3 finite OKS sigmas > 0"),
+    ((0.1, 0.0, 0.1), "3 finite OKS sigmas > 0"),
+])
+def test_sigmas_must_be_a_sequence_of_positive_numbers(sigmas, expected):
+    with pytest.raises(InputError, match=f"skeleton t: field 'sigmas': expected {expected}") as e:
+        skeletons.Skeleton("t", ("a", "b", "c"), ((0, 1),), sigmas=sigmas)
+    assert e.value.field == "sigmas"
+    assert skeletons.Skeleton("t", ("a", "b", "c"), ((0, 1),), sigmas=np.full(3, 0.1)).sigmas is not None
+
+
 def test_coco_loader_on_a_file_with_a_skeleton_without_entry(tmp_path):
     write_coco(tmp_path, "train", n=3, edit=lambda o: o["annotations"].append(
         {"id": 9, "image_id": 1, "category_id": 1, "keypoints": [0] * 15, "num_keypoints": 0,

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, is_int, is_real
 from convcorr_jax.core.registry import Registry
 # side_key: also importable from here, its home before `keypoint_sides`
 from convcorr_jax.data.keypoint_sides import name_flip_pairs, side_key  # noqa: F401
@@ -149,7 +149,8 @@ class Skeleton:
             raise InputError(source, "keypoints", "distinct keypoint names", list(self.names))
 
         def sequence(field: str, value, expected: str):
-            if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
+            array = isinstance(value, np.ndarray) and value.ndim > 0  # not a 0-d array: no len()
+            if isinstance(value, str) or not (isinstance(value, Sequence) or array):
                 raise InputError(source, field, expected, value)
             return value
 
@@ -157,7 +158,7 @@ class Skeleton:
 
         def ids(field: str, values, n: int = k, expected: str = joint_ids) -> None:
             for v in values:
-                if not (isinstance(v, (int, np.integer)) and 0 <= v < n):
+                if not (is_int(v) and 0 <= v < n):  # not a bool: True would be joint 1
                     raise InputError(source, field, expected, v)
 
         def two_ids(field: str, value, n: int = k, what: str = "joint", expected: str = joint_ids) -> None:
@@ -182,8 +183,10 @@ class Skeleton:
             raise InputError(source, "normaliser", f"one of {NORMALISERS}", self.normaliser)
         if getattr(self, self.normaliser, ()) is None:
             raise InputError(source, self.normaliser, f"two joints (the {self.normaliser} normaliser's ends)", None)
-        if self.sigmas is not None and (len(self.sigmas) != k or not all(s > 0 for s in self.sigmas)):
-            raise InputError(source, "sigmas", f"{k} positive OKS sigmas", list(self.sigmas))
+        if self.sigmas is not None:
+            sig = sequence("sigmas", self.sigmas, f"a sequence of {k} positive OKS sigmas (one per keypoint)")
+            if len(sig) != k or not all(is_real(s, finite=True) and s > 0 for s in sig):
+                raise InputError(source, "sigmas", f"{k} finite OKS sigmas > 0", list(sig))
         for pair in () if self.tree is None else sequence("tree", self.tree, "a sequence of (parent, child) pairs"):
             two_ids("tree", pair, k + 1, "node", f"node ids 0..{k} (node {k}: the torso point)")
         return self
@@ -375,7 +378,7 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
             if v not in names:
                 raise InputError(source, f"categories[].{field}", f"a keypoint of {list(names)}", v)
             return names.index(v)
-        if not isinstance(v, (int, np.integer)) or not 1 <= v <= k:
+        if not is_int(v) or not 1 <= v <= k:  # not a bool: JSON's true would be id 1
             raise InputError(source, f"categories[].{field}", f"a keypoint name or 1-based id 1..{k}", v)
         return int(v) - 1
 
