@@ -367,6 +367,8 @@ def test_list_models_says_where_each_choice_was_made(capsys):
      r"model\.json: field 'skeleton\.flip_pairs': expected two different joints, got \(3, 3\)$"),
     (lambda d: d["skeleton"].update(links=[[0, 99]]), r"model\.json: field 'skeleton\.links': expected joint ids"),
     (lambda d: d["skeleton"].update(tree=[[1.5, 2]]), r"model\.json: field 'skeleton\.tree': expected node ids"),
+    # a required key missing: was the generic field 'skeleton', the key only in its `got`
+    (lambda d: d["skeleton"].pop("names"), r"model\.json: field 'skeleton\.names': expected the keypoint names"),
 ])
 def test_a_model_folder_with_an_edited_config_is_one_line_naming_it(tmp_path, edit, match):
     """A copied model folder whose model.json's config was edited (model.json holds the other files' sha256, not its
@@ -378,6 +380,32 @@ def test_a_model_folder_with_an_edited_config_is_one_line_naming_it(tmp_path, ed
     (folder / shipped.MODEL_FILE).write_text(json.dumps(record))
     with pytest.raises(InputError, match=match):
         loaded_model.load(folder)
+
+
+@pytest.mark.parametrize("edit, field, expected", [
+    # a required key missing: each was the generic field 'skeleton' ("a skeleton record ..."), the key in its `got`
+    (lambda d: d.pop("names"), "skeleton.names", "the keypoint names"),
+    (lambda d: d.pop("links"), "skeleton.links", "the bones"),
+    (lambda d: d.pop("name"), "skeleton.name", "the skeleton's name"),
+    # names that are not a list of strings: 5 was the generic field, [0, 1, ...] and "abc" were accepted
+    (lambda d: d.update(names=5), "skeleton.names", "a list of keypoint names"),
+    (lambda d: d.update(names=list(range(17))), "skeleton.names", "a list of keypoint names"),
+    (lambda d: d.update(names="abc"), "skeleton.names", "a list of keypoint names"),
+    # ends and sigmas that are not lists: were the generic field ("'int' object is not iterable")
+    (lambda d: d.update(torso=5), "skeleton.torso", "two joint ids"),
+    (lambda d: d.update(head=5), "skeleton.head", "two joint ids"),
+    (lambda d: d.update(sigmas=5), "skeleton.sigmas", "a sequence of 17"),
+])
+def test_a_skeleton_record_names_the_key_it_lacks_or_that_is_wrong(edit, field, expected):
+    """model.json's skeleton: a missing or malformed key is named as its own field, not as 'skeleton'."""
+    record = json.loads((shipped.MODELS / "person" / shipped.MODEL_FILE).read_text())["skeleton"]
+    assert shipped._skeleton_from(json.loads(json.dumps(record)), "model.json").num_joints == 17
+    edit(record)
+    with pytest.raises(InputError, match=f"model.json: field '{field}': expected {expected}") as e:
+        shipped._skeleton_from(record, "model.json")
+    assert e.value.field == field
+    with pytest.raises(InputError, match="model.json: field 'skeleton': expected an object"):  # was AttributeError
+        shipped._skeleton_from([record], "model.json")
 
 
 def test_a_model_folder_without_its_model_json_is_one_line_naming_it(tmp_path):

@@ -191,18 +191,23 @@ def _skeleton_from(record: dict, source: str | Path) -> Skeleton:
     Raises:
         InputError: naming `source` and the record's field (`skeleton.flip_pairs`, ...) for a malformed record.
     """
-    def pairs(v):  # JSON lists as tuples, each id as written: `Skeleton.validate` refuses what is not a pair of ints
+    def pairs(v):  # JSON lists (of lists) as tuples, anything else as written: `Skeleton.validate` names the field
         return tuple(tuple(p) if isinstance(p, list) else p for p in v) if isinstance(v, list) else v
 
+    if not isinstance(record, dict):
+        raise InputError(source, "skeleton", "an object (name, names, links, ...) or null", type(record).__name__)
+    for key, what in (("name", "the skeleton's name"), ("names", "the keypoint names"), ("links", "the bones")):
+        if key not in record:
+            raise InputError(source, f"skeleton.{key}", f"{what} (a required key of the skeleton)", "missing")
+    if not isinstance(names := record["names"], list) or not all(isinstance(n, str) for n in names):
+        raise InputError(source, "skeleton.names", "a list of keypoint names (strings)", names)
     groups = record.get("groups", {})
     try:
-        return Skeleton(name=str(record["name"]), names=tuple(record["names"]), links=pairs(record["links"]),
+        return Skeleton(name=str(record["name"]), names=tuple(names), links=pairs(record["links"]),
                         flip_pairs=pairs(record.get("flip_pairs", ())),
                         groups={k: pairs(v) for k, v in groups.items()} if isinstance(groups, dict) else groups,
-                        normaliser=str(record.get("normaliser", "bbox")),
-                        torso=None if record.get("torso") is None else tuple(record["torso"]),
-                        head=None if record.get("head") is None else tuple(record["head"]),
-                        sigmas=None if record.get("sigmas") is None else tuple(record["sigmas"]),
+                        normaliser=str(record.get("normaliser", "bbox")), torso=pairs(record.get("torso")),
+                        head=pairs(record.get("head")), sigmas=pairs(record.get("sigmas")),
                         tree=pairs(record.get("tree")), title=str(record.get("title", "")))
     except InputError as e:  # the record's own field: `Skeleton` names the links "skeleton" (COCO's word)
         field = {"skeleton": "links", "keypoints": "names"}.get(e.field, e.field)
