@@ -190,6 +190,35 @@ def test_shape_dim_of_another_wire_type_is_an_input_error(tmp_path):
         read_caffemodel(p)
 
 
+@pytest.mark.parametrize("form", ["unpacked", "packed", "legacy"])
+def test_a_negative_dim_is_refused_as_such(tmp_path, form):
+    """protobuf writes a negative int64 (or int32) as a 10-byte varint; an unpacked shape.dim was read unsigned
+    (18446744073709551614), a packed or legacy one reached a size check: "-6 values for shape (-2, 3)". Now one
+    error naming the file, the blob's dims and "non-negative dims"; bytes built by hand."""
+    minus2 = bytes([0xFE] + [0xFF] * 8 + [0x01])  # int64 -2: two's complement, 7 bits a byte, low first
+
+    def ld(field, payload):  # a length-delimited field; its key and length as varints (each < 2**14 here)
+        short = [bytes([v]) if v < 128 else bytes([v & 0x7F | 0x80, v >> 7]) for v in (field << 3 | 2, len(payload))]
+        return b"".join(short) + payload
+
+    def write(first):  # a 2 x 3 InnerProduct weight whose first dim is the varint `first`
+        dims = {"unpacked": ld(7, bytes([1 << 3]) + first + bytes([1 << 3, 3])),  # BlobShape.dim, wire type 0
+                "packed": ld(7, ld(1, first + bytes([3]))),
+                "legacy": bytes([1 << 3]) + first + bytes([2 << 3, 3])}[form]  # num, channels (height, width: 0)
+        blob = dims + ld(5, np.zeros(6, np.float32).tobytes())
+        path.write_bytes(ld(1, b"net") + ld(100, ld(1, b"fc") + ld(2, b"InnerProduct") + ld(7, blob)))
+
+    path = tmp_path / "neg.caffemodel"
+    write(minus2)
+    field = "num/channels/height/width" if form == "legacy" else "shape.dim"
+    with pytest.raises(InputError, match="expected non-negative dims, got \\(-2, 3") as e:
+        read_caffemodel(path)
+    assert (e.value.source, e.value.field) == (str(path), f"layer 'fc' blob 0 {field}")
+    if form != "legacy":  # legacy dims 2 x 3 x 0 x 0 hold no values: another error
+        write(bytes([2]))
+        assert read_caffemodel(path)["fc"][0].shape == (2, 3)
+
+
 def _npy_layers(rng):
     return {
         "conv1": [rng.standard_normal((3, 3, 3, 4)).astype(np.float32), rng.standard_normal(4).astype(np.float32)],

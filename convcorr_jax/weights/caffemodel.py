@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, check
 from convcorr_jax.core.io import write_bytes
 
 # V1LayerParameter.LayerType enum -> V2 type string
@@ -89,12 +89,12 @@ def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
         yield field, wire, value
 
 
-def _packed_varints(buf: memoryview) -> list[int]:
-    out, pos = [], 0
-    while pos < len(buf):
-        v, pos = _varint(buf, pos)
-        out.append(v - (1 << 64) if v >= 1 << 63 else v)
-    return out
+def _int64s(value: int | memoryview) -> list[int]:  # one varint (wire type 0) or packed ones (2), signed
+    out, pos = [value] if isinstance(value, int) else [], 0
+    while isinstance(value, memoryview) and pos < len(value):
+        v, pos = _varint(value, pos)
+        out.append(v)
+    return [v - (1 << 64) if v >= 1 << 63 else v for v in out]  # a negative int64 is a 10-byte varint
 
 
 def _parse_blob(buf: memoryview, layer: tuple[str, str], source: str, index: int) -> np.ndarray:
@@ -105,7 +105,7 @@ def _parse_blob(buf: memoryview, layer: tuple[str, str], source: str, index: int
     doubles: list[np.ndarray] = []
     for field, wire, value in _fields(buf):
         if field in (1, 2, 3, 4) and isinstance(value, int):  # wire type 0
-            legacy[field] = value - (1 << 64) if value >= 1 << 63 else value
+            legacy[field] = _int64s(value)[0]
         elif field in (5, 8):
             size = 4 if field == 5 else 8
             if isinstance(value, int) or wire not in (2, 5 if field == 5 else 1) or len(value) % size:
@@ -116,16 +116,16 @@ def _parse_blob(buf: memoryview, layer: tuple[str, str], source: str, index: int
         elif field == 7 and wire == 2 and isinstance(value, memoryview):
             dims = dims or []
             for f2, w2, v2 in _fields(value):  # dim: varints, packed or not (another wire type: an unknown field)
-                if f2 == 1 and isinstance(v2, int):
-                    dims.append(v2)
-                elif f2 == 1 and w2 == 2 and isinstance(v2, memoryview):
-                    dims.extend(_packed_varints(v2))
+                if f2 == 1 and w2 in (0, 2):
+                    dims.extend(_int64s(v2))
     data = np.concatenate(doubles).astype(np.float64) if doubles else (
         np.concatenate(floats).astype(np.float32) if floats else np.zeros(0, np.float32))
     is_legacy = dims is None and bool(legacy)
     legacy_shape = tuple(legacy.get(i, 0) for i in (1, 2, 3, 4)) if legacy else (data.size,)
     shape = tuple(dims) if dims is not None else legacy_shape
-    if any(d < 0 for d in shape) or math.prod(shape) != data.size:
+    where = f"layer '{name}' blob {index} " + ("shape.dim" if dims is not None else "num/channels/height/width")
+    check(all(d >= 0 for d in shape), source, where, "non-negative dims", shape)
+    if math.prod(shape) != data.size:
         raise InputError(source, f"layer '{name}' blob {index}", f"{math.prod(shape)} values for shape {shape}",
                          f"{data.size} values")
     arr = data.reshape(shape)
