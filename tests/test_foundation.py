@@ -1,5 +1,6 @@
 """Shared foundation: error type, atomic writes, sample schema, metrics, CLI dispatch."""
 
+import dataclasses
 import json
 import os
 import warnings
@@ -46,6 +47,18 @@ def test_sample_schema_checks_shapes():
     assert s.num_keypoints == 2
     with pytest.raises(InputError, match="points"):
         KeypointSample(np.zeros((3, 2), np.float32), np.ones(2, bool), names, np.zeros(4, np.float32), "x", "0")
+
+
+def test_loaded_image_returns_the_image_or_names_the_sample_without_one():
+    img = np.zeros((4, 5, 3), np.uint8)
+    bare = KeypointSample(np.zeros((1, 2), np.float32), np.ones(1, bool), ("a",), np.zeros(4, np.float32), "x", "s7")
+    assert dataclasses.replace(bare, image=img).loaded_image() is img
+    for sample, source in ((bare, "s7"), (dataclasses.replace(bare, image_path="/d/im.jpg"), "/d/im.jpg")):
+        with pytest.raises(InputError) as e:
+            sample.loaded_image()
+        assert (e.value.source, e.value.field) == (source, "image")
+        assert str(e.value) == f"{source}: field 'image': expected a loaded image (load with images, or " \
+                               "sample.with_image())"
 
 
 def test_load_image_errors(tmp_path):

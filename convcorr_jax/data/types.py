@@ -49,7 +49,8 @@ class KeypointSample:
       bbox: float32 [4], (x_min, y_min, x_max, y_max), 0-based inclusive.
       category: object class ("person", "face", "aeroplane", ...).
       id: unique id within the dataset (e.g. "2008_000008_1").
-      image: uint8 [H, W, 3] RGB, or None when only the path is known (load with `load_image`).
+      image: uint8 [H, W, 3] RGB, or None when only the path is known (load with `with_image`; `loaded_image`
+        returns it, or refuses a sample without it).
       image_path: where the image lives, if on disk.
       extras: dataset-specific fields, e.g. head_box [4], torso_box [4], scale (float), center [2],
         normalize (float), truncated/occluded/difficult flags, attributes.
@@ -81,6 +82,21 @@ class KeypointSample:
         if self.image is not None:
             return self
         return dataclasses.replace(self, image=load_image(self.image_path))
+
+    def loaded_image(self) -> np.ndarray:
+        """The image this sample holds, for code that needs it loaded (nothing is read from disk here).
+
+        Returns:
+            `image`, uint8 [H, W, 3] RGB.
+
+        Raises:
+            InputError: when the sample holds only its path (`image` is None), naming its `image_path` (or its
+                `id`) and the field "image".
+        """
+        if self.image is None:
+            raise InputError(self.image_path or self.id, "image",
+                             "a loaded image (load with images, or sample.with_image())", None)
+        return self.image
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

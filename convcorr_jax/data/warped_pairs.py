@@ -316,13 +316,6 @@ def _object_region(points, visible, image_hw: tuple[int, int], margin: float) ->
     return (max(x0 - g, -0.5), max(y0 - g, -0.5), min(x1 + g, w - 0.5), min(y1 + g, h - 0.5))
 
 
-def _image_of(sample: KeypointSample) -> np.ndarray:
-    """The sample's loaded image; InputError when it was read without images."""
-    if sample.image is None:
-        raise InputError(sample.id, "image", "a loaded image (with_images=True)", None)
-    return sample.image
-
-
 def _warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], background: np.ndarray | None,
               cfg: WarpConfig = WarpConfig(), id_suffix: str = "warped") -> KeypointSample:
     """`sample` (with its image) warped by H onto out_hw, its object region pasted onto `background`.
@@ -342,7 +335,7 @@ def _warp_onto(sample: KeypointSample, H: np.ndarray, out_hw: tuple[int, int], b
         for those that leave the image (coordinates kept); bbox float32 [4] the box of the valid ones; image_path
         None; extras gain "homography" (H) and "source_id".
     """
-    src = _image_of(sample)
+    src = sample.loaded_image()
     vis = np.asarray(sample.visible, bool)
     region = _object_region(sample.points, vis, src.shape[:2], cfg.margin) if background is not None else None
     image = warp_image(src, H, out_hw, region, background)
@@ -395,12 +388,12 @@ def warped_set(samples: Sequence[KeypointSample], pairs: np.ndarray, groups: Seq
         i, j = (int(v) for v in pairs[p])
         rng = np.random.default_rng([seed, n])
         tgt = samples[j]
-        hw = _image_of(tgt).shape[:2]
+        hw = tgt.loaded_image().shape[:2]
         others = [k for k, g in group_of.items() if g != groups[p]]
         bg = None
         if cfg.background and others:
             k = others[int(rng.integers(len(others)))]
-            bg = resize_to(_image_of(samples[k]), hw, bool(rng.uniform() < 0.5))
+            bg = resize_to(samples[k].loaded_image(), hw, bool(rng.uniform() < 0.5))
         for _ in range(20):
             H = _random_homography(rng, tgt.points, tgt.visible, hw, cfg)
             _, ok = _warp_points(tgt.points, H, hw, np.asarray(tgt.visible, bool))

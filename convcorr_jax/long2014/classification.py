@@ -67,8 +67,7 @@ def _collect_keypoints(samples, require_in_image: bool = True) -> KeypointSet:
         vis = np.asarray(s.visible, bool) & np.all(np.isfinite(pts), axis=1)
         skipped["not visible"] += int((~vis).sum())
         if require_in_image:
-            check(s.image is not None, s.image_path or s.id, "image", "a loaded image (sample.with_image())")
-            h, w = s.image.shape[:2]
+            h, w = s.loaded_image().shape[:2]
             inside = (pts[:, 0] >= -0.5) & (pts[:, 0] <= w - 0.5) & (pts[:, 1] >= -0.5) & (pts[:, 1] <= h - 0.5)
             skipped["outside image"] += int((vis & ~inside).sum())
             vis &= inside

@@ -86,9 +86,7 @@ def box_crops(samples: Sequence[KeypointSample], size: int, border: str = "edge"
     Raises:
       InputError: an image not loaded, or a bad box.
     """
-    for s in samples:
-        check(s.image is not None, s.image_path or s.id, "image", "a loaded image")
-    images = [s.image for s in samples if s.image is not None]  # all of them: refused above otherwise
+    images = [s.loaded_image() for s in samples]
     return geometry.crop_each(images, box_maps(samples, size), size, border=border)
 
 

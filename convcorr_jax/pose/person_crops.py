@@ -347,11 +347,7 @@ def _arrays(people: PersonSet, inputs: Inputs, size: int, with_images: bool = Tr
     if inputs.resample:
         images = crop_images(samples, inputs.affine, size) if with_images else None
     else:
-        given: list[np.ndarray] = []
-        for s in samples:
-            img = s.image if s.image is not None else s.with_image().image
-            assert img is not None  # loaded (`with_image` reads the file or raises)
-            given.append(img)
+        given = [s.with_image().loaded_image() for s in samples]
         for s, img in zip(samples, given):
             if img.shape[:2] != (size, size):
                 raise InputError(s.image_path or s.id, "image", f"{size}x{size} RGB", img.shape)

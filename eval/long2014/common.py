@@ -17,7 +17,6 @@ from typing import Sequence
 import numpy as np
 
 from convcorr_jax.core import geometry
-from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.crop_geometry import PERSON_BOX_SCALE, person_square
 from convcorr_jax.data.flic import load_flic
 from convcorr_jax.data.synthetic import load_objects
@@ -91,10 +90,5 @@ def load_train_test(cfg: ExperimentConfig, n: int, image_size: int, covered_only
 
 def sample_images(samples: Sequence[KeypointSample]) -> list[np.ndarray]:
     """The images uint8 [H, W, 3] of samples loaded with them (`pf_willow_set`, `load_train_test`), in order;
-    InputError naming the first sample that holds only its path."""
-    images = []
-    for s in samples:
-        if s.image is None:
-            raise InputError("sample_images", "samples", "samples loaded with their images", f"{s.id} without one")
-        images.append(s.image)
-    return images
+    InputError naming the first sample that holds only its path (`KeypointSample.loaded_image`)."""
+    return [s.loaded_image() for s in samples]

@@ -70,9 +70,8 @@ def write_split(root: Path, split: str, n: int, seed: int = 0, image_size: int =
     images, anns = [], []
     for i in range(n):
         s = render_person(SEED_OFFSET[split] + i, seed=seed, image_size=image_size)
-        assert s.image is not None  # render_person returns its sample with the image drawn
         name = f"{split}_{i:06d}.png"
-        image, pts, vis = s.image, np.asarray(s.points, np.float64)[ids], np.asarray(s.visible, bool)[ids]
+        image, pts, vis = s.loaded_image(), np.asarray(s.points, np.float64)[ids], np.asarray(s.visible, bool)[ids]
         if np.random.default_rng([seed, SEED_OFFSET[split] + i]).random() < UPSIDE_DOWN:
             image, pts = image[::-1, ::-1], (image_size - 1) - pts  # 180 degrees: (x, y) -> (W-1-x, H-1-y)
         Image.fromarray(np.ascontiguousarray(image)).save(root / "images" / name)
