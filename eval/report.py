@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import html as _html
 import json
+import numbers
 import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.core.optional import require
@@ -162,16 +165,22 @@ def is_numeric(text: str) -> bool:
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
                    fmt: Callable[[Any], str] | str = "{:.1f}") -> str:
-    """A markdown table; numbers are formatted with `fmt` (a format string or a function), other cells as text;
-    None and NaN (a score with nothing to average) are "-". A "|" in a text cell or a header (a category or joint
-    name) is written "/", so that it never splits the cell. The first column and text columns are left-aligned,
-    columns of numbers right-aligned."""
+    """A markdown table; floats (Python's and numpy's) are formatted with `fmt` (a format string or a function),
+    integers (Python's and numpy's: a count) are written whole ("192", never "192.0"), booleans as True / False,
+    other cells as text; None and NaN (a score with nothing to average) are "-". A score that happens to be whole
+    must come as a float (100.0) to read "100.0". A "|" in a text cell or a header (a category or joint name) is
+    written "/", so that it never splits the cell. The first column and text columns are left-aligned, columns of
+    numbers right-aligned."""
     f = fmt.format if isinstance(fmt, str) else fmt
 
     def cell(v):
-        if isinstance(v, bool) or v is None or (isinstance(v, float) and v != v):
-            return "-" if not isinstance(v, bool) else str(v)
-        return f(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v).replace("|", "/")
+        if v is None or isinstance(v, (bool, np.bool_)):
+            return "-" if v is None else str(bool(v))
+        if isinstance(v, numbers.Integral):
+            return str(int(v))
+        if isinstance(v, numbers.Real):
+            return "-" if v != v else f(v)
+        return str(v).replace("|", "/")
 
     body = [[cell(v) for v in r] for r in rows]
 

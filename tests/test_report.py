@@ -4,7 +4,9 @@ import html as html_lib
 import json
 import re
 
-from convcorr_eval.report import html, is_numeric, markdown_table, pretty_config, write_report
+import numpy as np
+
+from convcorr_eval.report import html, is_numeric, markdown_table, percent, pretty_config, write_report
 
 CONFIG = {"backbone": "caffenet", "size": "tiny", "transfer": {"beta": 0.003, "window": None}}
 MD = "\n".join([
@@ -56,6 +58,17 @@ def test_markdown_table_alignment_row():
     t = markdown_table(["layer", "rf", "map"], [["conv1", 11, "55 x 55"], ["conv2", 51, "27 x 27"]], "{}")
     assert t.splitlines()[1] == "|:---|---:|---:|"
     assert "| conv1 | 11 | 55 x 55 |" in t
+
+
+def test_markdown_table_writes_counts_whole_and_scores_with_the_format():
+    """A count passed as an int (Python's or numpy's) read "192.0" under the default "{:.1f}", and a numpy float32
+    or int64 skipped the format ("0.33333334", "3"): integers are now whole, floats of either kind formatted."""
+    row = ["a", 192, np.int64(3), np.uint8(7), True, np.bool_(False), 100.0, np.float64(0.25), np.float32(1 / 3),
+           float("nan"), np.float32("nan"), None]
+    t = markdown_table([str(i) for i in range(len(row))], [row])
+    assert t.splitlines()[2] == "| a | 192 | 3 | 7 | True | False | 100.0 | 0.2 | 0.3 | - | - | - |"
+    t = markdown_table(["x", "n", "pck"], [["b", 12, 0.5]], percent)  # a function formats the floats only
+    assert t.splitlines()[2] == "| b | 12 | 50.0 |"
 
 
 def test_is_numeric():

@@ -179,12 +179,12 @@ def run(cfg: Config, ctx: Context) -> Result:
     md = ["Synthetic sets written in the real formats (VOC keypoint XML + segmentation PNGs, MPII h5 + FLIC mat, "
           "300-W .pts) and read back through the real loaders.", "",
           markdown_table(["set", "samples (train / test)", "image px", "generation s (cache)"],
-                         [[k, f"{i['n']} ({i['train']} / {i['test']})", str(int(i["image_size"])), i["seconds"]]
+                         [[k, f"{i['n']} ({i['train']} / {i['test']})", int(i["image_size"]), i["seconds"]]
                           for k, i in gen.items()], "{:.1f}"), "",
           "Image-blind baselines (leave-one-out mean shape; a method that reads the image should beat them):", "",
           markdown_table([f"category ({ran_on(cfg, 'train + test', 'no network')})", "keypoints", "visible fraction",
                           "mean-layout PCK@0.1 (%, object box)"],
-                         [[c, str(len(synthetic_data.OBJECT_KEYPOINTS[c])), vis[c], percent(pck.get(c, float("nan")))]
+                         [[c, len(synthetic_data.OBJECT_KEYPOINTS[c]), vis[c], percent(pck.get(c, float("nan")))]
                           for c in synthetic_data.OBJECT_CATEGORIES], "{:.3f}"), "",
           f"Faces: mean-shape NME (inter-ocular) = {nme:.3f}. People: mean-pose PCKh@0.5 = {percent(pckh)} %.", "",
           "![objects](figures/synthetic_objects.png)", "![object masks](figures/synthetic_objects_masks.png)",

@@ -371,7 +371,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     rows, searched = validate(cfg, ctx.progress)
     top, per = best(rows)
     table = [[r["method"] if r["features"] != "none" else "none", r["backbone"] if r["features"] == "cnn" else "-",
-              r["taps"], str(r["size"]), str(r["grid"]) if r["features"] != "none" else "-", setting(r),
+              r["taps"], r["size"], r["grid"] if r["features"] != "none" else "-", setting(r),
               *(100 * r["pck"][a] for a in ("0.05", "0.1", "0.2")),
               f"{percent(worst(r)[1])} {worst(r)[0]}",
               *([100 * np.mean([r["per_class"][m] for m in cfg.mixed])] if cfg.mixed else []), f"{r['seconds']:.0f}",
