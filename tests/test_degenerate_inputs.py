@@ -151,6 +151,14 @@ def test_the_eps_bound_holds_only_for_methods_that_run_the_transport_plan():
             PointTransferConfig(method="test_eps_reader", ot_eps=1e-9)
     finally:
         MATCHERS.unregister("test_eps_reader")
+    register_matcher("test_no_plan", lambda sim, *args: sim, "a later matcher without a plan", transport=False,
+                     replace=True)
+    try:  # one that says it runs no transport plan takes any eps > 0, like cos and rhm
+        assert MatchConfig(scorer="test_no_plan", eps=1e-9).eps == 1e-9
+        assert PointTransferConfig(method="test_no_plan", ot_eps=1e-9).ot_eps == 1e-9
+        assert "(top 2, unused by test_no_plan)" in PointTransferConfig(method="test_no_plan").describe()
+    finally:
+        MATCHERS.unregister("test_no_plan")
     MatchConfig(scorer="ot")
     assert PointTransferConfig().resolved_method == "ot_rhm"  # the defaults pass every check
 

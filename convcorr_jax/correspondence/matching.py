@@ -59,6 +59,8 @@ class Matcher:
       cos_power: the exponent on the clamped cosine when `MatchConfig.power` is None.
       grid: the node stride (frame pixels) point transfer uses with it when its `grid` is None.
       hough: whether `scores` smooths Hough votes with `MatchConfig.side` (RHM), so that setting is part of it.
+      transport: whether `scores` runs an entropic transport plan, so that it reads `MatchConfig.eps` (checked
+        against float32's bound, `optimal_transport.check_eps`) and the node weights; False for "cos" and "rhm".
     """
 
     scores: Callable[..., jax.Array]
@@ -66,17 +68,15 @@ class Matcher:
     cos_power: float = 3.0
     grid: int = 8
     hough: bool = False
+    transport: bool = True
 
 
 MATCHERS: Registry[Matcher] = Registry("matcher")  # name -> Matcher; filled at the end of this module
 SCORERS = MATCHERS.names  # "cos", "rhm", "ot", "ot_rhm", then any registered later: a MatchConfig's scorer
-# the scorers that never read `MatchConfig.eps` (no transport plan): its float32 bound is checked for every other
-# one ("ot", "ot_rhm" and any registered later, which may run `ot_scores` jitted, past `sinkhorn_log`'s own check)
-EPS_FREE_SCORERS = ("cos", "rhm")
 
 
 def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, cos_power: float = 3.0, grid: int = 8,
-                     replace: bool = False, hough: bool = False) -> Matcher:
+                     replace: bool = False, hough: bool = False, transport: bool = True) -> Matcher:
     """Add a matcher to `MATCHERS`: every caller (`match`, `transfer_points`, the PF-WILLOW experiments, the
     command line's --method) reads the table, and it is a point-transfer method at once
     (`point_config.TRANSFER_METHODS`).
@@ -90,6 +90,8 @@ def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, co
       grid: default node stride in frame pixels.
       replace: replace a matcher of the same name.
       hough: `scores` reads `MatchConfig.side` (`Matcher.hough`).
+      transport: `scores` may run a transport plan (`Matcher.transport`): True unless it never reads eps or the
+        node weights, so that eps is held to float32's bound for it (its jitted `ot_scores` would skip the check).
 
     Returns:
       The `Matcher` registered.
@@ -109,7 +111,8 @@ def register_matcher(name: str, scores: Callable[..., jax.Array], label: str, co
           "a node stride >= 1 (whole frame pixels)", grid)
     check(name not in _other_methods(), where, "name", "a name that is not a point-transfer method of its own "
           f"({', '.join(_other_methods())}: `method=` would run that one)", name)
-    return MATCHERS.register(name, Matcher(scores, label, float(cos_power), int(grid), bool(hough)), replace)
+    return MATCHERS.register(name, Matcher(scores, label, float(cos_power), int(grid), bool(hough),
+                                                   bool(transport)), replace)
 
 
 def _other_methods() -> tuple[str, ...]:
@@ -128,8 +131,8 @@ class MatchConfig:
         (SCOT's transport plan), "ot_rhm" (SCOT: the plan as RHM votes) or a matcher registered later.
       power: exponent on the clamped cosine (None: the matcher's `cos_power`, 3 for cos / rhm as HPF, 1 for the OT
         cost as SCOT).
-      eps: entropic regularisation (cost units), > 0; for a scorer that runs the transport plan (all but
-        `EPS_FREE_SCORERS`, "cos" and "rhm") at least `optimal_transport.MIN_EPS_PER_COST` (1.2e-4: the costs
+      eps: entropic regularisation (cost units), > 0; for a scorer that runs the transport plan
+        (`Matcher.transport`: all but "cos" and "rhm") at least `optimal_transport.MIN_EPS_PER_COST` (1.2e-4: the costs
         1 - similarity lie in [0, 1]; below it float32 loses the plan's marginals, `sinkhorn_log`).
       iters: Sinkhorn iterations (SCOT: 1).
       exp2: exponent on the rescaled plan.
@@ -155,7 +158,7 @@ class MatchConfig:
         check_fields(self, positive=("eps", "power", "exp2"), at_least_one=("iters", "ncells"),
                      finite=("eps", "power", "exp2"), source="MatchConfig")
         check(self.side >= 1 and self.side % 2 == 1, "MatchConfig", "side", "an odd filter width >= 1", self.side)
-        if self.scorer not in EPS_FREE_SCORERS:  # costs 1 - sim in [0, 1]; jitted matchers skip `sinkhorn_log`'s check
+        if MATCHERS[self.scorer].transport:  # costs 1 - sim in [0, 1]; jitted matchers skip `sinkhorn_log`'s check
             check_eps(self.eps, "MatchConfig", "eps")
 
     @property
@@ -275,8 +278,8 @@ def _ot_rhm_matcher(sim, src_xy, trg_xy, src_hw, trg_hw, config, src_weights=Non
     return rhm(scores, src_xy, trg_xy, src_hw, trg_hw, config.ncells, config.side)
 
 
-register_matcher("cos", _cos_matcher, "cosine nearest neighbour")
-register_matcher("rhm", _rhm_matcher, "RHM", hough=True)
+register_matcher("cos", _cos_matcher, "cosine nearest neighbour", transport=False)
+register_matcher("rhm", _rhm_matcher, "RHM", hough=True, transport=False)
 register_matcher("ot", _ot_matcher, "OT", cos_power=1.0)
 register_matcher("ot_rhm", _ot_rhm_matcher, "OT + RHM", cos_power=1.0, hough=True)
 

@@ -23,7 +23,7 @@ from convcorr_jax.backbones.registry import check_input_side, default_taps, reso
 from convcorr_jax.backbones.registry import get as get_backbone
 from convcorr_jax.backbones.spec import POINT_TRANSFER
 from convcorr_jax.core.config import check_fields, check_types
-from convcorr_jax.correspondence.matching import EPS_FREE_SCORERS, MATCHERS
+from convcorr_jax.correspondence.matching import MATCHERS
 from convcorr_jax.correspondence.optimal_transport import check_eps
 from convcorr_jax.features.cam import CAM_TAPS
 from convcorr_jax.features.hyperpixel import resolve_taps
@@ -34,8 +34,6 @@ from convcorr_jax.core.registry import Registry
 BP_GRID = 16  # the node stride (frame pixels) of BP flow when `grid` is None; a matcher's is its `Matcher.grid`
 FEATURES = ("cnn", "sift", "none")
 MIN_IMAGE_SIZE = 64  # the smallest frame side (pixels) accepted
-# matchers of the table that ignore the node weights (the CAM prior weights OT's marginals only)
-WEIGHTLESS_MATCHERS = ("cos", "rhm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,7 +315,7 @@ class PointTransferConfig:
             feats += f" at scales {'/'.join(f'{v:g}' for v in self.scales)}"
         parts = [f"{method_label(self.resolved_method)} ({self.resolved_method}) on {feats}"]
         if matcher_on_cnn and self.prior is not None:
-            unused = f", unused by {self.resolved_method}" if self.resolved_method in WEIGHTLESS_MATCHERS else ""
+            unused = f", unused by {self.resolved_method}" if not MATCHERS[self.resolved_method].transport else ""
             parts.append(f"{self.prior} CAM prior (top {self.prior_top_k}{unused})")
         if matcher_on_cnn and self.flip_source:
             parts.append("mirrored source tried")
@@ -418,7 +416,7 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
                  nonnegative=tuple(f for f in ("flip_margin",) if has(f)),
                  at_least_one=tuple(f for f in ("ot_iters", "hough_side", "prior_top_k") if has(f)), source=source)
     method = cfg.method if cfg.method is not None else PointTransferConfig.DEFAULT_METHOD[cfg.features]
-    if has("ot_eps") and method in MATCHERS and method not in EPS_FREE_SCORERS:  # as `MatchConfig`'s eps
+    if has("ot_eps") and method in MATCHERS and MATCHERS[method].transport:  # as `MatchConfig`'s eps
         check_eps(cfg.ot_eps, source, "ot_eps")
     if has("projection") and cfg.projection is not None and (not isinstance(cfg.projection, str)
                                                              or not cfg.projection):
