@@ -94,12 +94,13 @@ def _conv_features(samples, kps: KeypointSet, backbone, params, roles: Sequence[
       {role: X float32 [M, C]}, one row per keypoint of kps.
 
     Raises:
-      InputError: a role that is not a spatial tap of the backbone.
+      InputError: a role that is not a spatial tap of the backbone; a sample holding only its path
+        (`KeypointSample.loaded_image`).
     """
     taps = [resolve_tap(backbone, r, "roles") for r in roles]
     for r, t in zip(roles, taps):
         check(t in backbone.geometry, backbone.name, "roles", f"a spatial tap for role {r!r}", t)
-    grids = extract_grids(backbone, params, [s.image for s in samples], sorted(set(taps)), batch_size)
+    grids = extract_grids(backbone, params, [s.loaded_image() for s in samples], sorted(set(taps)), batch_size)
     out = {}
     for r, t in zip(roles, taps):
         rf = backbone.geometry[t]
@@ -121,11 +122,14 @@ def _sift_features(samples, kps: KeypointSet, radii: Sequence[int] = SIFT_RADII)
 
     Returns:
       {"SIFT r": X float32 [M, 128]}, one row per keypoint of kps.
+
+    Raises:
+      InputError: a sample of kps holding only its path (`KeypointSample.loaded_image`).
     """
     out = {f"SIFT {r}": np.zeros((len(kps), 128), np.float32) for r in radii}
     for i in np.unique(kps.sample):
         sel = np.flatnonzero(kps.sample == i)
-        grey = sift.to_grey(samples[i].image)
+        grey = sift.to_grey(samples[i].loaded_image())
         xs, ys = kps.points[sel, 0], kps.points[sel, 1]
         diag = np.arange(len(sel))
         for r in radii:
@@ -402,8 +406,9 @@ def run_figure4(train: Sequence[KeypointSample], test: Sequence[KeypointSample],
         if not sel.any():
             continue
         pts, labs = kte.points[sel], kte.label[sel]
-        conv = _dense_window_scores_conv(s.image, pts, labs, conv_model, backbone, params, role, radius, step)
-        sft = _dense_window_scores_sift(s.image, pts, labs, sift_model, sift_radius, radius)
+        image = s.loaded_image()
+        conv = _dense_window_scores_conv(image, pts, labs, conv_model, backbone, params, role, radius, step)
+        sft = _dense_window_scores_sift(image, pts, labs, sift_model, sift_radius, radius)
         for j, lab in enumerate(labs):
             maps[("conv", lab)].append(conv[j])
             maps[("sift", lab)].append(sft[j])

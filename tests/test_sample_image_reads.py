@@ -1,0 +1,49 @@
+"""The places that read a `KeypointSample`'s image refuse a sample holding only its path (read with
+`with_images=False`, or a lazily read set) with one InputError naming the sample's path and the field "image"
+(`KeypointSample.loaded_image`), not a numpy or None error (or an error of some array function further on)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from convcorr_jax.core.errors import InputError
+from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.long2014 import classification
+
+WANT = "field 'image': expected a loaded image (load with images, or sample.with_image())"
+
+
+def _samples() -> list[KeypointSample]:
+    """Two samples of three keypoints in a 32 x 32 image, the second holding only its path (no such file)."""
+    pts = np.array([[4, 4], [20, 6], [12, 24]], np.float32)
+    loaded = KeypointSample(pts, np.ones(3, bool), ("a", "b", "c"), np.array([2, 2, 26, 26], np.float32), "toy",
+                            "s0", image=np.zeros((32, 32, 3), np.uint8), image_path="/d/s0.jpg",
+                            extras={"attributes": {"yaw": 0.0}})
+    return [loaded, dataclasses.replace(loaded, id="s1", image=None, image_path="/d/s1.jpg")]
+
+
+def _keypoints(samples):
+    return classification._collect_keypoints(samples, require_in_image=False)
+
+
+def _conv_features(samples):
+    from convcorr_jax.backbones import get
+
+    return classification._conv_features(samples, _keypoints(samples), get("mobilenet_v2"), None, ("conv3",))
+
+
+READS = {
+    "sift_features": lambda s: classification._sift_features(s, _keypoints(s), (8,)),
+    "conv_features": _conv_features,
+}
+
+
+@pytest.mark.parametrize("call", list(READS.values()), ids=list(READS))
+def test_a_sample_without_its_image_is_refused_naming_it(call):
+    with pytest.raises(InputError) as e:
+        call(_samples())
+    assert (e.value.source, e.value.field) == ("/d/s1.jpg", "image")
+    assert str(e.value) == f"/d/s1.jpg: {WANT}"
