@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from convcorr_eval.long2014 import pf_willow
+from convcorr_eval.razavian2015 import directions
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.long2014 import classification
@@ -35,9 +38,16 @@ def _conv_features(samples):
     return classification._conv_features(samples, _keypoints(samples), get("mobilenet_v2"), None, ("conv3",))
 
 
+def _transfer_figure(samples):
+    out = {"pairs": np.array([[0, 1]]), "samples": samples, "groups": np.array(["toy"]), "pred": np.zeros((1, 3, 2))}
+    pf_willow.figure(Path("unused.png"), out)  # refused before anything is drawn or written
+
+
 READS = {
     "sift_features": lambda s: classification._sift_features(s, _keypoints(s), (8,)),
     "conv_features": _conv_features,
+    "razavian_directions": lambda s: directions.section(directions.get_config("tiny"), None, None, s, s),
+    "pf_willow_figure": _transfer_figure,
 }
 
 

@@ -322,7 +322,8 @@ def figure(path: Path, out: dict, n: int = 4, title: str = "PF-WILLOW keypoint t
     source image (left) with its keypoints (circles, colour = keypoint index), the target (right) with the
     transferred keypoints (crosses, same colours) and the true ones (hollow squares), each prediction joined to its
     truth by a green line within FIGURE_ALPHA x the max side of the target's keypoint box (a PCK hit) and a red
-    one beyond it (a miss); the row title counts the hits."""
+    one beyond it (a miss); the row title counts the hits. InputError naming a drawn sample that holds only its
+    path (`KeypointSample.loaded_image`)."""
     pairs, samples, groups = out["pairs"], out["samples"], out["groups"]
     points, valid = keypoint_table(samples)
     pick = [int(np.flatnonzero(groups == g)[0]) for g in dict.fromkeys(groups)][:n]
@@ -331,7 +332,8 @@ def figure(path: Path, out: dict, n: int = 4, title: str = "PF-WILLOW keypoint t
         i, j = pairs[p]
         thr = FIGURE_ALPHA * float(correspondence_metrics.pf_box_size(points[j][None])[0])
         hits = int(np.sum(np.linalg.norm(out["pred"][p] - points[j], axis=-1)[valid[j]] < thr))
-        rows.append(TransferRow(samples[i].image, samples[j].image, points[i], out["pred"][p], points[j], thr,
+        source, target = samples[i].loaded_image(), samples[j].loaded_image()
+        rows.append(TransferRow(source, target, points[i], out["pred"][p], points[j], thr,
                                 f"{samples[i].id} -> {samples[j].id}: {hits} of {int(valid[j].sum())} "
                                 f"keypoints within {FIGURE_ALPHA:g} x box = {thr:.0f} px"))
     save_figure(transfer_figure(rows, title, ("source", "target"), f"{FIGURE_ALPHA:g} x box (hit)"), path)

@@ -33,10 +33,11 @@ def get_config(size: str = "default") -> Config:
 
 
 def section(cfg: common.Config, desc: common.Descriptors, figdir, train, test) -> tuple[str, dict]:
-    """Eq. 6-7 / Fig. 6 on the synthetic faces' attribute `cfg.attribute`: (markdown, metrics)."""
+    """Eq. 6-7 / Fig. 6 on the synthetic faces' attribute `cfg.attribute`: (markdown, metrics). InputError naming
+    a face that holds only its path (`KeypointSample.loaded_image`)."""
     name = cfg.attribute
-    im_tr = np.stack([s.image for s in train])
-    im_te = np.stack([s.image for s in test])
+    im_tr = np.stack([s.loaded_image() for s in train])
+    im_te = np.stack([s.loaded_image() for s in test])
     a_tr = np.array([s.extras["attributes"][name] for s in train], np.float64)
     a_te = np.array([s.extras["attributes"][name] for s in test], np.float64)
     return attribute_section(cfg, desc, figdir, im_tr, a_tr, im_te, a_te, f"attribute `{name}` of the synthetic faces",
