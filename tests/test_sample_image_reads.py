@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from convcorr_eval.long2014 import pf_willow
-from convcorr_eval.razavian2015 import directions
+from convcorr_eval.razavian2015 import data, directions
 from convcorr_jax.core.errors import InputError
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.long2014 import classification
+from convcorr_jax.regression import keypoints, landmarks
 
 WANT = "field 'image': expected a loaded image (load with images, or sample.with_image())"
 
@@ -57,3 +58,44 @@ def test_a_sample_without_its_image_is_refused_naming_it(call):
         call(_samples())
     assert (e.value.source, e.value.field) == ("/d/s1.jpg", "image")
     assert str(e.value) == f"/d/s1.jpg: {WANT}"
+
+
+def _on_disk(tmp_path: Path) -> list[KeypointSample]:
+    """`_samples()` with the second sample's image written to its path (the same pixels), not held."""
+    from PIL import Image
+
+    loaded, bare = _samples()
+    path = tmp_path / "s1.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(path)
+    return [loaded, dataclasses.replace(bare, image_path=str(path))]
+
+
+def _crop_images(samples):
+    return [s.image for s in data.face_crop_samples(samples, data.RelativeBox((0.5, 0.5), 0.5), 16)]
+
+
+LOADS = {  # each loads a sample's image from its path (`with_image`); the value: what is compared
+    "keypoint_table": lambda s: keypoints.keypoint_table(s, s, lambda x: x.reshape(len(x), -1)[:, :8] / 255.0,
+                                                         crop_size=16, folds=2).pck,
+    "stack_samples": lambda s: landmarks.stack_samples(s)[0],
+    "razavian_mean_shape_box": lambda s: dataclasses.astuple(data.mean_shape_box(s)),
+    "razavian_face_crop_samples": _crop_images,
+}
+
+
+@pytest.mark.parametrize("call", list(LOADS.values()), ids=list(LOADS))
+def test_a_sample_with_neither_image_nor_path_is_refused_naming_its_id(call):
+    loaded, bare = _samples()
+    with pytest.raises(InputError) as e:
+        call([loaded, dataclasses.replace(bare, image_path=None)])
+    assert (e.value.source, e.value.field) == ("s1", "image")
+    assert str(e.value) == "s1: field 'image': expected a loaded image, or an image_path to load it from"
+
+
+@pytest.mark.parametrize("call", list(LOADS.values()), ids=list(LOADS))
+def test_a_sample_holding_its_path_is_loaded_from_it(call, tmp_path):
+    loaded = _samples()[0]
+    same = [loaded, dataclasses.replace(loaded, id="s1")]
+    np.testing.assert_equal(call(_on_disk(tmp_path)), call(same))
+    with pytest.raises(InputError, match="s1.jpg: field 'image': expected an existing image file"):
+        call(_samples())

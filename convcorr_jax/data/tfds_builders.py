@@ -120,8 +120,9 @@ class _KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _generate_examples(self, samples: list[KeypointSample]):
         for s in samples:
             s = s.with_image()
-            yield s.id, {"image": s.image, "points": s.points.astype(np.float32), "visible": s.visible.astype(bool),
-                         "bbox": np.asarray(s.bbox, np.float32), "names": ",".join(s.names),
+            yield s.id, {"image": s.loaded_image(), "points": s.points.astype(np.float32),
+                         "visible": s.visible.astype(bool), "bbox": np.asarray(s.bbox, np.float32),
+                         "names": ",".join(s.names),
                          "category": s.category, "id": s.id, "image_path": s.image_path or "", **self._extras(s)}
 
 

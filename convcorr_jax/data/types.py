@@ -78,9 +78,19 @@ class KeypointSample:
         return len(self.names)
 
     def with_image(self) -> "KeypointSample":
-        """This sample with `image` loaded from `image_path` (no-op if already loaded)."""
+        """This sample with `image` loaded from `image_path` (no-op if already loaded).
+
+        Returns:
+            A `KeypointSample` whose `image` is uint8 [H, W, 3] RGB (`loaded_image()` returns it).
+
+        Raises:
+            InputError: a sample with neither an image nor an `image_path`, naming its `id` and the field "image";
+                a file `load_image` refuses, naming the file.
+        """
         if self.image is not None:
             return self
+        if self.image_path is None:
+            raise InputError(self.id, "image", "a loaded image, or an image_path to load it from", None)
         return dataclasses.replace(self, image=load_image(self.image_path))
 
     def loaded_image(self) -> np.ndarray:

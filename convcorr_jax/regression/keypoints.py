@@ -120,8 +120,8 @@ def keypoint_table(train: Sequence[KeypointSample], test: Sequence[KeypointSampl
     b_te = np.stack([s.bbox for s in test]).astype(np.float64)
     M_tr = box_to_affine(_instance_boxes(b_tr, context), crop_size)
     M_te = box_to_affine(_instance_boxes(b_te, context), crop_size)
-    F_tr = _describe([s.with_image().image for s in train], M_tr, featurize, crop_size)
-    F_te = _describe([s.with_image().image for s in test], M_te, featurize, crop_size)
+    F_tr = _describe([s.with_image().loaded_image() for s in train], M_tr, featurize, crop_size)
+    F_te = _describe([s.with_image().loaded_image() for s in test], M_te, featurize, crop_size)
     pck, curves, counts = {}, {}, {}
     for cat in cats:
         tr = np.array([s.category == cat for s in train])

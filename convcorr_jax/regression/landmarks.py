@@ -56,8 +56,7 @@ def stack_samples(samples: Sequence[KeypointSample]) -> tuple[np.ndarray, np.nda
       InputError: no samples.
     """
     check(len(samples) > 0, "stack_samples", "samples", "at least one sample", 0)
-    loaded = [s.with_image() for s in samples]
-    images = np.stack([s.image for s in loaded if s.image is not None])  # all of them: with_image loads each
+    images = np.stack([s.with_image().loaded_image() for s in samples])
     points = np.stack([s.points for s in samples]).astype(np.float32)
     visible = np.stack([s.visible for s in samples]) & np.all(np.isfinite(points), axis=-1)
     return images, points, visible

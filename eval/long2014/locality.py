@@ -153,9 +153,9 @@ def database_and_queries(cfg: Config) -> tuple[np.ndarray, list[np.ndarray], str
     photos = locality.query_images(cfg.image_size, cfg.queries)
     if cfg.data == "flic":
         frames = subsample(unique_images(list(load_flic(cfg.dataset_root(), split="train"))), cfg.n_train, cfg.seed)
-        images = np.stack([s.with_image().image for s in frames[: cfg.max_images]])
+        images = np.stack([s.with_image().loaded_image() for s in frames[: cfg.max_images]])
         tests = subsample(unique_images(list(load_flic(cfg.dataset_root(), split="test"))), cfg.n_test, cfg.seed + 1)
-        return images, [s.with_image().image for s in tests] + photos, f"{len(images)} FLIC training frames"
+        return images, [s.with_image().loaded_image() for s in tests] + photos, f"{len(images)} FLIC training frames"
     train, _ = load_train_test(cfg, cfg.n_objects, cfg.image_size)
     images = np.stack(common.sample_images(train[: cfg.max_images]))
     return images, photos, "the synthetic training images"

@@ -95,7 +95,7 @@ def mean_shape_box(train, margin: float = 0.25) -> RelativeBox:
     longer pixel extent), enlarged by `margin` of that side on each side."""
     rel, unit = [], []
     for s in train:
-        h, w = s.with_image().image.shape[:2]
+        h, w = s.with_image().loaded_image().shape[:2]
         p = np.asarray(s.points, np.float64)
         rel.append(p / np.array([w, h]))
         unit.append(p / max(w, h))
@@ -110,10 +110,10 @@ def face_crop_samples(samples, rule: RelativeBox, size: int = 128) -> list:
     extras["crop_affine"] [2, 3]); the crop depends on the image size only, never on the sample's points."""
     out = []
     for s in samples:
-        s = s.with_image()
-        h, w = s.image.shape[:2]
+        whole = s.with_image().loaded_image()
+        h, w = whole.shape[:2]
         M = box_to_affine(rule.box(w, h), size)
-        image = crop(np.asarray(s.image, np.uint8)[None], M[None], size, border="constant")[0]
+        image = crop(np.asarray(whole, np.uint8)[None], M[None], size, border="constant")[0]
         pts = transform_points(np.asarray(s.points, np.float64), M).astype(np.float32)
         out.append(dataclasses.replace(s, image=image, points=pts, image_path=None,
                                        extras=dict(s.extras, crop_affine=M)))
@@ -197,7 +197,7 @@ def flic_frames(root, split: str, n: int | None, seed: int) -> dict[str, np.ndar
     if n is not None and n < len(people):
         keep = np.sort(np.random.default_rng(seed).choice(len(people), n, replace=False))
         people = [people[i] for i in keep]
-    return {"images": np.stack([s.with_image().image for s in people]),
+    return {"images": np.stack([s.with_image().loaded_image() for s in people]),
             "points": np.stack([s.points for s in people]).astype(np.float32),
             "torso": np.array([s.extras["torso_size"] for s in people], np.float64),
             "torso_box": np.stack([s.extras["torso_box"] for s in people]).astype(np.float64),
