@@ -115,9 +115,9 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
             continue
         r = synthetic_data.render_sample(kind, i, seed, image_size)
         s, lab = r if isinstance(r, tuple) else (r, None)  # objects: (sample, label map)
-        assert s.image is not None  # render_sample returns its sample with the image drawn
+        image = s.loaded_image()  # render_sample returns its sample with the image drawn
         labels.append(lab)
-        ax.imshow(s.image, interpolation="nearest")
+        ax.imshow(image, interpolation="nearest")
         if kind == "people":
             p = s.points
             for a, b in _MPII_EDGES:
@@ -138,8 +138,8 @@ def grid(kind: str, n: int = 12, seed: int = 0, image_size: int | None = None, c
                                        box[3] - box[1] + 1, fill=False, ec="y", lw=0.8))
             ax.set_title(f"{s.category} ({int(s.visible.sum())}/{len(s.names)} visible)", fontsize=6)
         _draw_points(ax, s)
-        ax.set_xlim(-0.5, s.image.shape[1] - 0.5)
-        ax.set_ylim(s.image.shape[0] - 0.5, -0.5)
+        ax.set_xlim(-0.5, image.shape[1] - 0.5)
+        ax.set_ylim(image.shape[0] - 0.5, -0.5)
     what = {"people": "people: MPII skeleton (right limbs red; left limbs, spine and head blue), head box yellow",
             "faces": "faces: 68 landmarks by contour",
             "objects": "objects: box yellow"}.get(kind, kind)

@@ -103,7 +103,7 @@ def _write_one(args) -> KeypointSample:
 
         s, label = render_sample(kind, index, seed, size)
         iid = s.extras["image_id"]
-        _save_image(root / "JPEGImages" / f"{iid}.jpg", s.image)
+        _save_image(root / "JPEGImages" / f"{iid}.jpg", s.loaded_image())
         write_label_png(root / "SegmentationClass" / f"{iid}.png", label)
         write_voc_annotation(
             root / "Annotations" / f"{iid}.xml",
@@ -121,12 +121,12 @@ def _write_one(args) -> KeypointSample:
         write_keypoint_xml(root / "annotations" / s.category / f"{iid}_1.xml", s, image_id=iid, voc_id=1)
     elif kind == "people":
         s = render_sample(kind, index, seed, size, noise)
-        _save_image(root / "images" / f"synth_{index:06d}.jpg", s.image)
+        _save_image(root / "images" / f"synth_{index:06d}.jpg", s.loaded_image())
     else:
         from convcorr_jax.data.faces300w import write_pts
 
         s = render_sample(kind, index, seed, size)
-        _save_image(root / f"{s.id}.png", s.image)
+        _save_image(root / f"{s.id}.png", s.loaded_image())
         write_pts(root / f"{s.id}.pts", s.points)
     return dataclasses.replace(s, image=None)
 
