@@ -1,4 +1,4 @@
-"""The places that read a `KeypointSample`'s image refuse a sample holding only its path (read with
+"""The places that read a `KeypointSample`'s (or a `SegSample`'s) image refuse a sample holding only its path (read with
 `with_images=False`, or a lazily read set) with one InputError naming the sample's path and the field "image"
 (`KeypointSample.loaded_image`), not a numpy or None error (or an error of some array function further on)."""
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from convcorr_eval.long2014 import pf_willow
-from convcorr_eval.razavian2015 import data, directions
+from convcorr_eval.razavian2015 import data, directions, rgb_segmentation
 from convcorr_jax.core.errors import InputError
-from convcorr_jax.data.types import KeypointSample
+from convcorr_jax.data.types import KeypointSample, SegSample
 from convcorr_jax.long2014 import classification
 from convcorr_jax.regression import keypoints, landmarks
 
@@ -99,3 +99,21 @@ def test_a_sample_holding_its_path_is_loaded_from_it(call, tmp_path):
     np.testing.assert_equal(call(_on_disk(tmp_path)), call(same))
     with pytest.raises(InputError, match="s1.jpg: field 'image': expected an existing image file"):
         call(_samples())
+
+
+def _segmentation(image_path: str | None) -> tuple[list[SegSample], list[SegSample], tuple[str, ...]]:
+    """(train, test, class names) of two 32 x 32 label maps, the second sample of each split without its image."""
+    loaded = SegSample(np.zeros((32, 32), np.uint8), "g0", image=np.zeros((32, 32, 3), np.uint8))
+    bare = dataclasses.replace(loaded, id="g1", image=None, image_path=image_path)
+    return [loaded, bare], [loaded, bare], ("background", "toy")
+
+
+def test_segmentation_samples_without_their_images_are_refused_naming_them():
+    cfg = rgb_segmentation.get_config("tiny")
+    with pytest.raises(InputError) as e:
+        rgb_segmentation.section(cfg, None, None, _segmentation("/d/g1.jpg"))  # refused before describing
+    assert (e.value.source, e.value.field) == ("/d/g1.jpg", "image")
+    assert str(e.value) == f"/d/g1.jpg: {WANT}"
+    with pytest.raises(InputError) as e:
+        _segmentation(None)[0][1].with_image()
+    assert (e.value.source, e.value.field) == ("g1", "image")

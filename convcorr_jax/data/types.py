@@ -38,6 +38,22 @@ MAX_PIXELS = 50_000_000  # default limit on an image's declared width x height (
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
+def _held_image(image: np.ndarray | None, image_path: str | None, sample_id: str) -> np.ndarray:
+    """`loaded_image` of either sample type: `image`, or InputError naming `image_path` (else the id) and "image"."""
+    if image is None:
+        raise InputError(image_path or sample_id, "image", "a loaded image (load with images, or sample.with_image())",
+                         None)
+    return image
+
+
+def _read_image(image_path: str | None, sample_id: str) -> np.ndarray:
+    """`with_image`'s read of either sample type: `load_image(image_path)`, or InputError naming the id and "image"
+    when there is no path to read."""
+    if image_path is None:
+        raise InputError(sample_id, "image", "a loaded image, or an image_path to load it from", None)
+    return load_image(image_path)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class KeypointSample:
     """One annotated instance (object, person or face).
@@ -89,9 +105,7 @@ class KeypointSample:
         """
         if self.image is not None:
             return self
-        if self.image_path is None:
-            raise InputError(self.id, "image", "a loaded image, or an image_path to load it from", None)
-        return dataclasses.replace(self, image=load_image(self.image_path))
+        return dataclasses.replace(self, image=_read_image(self.image_path, self.id))
 
     def loaded_image(self) -> np.ndarray:
         """The image this sample holds, for code that needs it loaded (nothing is read from disk here).
@@ -103,10 +117,7 @@ class KeypointSample:
             InputError: when the sample holds only its path (`image` is None), naming its `image_path` (or its
                 `id`) and the field "image".
         """
-        if self.image is None:
-            raise InputError(self.image_path or self.id, "image",
-                             "a loaded image (load with images, or sample.with_image())", None)
-        return self.image
+        return _held_image(self.image, self.image_path, self.id)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -114,7 +125,8 @@ class SegSample:
     """An image with a per-pixel class map.
 
     Fields:
-      image: uint8 [H, W, 3] RGB (or None with `image_path`).
+      image: uint8 [H, W, 3] RGB, or None with `image_path` (load with `with_image`; `loaded_image` returns it, or
+        refuses a sample without it).
       label: uint8 [H, W]; class index per pixel (0 = background), 255 = void.
       id: unique id.
     """
@@ -125,10 +137,30 @@ class SegSample:
     image_path: str | None = None
 
     def with_image(self) -> "SegSample":
-        """This sample with its image read from its path (itself when already loaded)."""
+        """This sample with its image read from its path (itself when already loaded).
+
+        Returns:
+            A `SegSample` whose `image` is uint8 [H, W, 3] RGB (`loaded_image()` returns it).
+
+        Raises:
+            InputError: as `KeypointSample.with_image`: neither an image nor an `image_path` (naming the `id` and
+                the field "image"), or a file `load_image` refuses.
+        """
         if self.image is not None:
             return self
-        return dataclasses.replace(self, image=load_image(self.image_path))
+        return dataclasses.replace(self, image=_read_image(self.image_path, self.id))
+
+    def loaded_image(self) -> np.ndarray:
+        """The image this sample holds (nothing is read from disk here), as `KeypointSample.loaded_image`.
+
+        Returns:
+            `image`, uint8 [H, W, 3] RGB.
+
+        Raises:
+            InputError: when the sample holds only its path, naming its `image_path` (or its `id`) and the field
+                "image".
+        """
+        return _held_image(self.image, self.image_path, self.id)
 
 
 def _max_pixels() -> int:

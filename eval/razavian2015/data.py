@@ -172,7 +172,7 @@ def voc_segmentation(root, label_size: int) -> tuple[list, list, tuple[str, ...]
     def prep(image_set):
         ss = list(load_voc_segmentation(root, image_set=image_set, with_images=True))
         labels = resize_labels([s.label for s in ss], label_size)
-        ims = [resize_images(s.image[None], (label_size, label_size))[0] for s in ss]
+        ims = [resize_images(s.loaded_image()[None], (label_size, label_size))[0] for s in ss]
         return [dataclasses.replace(s, label=l, image=i) for s, l, i in zip(ss, labels, ims)]
 
     return prep("train"), prep("val"), VOC_CLASSES

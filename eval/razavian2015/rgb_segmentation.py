@@ -41,10 +41,11 @@ def get_config(size: str = "default") -> Config:
 def section(cfg: common.Config, desc: common.Descriptors, figdir, seg, dataset: str = "synthetic objects"
             ) -> tuple[str, dict]:
     """Fig. 4 and Table 3 / Fig. 5 on the same whole images, described at `cfg.object_crop` px; the extra
-    descriptor (if any) as a labelled second row of each."""
+    descriptor (if any) as a labelled second row of each. InputError naming a sample (`SegSample`) that holds only
+    its path (`SegSample.loaded_image`)."""
     seg_tr, seg_te, class_names = seg
-    im_tr = np.stack([s.image for s in seg_tr])
-    im_te = np.stack([s.image for s in seg_te])
+    im_tr = np.stack([s.loaded_image() for s in seg_tr])
+    im_te = np.stack([s.loaded_image() for s in seg_te])
     size = (cfg.object_crop, cfg.object_crop)
     x_tr, x_te = resize_images(im_tr, size), resize_images(im_te, size)
     F_tr, F_te = desc.main(x_tr), desc.main(x_te)
