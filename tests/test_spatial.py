@@ -344,6 +344,19 @@ def test_predict_refuses_bad_spatial_inputs():
         pose_predict.predict_crops(params, images, cfg,
                              spatial=pose_predict.SpatialInputs(pri, np.zeros((5, 2)),
                                                                 spatial_mrf.SpatialConfig(mode="avg")))
+    # values: the spatial model runs inside the jitted read-outs, where it cannot check them; a NaN torso gave finite
+    # spatial read-outs at the map's corner (the all-NaN refined maps' arg-max cell), a NaN prior the same
+    torso = np.zeros((5, 2))
+    torso[3, 1] = np.nan
+    with pytest.raises(InputError, match=r"^predict_crops: field 'spatial.torso': expected finite \(x, y\) cells, "
+                                         r"got NaN or inf at spatial.torso\[3\]"):
+        pose_predict.predict_crops(params, images, cfg,
+                             spatial=pose_predict.SpatialInputs(pri, torso, spatial_mrf.SpatialConfig()))
+    bad = pri.copy()
+    bad[2, 1, 1] = np.nan
+    with pytest.raises(InputError, match=r"^predict_crops: field 'spatial.log_priors': .*got 1 NaN or \+inf"):
+        pose_predict.predict_crops(params, images, cfg,
+                             spatial=pose_predict.SpatialInputs(bad, np.zeros((5, 2)), spatial_mrf.SpatialConfig()))
 
 
 def test_priors_from_pixels_are_the_priors_of_the_cells():
@@ -480,6 +493,68 @@ def test_peak_at_reads_the_heatmap_at_the_selected_cell_clipped_to_0_1():
     select[0, 2, 0, 2] = 5.0
     got = np.asarray(pose_predict._peak_at(jnp.asarray(maps), jnp.asarray(select)))
     np.testing.assert_allclose(got, [[1.0, 0.0, 0.4]], rtol=1e-6)
+
+
+def _nan_case():
+    """A 3-joint chain below the torso (node 3) on a 5 x 6 map, with log-priors over 3 x 3 offsets."""
+    rng = np.random.default_rng(4)
+    edges = ((3, 0), (0, 1), (1, 2))
+    maps = rng.uniform(0, 1, (2, 5, 6, 3)).astype(np.float32)
+    torso = np.array([[2.0, 2.0], [3.0, 1.0]], np.float32)
+    return edges, maps, torso, np.log(rng.uniform(0.1, 1, (3, 3, 3))).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", spatial_mrf.MODES)
+def test_apply_spatial_model_refuses_non_finite_values(mode):
+    """A NaN heat-map cell made every joint's map NaN (both modes), +-inf cells were read as 1 and 0 (the clip), a
+    NaN torso with torso_sigma 0 conditioned nothing (finite, wrong maps), a NaN or +inf log-prior made every map
+    NaN: refused on concrete arrays, naming the field; a -inf log-prior (an impossible offset) is allowed."""
+    edges, maps, torso, pri = _nan_case()
+    for sigma in (0.0, 0.5):
+        cfg = spatial_mrf.SpatialConfig(edges=edges, mode=mode, torso_sigma=sigma)
+        for v in (np.nan, np.inf, -np.inf):
+            bad = maps.copy()
+            bad[1, 2, 3, 1] = v
+            with pytest.raises(InputError, match=r"^apply_spatial_model: field 'heatmaps': expected finite numbers "
+                                                 r"\(no NaN/inf\), got 1 non-finite entries$"):
+                spatial_mrf.apply_spatial_model(bad, torso, pri, cfg)
+            t = torso.copy()
+            t[1, 0] = v
+            with pytest.raises(InputError, match=r"^apply_spatial_model: field 'torso': expected finite \(x, y\) "
+                                                 r"cells, got NaN or inf at torso\[1\]"):
+                spatial_mrf.apply_spatial_model(maps, t, pri, cfg)
+        for v in (np.nan, np.inf):
+            p = pri.copy()
+            p[1, 0, 2] = v
+            with pytest.raises(InputError, match=r"^apply_spatial_model: field 'log_priors': expected "
+                                                 r"log-probabilities, -inf allowed \(no NaN or \+inf\), got 1 NaN"):
+                spatial_mrf.apply_spatial_model(maps, torso, p, cfg)
+        p = pri.copy()
+        p[1, 0, 2] = -np.inf
+        assert np.all(np.isfinite(np.asarray(spatial_mrf.apply_spatial_model(maps, torso, p, cfg))))
+
+
+@pytest.mark.parametrize("mode", spatial_mrf.MODES)
+def test_spatial_model_inside_jit_gives_nan_for_nan_and_the_readouts_no_point(mode):
+    """Inside a caller's jit the values are not checked: a NaN heat-map cell or torso coordinate (torso_sigma 0 and
+    > 0) gives NaN maps for every joint, which `select_peaks` reads as no point (NaN); +-inf heat-map cells read as
+    1 and 0. A NaN torso with torso_sigma 0 was ignored (finite maps, conditioned on nothing)."""
+    edges, maps, torso, pri = _nan_case()
+    for sigma in (0.0, 0.5):
+        cfg = spatial_mrf.SpatialConfig(edges=edges, mode=mode, torso_sigma=sigma)
+        run = jax.jit(lambda h, t: spatial_mrf.apply_spatial_model(h, t, pri, cfg))  # noqa: B023
+        bad, t = maps.copy(), torso.copy()
+        bad[1, 2, 3, 1], t[0, 1] = np.nan, np.nan
+        for h, tt in ((bad, torso), (maps, t)):
+            out = np.asarray(run(h, tt))
+            nan_item = 1 if h is bad else 0
+            assert np.all(np.isnan(out[nan_item])) and np.all(np.isfinite(out[1 - nan_item]))
+            pts = np.asarray(spatial_mrf.select_peaks(jnp.asarray(h), jnp.asarray(out)))
+            assert np.all(np.isnan(pts[nan_item])) and np.all(np.isfinite(pts[1 - nan_item]))
+        inf = maps.copy()
+        inf[0, 1, 1, 0], inf[0, 3, 4, 2] = np.inf, -np.inf
+        clipped = np.clip(inf, 0, 1)
+        np.testing.assert_array_equal(np.asarray(run(inf, torso)), np.asarray(run(clipped, torso)))
 
 
 def test_prior_settings_share_one_compiled_predict_and_peaks_are_the_heatmap_maxima():

@@ -49,11 +49,12 @@ import numpy as np
 from jax.sharding import Mesh
 
 from convcorr_jax.core import geometry, parallel
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check_finite, check_shape
 from convcorr_jax.pose import flip as pose_flip
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose import model as pose_model
 from convcorr_jax.pose import spatial as spatial_mrf
+from convcorr_jax.pose.spatial.inference import check_log_priors
 
 READOUTS = ("coarse", "coarse_refined", "cascade_raw", "cascade", "cascade_product")
 SPATIAL_READOUTS = tuple(f"spatial_{k}" for k in READOUTS)
@@ -185,7 +186,8 @@ def predict_crops(params: dict, images: np.ndarray, cfg: pose_model.ModelConfig,
 
     Raises:
       InputError: images not uint8 [N, S, S, 3], a bad batch, spatial config, torso shape, log-priors shape or tree,
-        or a flip that is not a left/right swap of the K joints.
+        a torso coordinate that is not finite, a NaN or +inf log-prior, or a flip that is not a left/right swap of
+        the K joints.
     """
     check_batch(batch)
     check_shape(images, "N S S 3", "predict_crops", "images", {"S": cfg.image_size}, dtype="uint8",
@@ -194,10 +196,13 @@ def predict_crops(params: dict, images: np.ndarray, cfg: pose_model.ModelConfig,
     names: tuple[str, ...] = READOUTS
     if spatial is not None:
         spatial.cfg.validate()
-        check_shape(spatial.torso, "N 2", "predict", "spatial.torso", {"N": n},
+        check_shape(spatial.torso, "N 2", "predict_crops", "spatial.torso", {"N": n},
                     note="(x, y heat-map cells, one per image)")
+        # the spatial model runs inside the jitted read-outs, where it cannot check values: checked here
+        check_finite(spatial.torso, np.ones(n, bool), "predict_crops", "spatial.torso", "finite (x, y) cells")
         pri = np.asarray(spatial.log_priors, np.float32)
-        check_shape(pri, "E kh kw", "predict", "spatial.log_priors", {"E": len(spatial.cfg.edges)})
+        check_shape(pri, "E kh kw", "predict_crops", "spatial.log_priors", {"E": len(spatial.cfg.edges)})
+        check_log_priors(pri, "predict_crops", "spatial.log_priors")
         spatial_mrf.tree_structure(spatial.cfg.edges, cfg.num_joints + 1)
         names = READOUTS + SPATIAL_READOUTS
     if peaks:

@@ -41,8 +41,10 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, check, check_finite, check_finite_entries, check_shape
+from convcorr_jax.core.tracing import is_traced
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose.spatial.config import METHODS, MODES, Edges, SpatialConfig, Tree, kernel_shape, tree_structure
 
@@ -211,7 +213,8 @@ def torso_log_unary(torso: jax.Array, shape: tuple[int, int], sigma: float = 0.5
 
     Returns:
         float32 [..., H, W]: -(squared distance) / (2 sigma^2), or for sigma = 0 0 at the nearest cell inside the map
-        and -1e4 (`IMPOSSIBLE_LOG`) elsewhere.
+        and -1e4 (`IMPOSSIBLE_LOG`) elsewhere; NaN in every cell for a NaN coordinate (sigma = 0 gave -1e4 in every
+        cell, a torso that conditions nothing).
     """
     h, w = shape
     ys = jnp.arange(h, dtype=jnp.float32)[:, None]
@@ -221,7 +224,8 @@ def torso_log_unary(torso: jax.Array, shape: tuple[int, int], sigma: float = 0.5
         return -((xs - t[..., 0]) ** 2 + (ys - t[..., 1]) ** 2) / (2.0 * sigma**2)
     cx = jnp.clip(jnp.rint(t[..., 0]), 0, w - 1)
     cy = jnp.clip(jnp.rint(t[..., 1]), 0, h - 1)
-    return jnp.where((xs == cx) & (ys == cy), 0.0, IMPOSSIBLE_LOG)
+    u = jnp.where((xs == cx) & (ys == cy), 0.0, IMPOSSIBLE_LOG)
+    return jnp.where(jnp.isnan(cx) | jnp.isnan(cy), jnp.nan, u)
 
 
 def node_log_unaries(heatmaps: jax.Array, torso: jax.Array, cfg: SpatialConfig) -> jax.Array:
@@ -239,6 +243,24 @@ def node_log_unaries(heatmaps: jax.Array, torso: jax.Array, cfg: SpatialConfig) 
     u = heatmap_log_unary(heatmaps, cfg.unary_floor, cfg.unary_power)
     t = torso_log_unary(torso, (h, w), cfg.torso_sigma)
     return jnp.concatenate([u, t[:, None]], axis=1)
+
+
+def check_log_priors(log_priors: npt.ArrayLike, source: str, field: str) -> None:
+    """Refuse log-priors holding NaN or +inf (every marginal NaN); -inf, an impossible offset, is allowed.
+
+    Args:
+        log_priors: float [E, kh, kw] log-priors (concrete).
+        source, field: where they came from, for the error.
+
+    Returns:
+        None.
+
+    Raises:
+        InputError: naming `field` and how many entries are NaN or +inf.
+    """
+    p = np.asarray(log_priors, np.float64)
+    bad = int(np.count_nonzero(np.isnan(p) | (p == np.inf)))
+    check(bad == 0, source, field, "log-probabilities, -inf allowed (no NaN or +inf)", f"{bad} NaN or +inf entries")
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",))
@@ -264,16 +286,28 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
         False.
 
     Raises:
-        InputError: a bad config, arrays of other shapes, or edges that are not one tree over K + 1 nodes.
+        InputError: a bad config, arrays of other shapes, edges that are not one tree over K + 1 nodes, or, on
+            concrete arrays, a NaN or +-inf heat-map entry or torso coordinate, or a NaN or +inf log-prior (-inf,
+            an impossible offset, is allowed). Unchecked, a NaN heat-map cell made every joint's map NaN, +-inf
+            cells were read as 1 and 0 (the clip), and a NaN torso with torso_sigma 0 conditioned nothing (finite,
+            wrong maps). Inside a caller's jit values are not checked (docs/library.md, "Inside your own jit"): a
+            NaN heat-map cell or torso coordinate gives NaN maps for every joint of its image, a NaN or +inf
+            log-prior for every image, and +-inf heat-map cells are read as 1 and 0.
     """
     if not cfg.enabled:
         return heatmaps
     cfg.validate()
     heatmaps = jnp.asarray(heatmaps, jnp.float32)
-    dims = check_shape(heatmaps, "N H W K", "spatial model", "heatmaps")
-    check_shape(torso, "N 2", "spatial model", "torso", dims, note="(x, y cells)")
+    dims = check_shape(heatmaps, "N H W K", "apply_spatial_model", "heatmaps")
+    check_shape(torso, "N 2", "apply_spatial_model", "torso", dims, note="(x, y cells)")
     k = dims["K"]
     tree_structure(cfg.edges, k + 1)
+    if not is_traced(heatmaps):
+        check_finite_entries(heatmaps, "apply_spatial_model", "heatmaps")
+    if not is_traced(torso):
+        check_finite(torso, np.ones(dims["N"], bool), "apply_spatial_model", "torso", "finite (x, y) cells")
+    if not is_traced(log_priors):
+        check_log_priors(log_priors, "apply_spatial_model", "log_priors")
     return _apply(heatmaps, jnp.asarray(torso, jnp.float32), jnp.asarray(log_priors, jnp.float32), cfg.inference())
 
 
