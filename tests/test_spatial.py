@@ -495,6 +495,23 @@ def test_peak_at_reads_the_heatmap_at_the_selected_cell_clipped_to_0_1():
     np.testing.assert_allclose(got, [[1.0, 0.0, 0.4]], rtol=1e-6)
 
 
+def test_peak_at_skips_nan_cells_of_select_like_argmax_2d():
+    """The confidence is read at the cell the point read-outs take: `heatmaps.argmax_2d` never picks a NaN cell; a
+    NaN cell of select made jnp.argmax read the heat-map there instead (NaN, or a value at another cell)."""
+    from convcorr_jax.pose import predict as pose_predict
+
+    maps = np.zeros((1, 3, 4, 2), np.float32)
+    maps[0, 1, 2, 0], maps[0, 0, 0, 0] = 0.8, 0.3
+    maps[0, 2, 1, 1] = 0.6
+    select = maps.copy()
+    select[0, 0, 0, 0] = np.nan  # joint 0: a NaN cell elsewhere than its maximum
+    select[0, :, :, 1] = np.nan  # joint 1: all NaN, argmax_2d's (0, 0)
+    cells = np.asarray(hm.argmax_2d(jnp.asarray(select)))[0]
+    np.testing.assert_array_equal(cells, [[2, 1], [0, 0]])
+    got = np.asarray(pose_predict._peak_at(jnp.asarray(maps), jnp.asarray(select)))
+    np.testing.assert_allclose(got, [[0.8, 0.0]], rtol=1e-6)
+
+
 def _nan_case():
     """A 3-joint chain below the torso (node 3) on a 5 x 6 map, with log-priors over 3 x 3 offsets."""
     rng = np.random.default_rng(4)
