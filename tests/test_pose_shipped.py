@@ -391,6 +391,9 @@ def test_a_model_folder_with_an_edited_config_is_one_line_naming_it(tmp_path, ed
     (lambda d: d.update(names=5), "skeleton.names", "a list of keypoint names"),
     (lambda d: d.update(names=list(range(17))), "skeleton.names", "a list of keypoint names"),
     (lambda d: d.update(names="abc"), "skeleton.names", "a list of keypoint names"),
+    # names the Skeleton refuses (one check, its own): "" was accepted
+    (lambda d: d["names"].__setitem__(3, ""), "skeleton.names", r"a list of keypoint names \(non-blank strings\)"),
+    (lambda d: d["names"].__setitem__(3, d["names"][0]), "skeleton.names", "distinct keypoint names"),
     # ends and sigmas that are not lists: were the generic field ("'int' object is not iterable")
     (lambda d: d.update(torso=5), "skeleton.torso", "two joint ids"),
     (lambda d: d.update(head=5), "skeleton.head", "two joint ids"),

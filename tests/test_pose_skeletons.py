@@ -217,6 +217,31 @@ def test_coco_category_joint_ids_are_not_bools():
         from_coco_category({**CAT, "skeleton": [[True, 2]]}, "f.json")
 
 
+@pytest.mark.parametrize("names, expected, got", [
+    ([0, 1, 2], "a list of keypoint names (non-blank strings)", "0"),  # these six were accepted
+    ((0, 1, 2), "a list of keypoint names (non-blank strings)", "0"),
+    (("a", "", "c"), "a list of keypoint names (non-blank strings)", "''"),
+    (("a", " ", "c"), "a list of keypoint names (non-blank strings)", "' '"),
+    ((b"a", "b", "c"), "a list of keypoint names (non-blank strings)", "b'a'"),
+    ("abc", "a list of keypoint names (strings)", "abc"),
+    (None, "a list of keypoint names (strings)", None),  # a TypeError from enumerate(None)
+    (("a", "b", "a"), "distinct keypoint names", "['a', 'b', 'a']"),  # refused before, as field 'keypoints'
+    ((), "at least one keypoint name", "0"),
+])
+def test_keypoint_names_must_be_distinct_non_blank_strings(names, expected, got):
+    with pytest.raises(InputError) as e:
+        skeletons.Skeleton("t", names, ((0, 1),))
+    assert e.value.field == "names" and str(e.value) == (f"skeleton t: field 'names': expected {expected}"
+                                                         + ("" if got is None else f", got {got}"))
+
+
+@pytest.mark.parametrize("names", [["base", "", "bulb"], ["base", " ", "bulb"]])
+def test_coco_keypoint_names_must_not_be_blank(names):
+    """An empty or blank keypoint name was accepted (a table column with no heading)."""
+    with pytest.raises(InputError, match=r"f.json: field 'categories\[\]\.keypoints': expected .*non-blank"):
+        from_coco_category({**CAT, "keypoints": names, "skeleton": [[1, 2]]}, "f.json")
+
+
 @pytest.mark.parametrize("sigmas, expected", [
     (5, "a sequence of 3 positive OKS sigmas"),  # a TypeError: object of type 'int' has no len()
     (np.float64(0.1), "a sequence of 3"),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -94,9 +95,11 @@ class Skeleton:
     title: str = ""
 
     def __post_init__(self):
+        source = f"skeleton {self.name}"
+        _check_names(source, "names", self.names)  # before the default groups, one per name
         if not self.groups:
             object.__setattr__(self, "groups", {n: (i,) for i, n in enumerate(self.names)})
-        self.validate(f"skeleton {self.name}")
+        self.validate(source)
 
     @property
     def num_joints(self) -> int:
@@ -132,9 +135,10 @@ class Skeleton:
         return self.groups
 
     def validate(self, source: str) -> Skeleton:
-        """Check every joint id (each link, flip pair, torso and head: two different joints; links, flip pairs and
-        tree: sequences of such pairs), the groups, the normaliser, the sigmas and the tree's node ids (pairs of
-        two different ints 0..K); InputError naming `source` and the field.
+        """Check the keypoint names (a non-empty sequence of distinct, non-blank strings), every joint id (each
+        link, flip pair, torso and head: two different joints; links, flip pairs and tree: sequences of such pairs),
+        the groups, the normaliser, the sigmas and the tree's node ids (pairs of two different ints 0..K);
+        InputError naming `source` and the field.
 
         Args:
             source: what the error names (`skeleton <name>`, a file).
@@ -142,54 +146,43 @@ class Skeleton:
         Returns:
             the skeleton itself.
         """
+        _check_names(source, "names", self.names)
+        self._check_ids(source)
+        self._check_normaliser(source)
+        return self
+
+    def _check_ids(self, source: str) -> None:
+        """InputError unless links, flip pairs, torso, head and tree are pairs of two different ids and each group
+        a sequence of joint ids (`validate`)."""
         k = len(self.names)
-        if k == 0:
-            raise InputError(source, "keypoints", "at least one keypoint name", 0)
-        if len(set(self.names)) != k:
-            raise InputError(source, "keypoints", "distinct keypoint names", list(self.names))
-
-        def sequence(field: str, value, expected: str):
-            array = isinstance(value, np.ndarray) and value.ndim > 0  # not a 0-d array: no len()
-            if isinstance(value, str) or not (isinstance(value, Sequence) or array):
-                raise InputError(source, field, expected, value)
-            return value
-
         joint_ids = f"joint ids of the skeleton's {k} keypoints"
-
-        def ids(field: str, values, n: int = k, expected: str = joint_ids) -> None:
-            for v in values:
-                if not (is_int(v) and 0 <= v < n):  # not a bool: True would be joint 1
-                    raise InputError(source, field, expected, v)
-
-        def two_ids(field: str, value, n: int = k, what: str = "joint", expected: str = joint_ids) -> None:
-            if len(sequence(field, value, f"two {what} ids (a, b)")) != 2:
-                raise InputError(source, field, f"two {what} ids (a, b)", value)
-            ids(field, value, n, expected)
-            if value[0] == value[1]:
-                raise InputError(source, field, f"two different {what}s", tuple(value))
-
         ends = [(f, [getattr(self, f)]) for f in ("torso", "head") if getattr(self, f) is not None]
         for field, pairs in (("skeleton", self.links), ("flip_pairs", self.flip_pairs), *ends):
-            for p in sequence(field, pairs, "a sequence of (a, b) joint id pairs"):
-                two_ids(field, p)
+            for p in _sequence(source, field, pairs, "a sequence of (a, b) joint id pairs"):
+                _two_ids(source, field, p, k, joint_ids)
         flipped = [j for fp in self.flip_pairs for j in fp]
         if len(set(flipped)) != len(flipped):
             raise InputError(source, "flip_pairs", "each joint in at most one pair", list(self.flip_pairs))
+        tree = () if self.tree is None else _sequence(source, "tree", self.tree, "a sequence of (parent, child) pairs")
+        for pair in tree:
+            _two_ids(source, "tree", pair, k + 1, f"node ids 0..{k} (node {k}: the torso point)", "node")
         if not isinstance(self.groups, Mapping):
             raise InputError(source, "groups", "a mapping {column: joint ids}", self.groups)
         for g, members in self.groups.items():
-            ids(f"groups.{g}", sequence(f"groups.{g}", members, "a sequence of joint ids"))
+            _ids(source, f"groups.{g}", _sequence(source, f"groups.{g}", members, "a sequence of joint ids"), k,
+                 joint_ids)
+
+    def _check_normaliser(self, source: str) -> None:
+        """InputError unless the normaliser is known (its two joints given) and the sigmas are K numbers > 0."""
+        k = len(self.names)
         if self.normaliser not in NORMALISERS:
             raise InputError(source, "normaliser", f"one of {NORMALISERS}", self.normaliser)
         if getattr(self, self.normaliser, ()) is None:
             raise InputError(source, self.normaliser, f"two joints (the {self.normaliser} normaliser's ends)", None)
         if self.sigmas is not None:
-            sig = sequence("sigmas", self.sigmas, f"a sequence of {k} positive OKS sigmas (one per keypoint)")
+            sig = _sequence(source, "sigmas", self.sigmas, f"a sequence of {k} positive OKS sigmas (one per keypoint)")
             if len(sig) != k or not all(is_real(s, finite=True) and s > 0 for s in sig):
                 raise InputError(source, "sigmas", f"{k} finite OKS sigmas > 0", list(sig))
-        for pair in () if self.tree is None else sequence("tree", self.tree, "a sequence of (parent, child) pairs"):
-            two_ids("tree", pair, k + 1, "node", f"node ids 0..{k} (node {k}: the torso point)")
-        return self
 
     def normaliser_lengths(self, points: np.ndarray, labelled: np.ndarray, boxes: np.ndarray | None = None
                            ) -> np.ndarray:
@@ -271,6 +264,43 @@ class Skeleton:
                         edges.append((node, nxt))
                         queue.append(nxt)
         return tuple(edges)
+
+
+def _sequence(source: str, field: str, value: Any, expected: str) -> Any:
+    """`value` when it is a sequence (not text, not a 0-d array, which has no len()); else InputError."""
+    array = isinstance(value, np.ndarray) and value.ndim > 0
+    if isinstance(value, str) or not (isinstance(value, Sequence) or array):
+        raise InputError(source, field, expected, value)
+    return value
+
+
+def _ids(source: str, field: str, values: Any, n: int, expected: str) -> None:
+    """InputError unless every one of `values` is an int 0..n-1 (not a bool: True would be id 1)."""
+    for v in values:
+        if not (is_int(v) and 0 <= v < n):
+            raise InputError(source, field, expected, v)
+
+
+def _two_ids(source: str, field: str, value: Any, n: int, expected: str, what: str = "joint") -> None:
+    """InputError unless `value` is two different ids 0..n-1."""
+    if len(_sequence(source, field, value, f"two {what} ids (a, b)")) != 2:
+        raise InputError(source, field, f"two {what} ids (a, b)", value)
+    _ids(source, field, value, n, expected)
+    if value[0] == value[1]:
+        raise InputError(source, field, f"two different {what}s", tuple(value))
+
+
+def _check_names(source: str, field: str, names: Any) -> None:
+    """InputError naming `source` and `field` unless `names` is a non-empty sequence of distinct, non-blank
+    strings (the keypoint names of a Skeleton, of a COCO category)."""
+    _sequence(source, field, names, "a list of keypoint names (strings)")
+    if len(names) == 0:
+        raise InputError(source, field, "at least one keypoint name", 0)
+    bad = [n for n in names if not isinstance(n, str) or not n.strip()]
+    if bad:
+        raise InputError(source, field, "a list of keypoint names (non-blank strings)", repr(bad[0]))
+    if len(set(names)) != len(names):
+        raise InputError(source, field, "distinct keypoint names", list(names))
 
 
 def _pairs(values: Sequence[Sequence[int]]) -> Pairs:
@@ -367,10 +397,8 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
     Returns:
         the Skeleton; InputError naming the file and the field for a bad one.
     """
-    names = cat.get("keypoints")
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise InputError(source, "categories[].keypoints", "a non-empty list of keypoint names", names)
-    names = tuple(names)
+    _check_names(source, "categories[].keypoints", cat.get("keypoints"))
+    names = tuple(cat["keypoints"])
     k = len(names)
 
     def joint(v, field: str) -> int:

@@ -199,18 +199,16 @@ def _skeleton_from(record: dict, source: str | Path) -> Skeleton:
     for key, what in (("name", "the skeleton's name"), ("names", "the keypoint names"), ("links", "the bones")):
         if key not in record:
             raise InputError(source, f"skeleton.{key}", f"{what} (a required key of the skeleton)", "missing")
-    if not isinstance(names := record["names"], list) or not all(isinstance(n, str) for n in names):
-        raise InputError(source, "skeleton.names", "a list of keypoint names (strings)", names)
     groups = record.get("groups", {})
     try:
-        return Skeleton(name=str(record["name"]), names=tuple(names), links=pairs(record["links"]),
+        return Skeleton(name=str(record["name"]), names=pairs(record["names"]), links=pairs(record["links"]),
                         flip_pairs=pairs(record.get("flip_pairs", ())),
                         groups={k: pairs(v) for k, v in groups.items()} if isinstance(groups, dict) else groups,
                         normaliser=str(record.get("normaliser", "bbox")), torso=pairs(record.get("torso")),
                         head=pairs(record.get("head")), sigmas=pairs(record.get("sigmas")),
                         tree=pairs(record.get("tree")), title=str(record.get("title", "")))
     except InputError as e:  # the record's own field: `Skeleton` names the links "skeleton" (COCO's word)
-        field = {"skeleton": "links", "keypoints": "names"}.get(e.field, e.field)
+        field = {"skeleton": "links"}.get(e.field, e.field)
         raise InputError(source, f"skeleton.{field}", e.expected, e.got) from None
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(source, "skeleton", "a skeleton record (names, links, flip_pairs, groups, ...)",
