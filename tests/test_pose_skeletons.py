@@ -235,6 +235,17 @@ def test_keypoint_names_must_be_distinct_non_blank_strings(names, expected, got)
                                                          + ("" if got is None else f", got {got}"))
 
 
+@pytest.mark.parametrize("sigmas", [[True] * 5, ["0.1"] * 5, [0.1, 0.1, "0.1", 0.1, 0.1], "12345", {"a": 0.1}])
+def test_coco_sigmas_must_be_a_list_of_numbers(sigmas):
+    """float() read JSON's true as 1.0 and the strings "0.1" and "12345" as numbers: each was accepted (a mapping
+    was refused already)."""
+    with pytest.raises(InputError, match=r"f.json: field 'categories\[\]\.sigmas': expected a list of 5 numbers") as e:
+        from_coco_category({**CAT, "sigmas": sigmas}, "f.json")
+    assert "\n" not in str(e.value)
+    assert from_coco_category({**CAT, "sigmas": [1, 0.5, np.float32(0.25), 1, 1]}, "f.json").sigmas == (1.0, 0.5, 0.25,
+                                                                                                       1.0, 1.0)
+
+
 @pytest.mark.parametrize("names", [["base", "", "bulb"], ["base", " ", "bulb"]])
 def test_coco_keypoint_names_must_not_be_blank(names):
     """An empty or blank keypoint name was accepted (a table column with no heading)."""

@@ -436,10 +436,9 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
         if reg.names == names and "flip_pairs" not in cat and not groups and sigmas is None:
             return reg if (reg.links == links or not links) else dataclasses.replace(reg, links=links, tree=None)
     normaliser = "torso" if ends["torso"] else "head" if ends["head"] else "bbox"
-    try:
-        sig = None if sigmas is None else tuple(float(s) for s in sigmas)
-    except (TypeError, ValueError):
-        raise InputError(source, "categories[].sigmas", f"{k} numbers", sigmas) from None
+    if sigmas is not None and not (isinstance(sigmas, list) and all(is_real(s) for s in sigmas)):
+        raise InputError(source, "categories[].sigmas", f"a list of {k} numbers (not text, not true / false)", sigmas)
+    sig = None if sigmas is None else tuple(float(s) for s in sigmas)
     try:
         return Skeleton(str(cat.get("name", "keypoints")), names, links, flip, groups, normaliser, ends["torso"],
                         ends["head"], sig)
