@@ -394,6 +394,9 @@ def test_a_model_folder_with_an_edited_config_is_one_line_naming_it(tmp_path, ed
     # names the Skeleton refuses (one check, its own): "" was accepted
     (lambda d: d["names"].__setitem__(3, ""), "skeleton.names", r"a list of keypoint names \(non-blank strings\)"),
     (lambda d: d["names"].__setitem__(3, d["names"][0]), "skeleton.names", "distinct keypoint names"),
+    # a name or title that is not text: str() made it one ("3")
+    (lambda d: d.update(name=3), "skeleton.name", "a non-blank string, got 3"),
+    (lambda d: d.update(title=["person"]), "skeleton.title", r"a string, got \['person'\]"),
     # ends and sigmas that are not lists: were the generic field ("'int' object is not iterable")
     (lambda d: d.update(torso=5), "skeleton.torso", "two joint ids"),
     (lambda d: d.update(head=5), "skeleton.head", "two joint ids"),

@@ -235,6 +235,32 @@ def test_keypoint_names_must_be_distinct_non_blank_strings(names, expected, got)
                                                          + ("" if got is None else f", got {got}"))
 
 
+@pytest.mark.parametrize("fields, field, expected", [
+    ({"name": 3}, "name", "a non-blank string, got 3"),  # these five were accepted
+    ({"name": " "}, "name", "a non-blank string, got ' '"),
+    ({"title": None}, "title", "a string, got None"),
+    ({"groups": {1: (0,)}}, "groups", "column names that are non-blank strings, got 1"),
+    ({"groups": {"": (0,)}}, "groups", "column names that are non-blank strings, got ''"),
+])
+def test_skeleton_name_title_and_group_names_are_strings(fields, field, expected):
+    with pytest.raises(InputError) as e:
+        skeletons.Skeleton(**{"name": "t", "names": ("a", "b", "c"), "links": ((0, 1),), **fields})
+    assert e.value.field == field and str(e.value).endswith(f"field '{field}': expected {expected}")
+
+
+@pytest.mark.parametrize("edit, field, expected", [
+    ({"name": 5}, "name", "a non-blank string, got 5"),  # str() made each of these four a name: "5", "None", ...
+    ({"name": None}, "name", "a non-blank string, got None"),
+    ({"name": ["lamp"]}, "name", "a non-blank string, got ['lamp']"),
+    ({"groups": {1: ["base"]}}, "groups", "column names that are non-blank strings, got 1"),
+    ({"name": ""}, "name", "a non-blank string, got ''"),  # this one was accepted as it was
+])
+def test_coco_category_name_and_group_names_are_not_converted_to_text(edit, field, expected):
+    with pytest.raises(InputError) as e:
+        from_coco_category({**CAT, **edit}, "f.json")
+    assert str(e.value) == f"f.json: field 'categories[].{field}': expected {expected}"
+
+
 @pytest.mark.parametrize("sigmas", [[True] * 5, ["0.1"] * 5, [0.1, 0.1, "0.1", 0.1, 0.1], "12345", {"a": 0.1}])
 def test_coco_sigmas_must_be_a_list_of_numbers(sigmas):
     """float() read JSON's true as 1.0 and the strings "0.1" and "12345" as numbers: each was accepted (a mapping

@@ -135,10 +135,10 @@ class Skeleton:
         return self.groups
 
     def validate(self, source: str) -> Skeleton:
-        """Check the keypoint names (a non-empty sequence of distinct, non-blank strings), every joint id (each
-        link, flip pair, torso and head: two different joints; links, flip pairs and tree: sequences of such pairs),
-        the groups, the normaliser, the sigmas and the tree's node ids (pairs of two different ints 0..K);
-        InputError naming `source` and the field.
+        """Check the name and title (strings), the keypoint names (non-empty, distinct, non-blank strings), every
+        joint id (each link, flip pair, torso and head: two different joints; links, flip pairs and tree: sequences
+        of such pairs), the groups, the normaliser, the sigmas and the tree's node ids (pairs of two different ints
+        0..K); InputError naming `source` and the field.
 
         Args:
             source: what the error names (`skeleton <name>`, a file).
@@ -146,6 +146,9 @@ class Skeleton:
         Returns:
             the skeleton itself.
         """
+        for field, value in (("name", self.name), ("title", self.title)):  # no str(): a number is no name
+            if not isinstance(value, str) or (field == "name" and not value.strip()):
+                raise InputError(source, field, "a non-blank string" if field == "name" else "a string", repr(value))
         _check_names(source, "names", self.names)
         self._check_ids(source)
         self._check_normaliser(source)
@@ -169,6 +172,8 @@ class Skeleton:
         if not isinstance(self.groups, Mapping):
             raise InputError(source, "groups", "a mapping {column: joint ids}", self.groups)
         for g, members in self.groups.items():
+            if not isinstance(g, str) or not g.strip():
+                raise InputError(source, "groups", "column names that are non-blank strings", repr(g))
             _ids(source, f"groups.{g}", _sequence(source, f"groups.{g}", members, "a sequence of joint ids"), k,
                  joint_ids)
 
@@ -291,13 +296,11 @@ def _two_ids(source: str, field: str, value: Any, n: int, expected: str, what: s
 
 
 def _check_names(source: str, field: str, names: Any) -> None:
-    """InputError naming `source` and `field` unless `names` is a non-empty sequence of distinct, non-blank
-    strings (the keypoint names of a Skeleton, of a COCO category)."""
+    """InputError naming `source` and `field` unless `names` are distinct non-blank strings (a Skeleton's, COCO's)."""
     _sequence(source, field, names, "a list of keypoint names (strings)")
     if len(names) == 0:
         raise InputError(source, field, "at least one keypoint name", 0)
-    bad = [n for n in names if not isinstance(n, str) or not n.strip()]
-    if bad:
+    if bad := [n for n in names if not isinstance(n, str) or not n.strip()]:
         raise InputError(source, field, "a list of keypoint names (non-blank strings)", repr(bad[0]))
     if len(set(names)) != len(names):
         raise InputError(source, field, "distinct keypoint names", list(names))
@@ -430,7 +433,7 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
         if not isinstance(members, list):
             raise InputError(source, f"categories[].groups.{g}", "a list of keypoints (names or 1-based ids)",
                              members)
-    groups = {str(g): tuple(joint(v, f"groups.{g}") for v in members) for g, members in groups.items()}
+    groups = {g: tuple(joint(v, f"groups.{g}") for v in members) for g, members in groups.items()}
     sigmas = cat.get("sigmas")
     for reg in SKELETONS.values():
         if reg.names == names and "flip_pairs" not in cat and not groups and sigmas is None:
@@ -440,7 +443,7 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
         raise InputError(source, "categories[].sigmas", f"a list of {k} numbers (not text, not true / false)", sigmas)
     sig = None if sigmas is None else tuple(float(s) for s in sigmas)
     try:
-        return Skeleton(str(cat.get("name", "keypoints")), names, links, flip, groups, normaliser, ends["torso"],
+        return Skeleton(cat.get("name", "keypoints"), names, links, flip, groups, normaliser, ends["torso"],
                         ends["head"], sig)
     except InputError as e:
         raise InputError(source, f"categories[].{e.field}", e.expected, e.got) from None

@@ -201,12 +201,12 @@ def _skeleton_from(record: dict, source: str | Path) -> Skeleton:
             raise InputError(source, f"skeleton.{key}", f"{what} (a required key of the skeleton)", "missing")
     groups = record.get("groups", {})
     try:
-        return Skeleton(name=str(record["name"]), names=pairs(record["names"]), links=pairs(record["links"]),
+        return Skeleton(name=record["name"], names=pairs(record["names"]), links=pairs(record["links"]),
                         flip_pairs=pairs(record.get("flip_pairs", ())),
                         groups={k: pairs(v) for k, v in groups.items()} if isinstance(groups, dict) else groups,
-                        normaliser=str(record.get("normaliser", "bbox")), torso=pairs(record.get("torso")),
+                        normaliser=record.get("normaliser", "bbox"), torso=pairs(record.get("torso")),
                         head=pairs(record.get("head")), sigmas=pairs(record.get("sigmas")),
-                        tree=pairs(record.get("tree")), title=str(record.get("title", "")))
+                        tree=pairs(record.get("tree")), title=record.get("title", ""))
     except InputError as e:  # the record's own field: `Skeleton` names the links "skeleton" (COCO's word)
         field = {"skeleton": "links"}.get(e.field, e.field)
         raise InputError(source, f"skeleton.{field}", e.expected, e.got) from None
