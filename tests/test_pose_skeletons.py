@@ -583,3 +583,76 @@ def test_training_warns_when_flip_augmentation_swaps_no_point():
     assert "swaps no left/right points" in flip_warning(cfg)
     assert flip_warning(dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, flip=False))) is None
     assert flip_warning(TrainConfig()) is None  # MPII's 16 joints: pairs swapped
+
+
+def _ann(key, value, i=0):
+    return lambda o: o["annotations"][i].__setitem__(key, value)
+
+
+def _image(key, value, i=0):
+    return lambda o: o["images"][i].__setitem__(key, value)
+
+
+@pytest.mark.parametrize("edit, field, got", [
+    # float() read each of these three as coordinates: "2" as 2.0, true as 1.0, "1234" as [1, 2, 3, 4]
+    (_ann("bbox", ["2", 3, 30, 20]), "annotations[0].bbox[0]", "'2'"),
+    (_ann("bbox", [2, True, 30, 20]), "annotations[0].bbox[1]", "True"),
+    (_ann("bbox", "1234"), "annotations[0].bbox", "'1234'"),
+    (_ann("num_keypoints", False), "annotations[0].num_keypoints", "False"),  # pycocotools: 0, the person ignored
+    (_ann("num_keypoints", "5"), "annotations[0].num_keypoints", "'5'"),
+    (_ann("num_keypoints", 9), "annotations[0].num_keypoints", "9"),
+    (_ann("iscrowd", "0"), "annotations[0].iscrowd", "'0'"),  # a non-empty string: a crowd, the person left out
+    (_ann("iscrowd", True), "annotations[0].iscrowd", "True"),
+    (_ann("iscrowd", 2), "annotations[0].iscrowd", "2"),
+    (_ann("iscrowd", None), "annotations[0].iscrowd", "None"),
+    (_ann("image_id", True), "annotations[0].image_id", "True"),  # true == 1: image 1's
+    (_ann("image_id", 1.0), "annotations[0].image_id", "1.0"),
+    (_ann("image_id", "1"), "annotations[0].image_id", "'1'"),  # refused before, as "got 1"
+    (_ann("category_id", True), "annotations[0].category_id", "True"),  # true == 1: category 1's
+    (_ann("id", True), "annotations[0].id", "True"),  # the sample's id "True"
+    (_ann("id", None), "annotations[0].id", None),  # "None"
+    (_ann("id", [1]), "annotations[0].id", "[1]"),  # "[1]"
+    (_ann("id", 1.5), "annotations[0].id", "1.5"),
+    (_image("id", True), "images[0].id", "True"),  # matched annotations' image_id 1
+    (_image("file_name", 5), "images[0].file_name", "5"),  # refused before as the annotation's image_id
+    (lambda o: o["images"].append("im.png"), "images[3]", "str"),  # left out before
+    (_ann("area", "600"), "annotations[0].area", "'600'"),  # refused before, as "got 600"
+])
+def test_coco_annotation_numbers_are_not_text_or_bools(edit, field, got, tmp_path):
+    """A COCO annotation's numbers and ids as the file writes them: text and true / false are refused, naming the
+    file and the field, never converted."""
+    write_coco(tmp_path, "val", n=1)
+    write_coco(tmp_path, "train", n=3, edit=edit)
+    with pytest.raises(InputError) as e:
+        pose_sets.load_people("coco", tmp_path, "train")
+    ann = str(tmp_path / "annotations" / "train.json")
+    assert e.value.source == ann and e.value.field == field and "\n" not in str(e.value), str(e.value)
+    assert str(e.value).endswith("" if got is None else f", got {got}"), str(e.value)
+
+
+def test_coco_ids_that_are_strings_and_whole_float_counts_are_read(tmp_path):
+    """The forms COCO files do write stay accepted: string ids (matched as written), 1.0 for a count or a flag."""
+    def edit(o):
+        o["images"][0]["id"] = o["annotations"][0]["image_id"] = "a"
+        o["annotations"][0].update(id="x", num_keypoints=5.0, iscrowd=0.0, area=10)
+        o["annotations"][1].pop("num_keypoints")
+
+    write_coco(tmp_path, "val", n=1)
+    write_coco(tmp_path, "train", n=3, edit=edit)
+    people = pose_sets.load_people("coco", tmp_path, "train")
+    assert [s.id for s in people.samples] == ["x", "2", "3"] and people.samples[0].extras["image_id"] == "a"
+    assert people.samples[0].extras["area"] == 10.0
+
+
+def test_shared_number_parsers_refuse_bools_and_json_text():
+    """`as_float` / `as_int`: XML's text is parsed, a bool never (float(True) is 1.0), JSON's text not at all."""
+    from convcorr_jax.data._common import as_float, as_int
+
+    assert as_float("2.5", "f.xml", "x") == 2.5 and as_int("3.00", "f.xml", "z") == 3 and as_int(4.0, "f", "n") == 4
+    for value in (True, np.bool_(False)):
+        with pytest.raises(InputError, match=r"f.xml: field 'x': expected a number, got (True|False)"):
+            as_float(value, "f.xml", "x")
+    for parse, value in ((as_float, "2.5"), (as_int, "3"), (as_float, None), (as_int, False)):
+        with pytest.raises(InputError, match=r"f.json: field 'n': expected a number \(not text, not true / false\)"):
+            parse(value, "f.json", "n", text=False)
+    assert as_float(np.float32(0.5), "f.json", "n", text=False) == 0.5 and as_int(np.int64(2), "f", "n", False) == 2

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence, TypeVar
 import numpy as np
 
 from convcorr_jax.core import interrupt
-from convcorr_jax.core.errors import InputError, Source
+from convcorr_jax.core.errors import InputError, Source, is_real
 from convcorr_jax.core.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
@@ -102,32 +102,45 @@ def load_mat(path: str | os.PathLike, what: str) -> dict:
         raise InputError(path, "mat", "a readable MATLAB v5 .mat file", f"{type(e).__name__}: {e}") from None
 
 
-def as_float(value: object, source: Source, field: str) -> float:
-    """Parse a float (string or number), raising `InputError` naming the field otherwise.
+def as_float(value: object, source: Source, field: str, text: bool = True) -> float:
+    """Parse a float (a number, or with `text` a string such as "3.5"), raising `InputError` naming the field
+    otherwise. A bool is refused either way (Python reads True as 1.0); without `text` a string is refused too (a
+    JSON file's "3" is text, not a number).
 
     Args:
-        value: a number or a string that `float` parses.
+        value: a number, or with `text` a string that `float` parses.
         source, field: the file (or record) and field named in the error.
+        text: accept strings (the attributes of XML files hold text); False for JSON values.
 
     Returns:
         The value as a Python float.
 
     Raises:
-        InputError: naming source and field, for a value `float` rejects.
+        InputError: naming source and field, for a value `float` rejects, a bool, or (without `text`) a string.
     """
+    if isinstance(value, (bool, np.bool_)) or (not text and not is_real(value)):
+        raise InputError(source, field, "a number" if text else "a number (not text, not true / false)",
+                         _shown(value))
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InputError(source, field, "a number", repr(value)) from None
+        raise InputError(source, field, "a number", _shown(value)) from None
 
 
-def as_int(value: object, source: Source, field: str) -> int:
-    """Parse a whole number (an int, or a string such as "3" or "3.00"), raising `InputError` naming the field
-    otherwise (NaN, inf, 2.5, text).
+def _shown(value: object) -> object:
+    """`value` for an error's `got`: text and None quoted as Python writes them ('3', None), a numpy scalar as it
+    is (the error writes np.False_ as False)."""
+    return repr(value) if value is None or isinstance(value, str) else value
+
+
+def as_int(value: object, source: Source, field: str, text: bool = True) -> int:
+    """Parse a whole number (an int, or a float or with `text` a string such as "3" or "3.00" that is one), raising
+    `InputError` naming the field otherwise (NaN, inf, 2.5, a bool, other text; without `text` any string).
 
     Args:
-        value: a number or a string that `float` parses to a whole number.
+        value: a number, or with `text` a string that `float` parses to a whole number.
         source, field: the file (or record) and field named in the error.
+        text: accept strings (`as_float`); False for JSON values.
 
     Returns:
         The value as a Python int.
@@ -135,9 +148,9 @@ def as_int(value: object, source: Source, field: str) -> int:
     Raises:
         InputError: naming source and field, for anything else.
     """
-    v = as_float(value, source, field)
+    v = as_float(value, source, field, text)
     if not (np.isfinite(v) and v == int(v)):
-        raise InputError(source, field, "a whole number", repr(value))
+        raise InputError(source, field, "a whole number", _shown(value))
     return int(v)
 
 

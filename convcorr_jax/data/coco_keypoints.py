@@ -13,12 +13,13 @@ labelled but not visible, 2: visible. Coordinates are read as they are (pixels, 
 the file (`skeletons.from_coco_category`): a new skeleton takes no code.
 
 Every bad input is one InputError naming the file and the field: a file that is not JSON, a missing `images` /
-`annotations` / `categories`, a split without annotations, an annotation that is not an object, a `category_id`
-naming no category of the file, a keypoint count that is not 3 x the skeleton's, a missing or empty `bbox`, an image
-id without an image entry, an image that is not there (its decoding is checked when the crops are built, before
-training), a link or flip pair naming a joint the skeleton lacks. Crowd annotations (iscrowd 1), annotations of a
-category without keypoints and persons without a labelled keypoint are left out and counted
-(`PersonSet.no_keypoints`, `PersonSet.left_out`; the split's summary line says how many).
+`annotations` / `categories`, a split without annotations, an annotation or image entry that is not an object, a
+`category_id` naming no category of the file, a keypoint count that is not 3 x the skeleton's, a missing or empty
+`bbox`, an image id without an image entry, an image that is not there (its decoding is checked when the crops are
+built, before training), a link or flip pair naming a joint the skeleton lacks, a number written as text or as true /
+false (`bbox`, `area`, `keypoints`, `num_keypoints`, `iscrowd`: 0 or 1; ids are integers or strings). Crowd
+annotations (iscrowd 1), annotations of a category without keypoints and persons without a labelled keypoint are left
+out and counted (`PersonSet.no_keypoints`, `PersonSet.left_out`; the split's summary line says how many).
 """
 
 from __future__ import annotations
@@ -30,15 +31,14 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from convcorr_jax.data._common import Loaded, check_coco_triples
+from convcorr_jax.data._common import Loaded, as_float, as_int, check_coco_triples
 from convcorr_jax.data.pose_dataset import PersonSet, PoseDataset, image_folder
 from convcorr_jax.data.skeletons import COCO17, Skeleton, from_coco_category
 from convcorr_jax.data.types import KeypointSample
-from convcorr_jax.core.errors import InputError
+from convcorr_jax.core.errors import InputError, is_int
 
 LAYOUTS = {"coco": "DIR/annotations/person_keypoints_{train,val}2017.json + DIR/{train,val}2017/ (COCO's own)",
            "flat": "DIR/annotations/{train,val,test}.json + DIR/images/"}
@@ -182,11 +182,13 @@ def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[object]]:
 
 
 def _bbox(ann: dict, path: Path, i: int) -> np.ndarray:
-    b: Any = ann.get("bbox")  # any JSON value: a non-list fails the unpacking below
-    try:
-        x, y, w, h = (float(v) for v in b)
-    except (TypeError, ValueError):
-        raise InputError(path, f"annotations[{i}].bbox", "[x, y, width, height]", b) from None
+    """float64 (x0, y0, x1, y1) of annotation i's `bbox` [x, y, width, height]: four JSON numbers (not text, not
+    true / false, which float() read as 1.0), finite, width and height > 0; InputError naming the file and the field
+    otherwise."""
+    field, b = f"annotations[{i}].bbox", ann.get("bbox")
+    if not isinstance(b, list) or len(b) != 4:
+        raise InputError(path, field, "[x, y, width, height]", repr(b) if isinstance(b, str) else b)
+    x, y, w, h = (as_float(v, path, f"{field}[{k}]", text=False) for k, v in enumerate(b))
     if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
         raise InputError(path, f"annotations[{i}].bbox", "a box of positive width and height", b)
     return np.array([x, y, x + w, y + h], np.float64)
@@ -271,7 +273,7 @@ def _keypoints(kp, sk, path: Path, i: int) -> np.ndarray:
                          len(kp) if isinstance(kp, list) else kp)
     other = [v for v in kp if not isinstance(v, (int, float)) or isinstance(v, bool)]  # null, true, "2"
     if other:
-        raise InputError(path, field, "numbers", other[0])
+        raise InputError(path, field, "numbers", repr(other[0]) if isinstance(other[0], str) else other[0])
     trip = np.asarray(kp, np.float64).reshape(k, 3)
     check_coco_triples(trip, sk.names, path, field)
     return trip
@@ -279,10 +281,32 @@ def _keypoints(kp, sk, path: Path, i: int) -> np.ndarray:
 
 def _area(ann: dict, box: np.ndarray, path: Path, i: int) -> float:
     """Annotation i's `area` (pixels, >= 0), else its box's; InputError naming it for anything else."""
-    area = ann.get("area", float((box[2] - box[0]) * (box[3] - box[1])))
-    if isinstance(area, bool) or not isinstance(area, (int, float)) or not np.isfinite(area) or area < 0:
-        raise InputError(path, f"annotations[{i}].area", "a number of pixels >= 0", area)
-    return float(area)
+    if "area" not in ann:
+        return float((box[2] - box[0]) * (box[3] - box[1]))
+    area = as_float(ann["area"], path, f"annotations[{i}].area", text=False)
+    if not np.isfinite(area) or area < 0:
+        raise InputError(path, f"annotations[{i}].area", "a number of pixels >= 0", ann["area"])
+    return area
+
+
+def _id(value: object, path: Path, field: str) -> object:
+    """An id as the file writes it: an integer or a string; InputError naming the field for anything else (true,
+    which Python takes for the id 1; a float, null, a list, which the sample's id would get as their text)."""
+    if isinstance(value, str) or is_int(value):
+        return value
+    raise InputError(path, field, "an id (an integer or a string)", value)
+
+
+def _checked(ann: dict, k: int, path: Path, i: int) -> None:
+    """InputError naming the field unless annotation i's optional `id` is an id (`_id`) and its optional
+    `num_keypoints` a count 0..k: a number, not text or true / false (pycocotools' OKS ignores a person whose
+    num_keypoints == 0, which false is)."""
+    if "id" in ann:
+        _id(ann["id"], path, f"annotations[{i}].id")
+    if "num_keypoints" in ann:
+        n = as_int(ann["num_keypoints"], path, f"annotations[{i}].num_keypoints", text=False)
+        if not 0 <= n <= k:
+            raise InputError(path, f"annotations[{i}].num_keypoints", f"a count of labelled keypoints 0..{k}", n)
 
 
 def _left_out(ann: object, path: Path, i: int, cat_ids: set, all_ids: set) -> str | None:
@@ -293,12 +317,43 @@ def _left_out(ann: object, path: Path, i: int, cat_ids: set, all_ids: set) -> st
         raise InputError(path, f"annotations[{i}]", "an object (id, image_id, category_id, keypoints, bbox, ...)",
                          type(ann).__name__)
     cat = ann.get("category_id")
-    if cat not in all_ids:
+    if isinstance(cat, bool) or cat not in all_ids:  # true: not the id 1
         raise InputError(path, f"annotations[{i}].category_id", f"the id of one of the file's categories "
-                         f"{tuple(sorted(all_ids, key=str))} (annotation id {ann.get('id')})", cat)
+                         f"{tuple(sorted(all_ids, key=str))} (annotation id {ann.get('id')})",
+                         repr(cat) if isinstance(cat, str) else cat)
     if cat not in cat_ids:
         return "other-category"
-    return "crowd" if ann.get("iscrowd", 0) else None
+    crowd = as_int(ann.get("iscrowd", 0), path, f"annotations[{i}].iscrowd", text=False)  # "0" was a crowd
+    if crowd not in (0, 1):
+        raise InputError(path, f"annotations[{i}].iscrowd", "0 or 1", crowd)
+    return "crowd" if crowd else None
+
+
+def _images(images: list, path: Path) -> dict[object, tuple[int, dict]]:
+    """The file's `images` by id: id -> (position, entry); InputError naming the field for an entry that is not an
+    object, or whose `id` is no integer or string (`_id`)."""
+    by_id = {}
+    for j, im in enumerate(images):
+        if not isinstance(im, dict):
+            raise InputError(path, f"images[{j}]", "an object (id, file_name, width, height)", type(im).__name__)
+        by_id[_id(im.get("id"), path, f"images[{j}].id")] = (j, im)
+    return by_id
+
+
+def _image_path(image_id: object, by_id: dict, folder: Path, path: Path, i: int) -> Path:
+    """The image file of annotation i: the `file_name` of the entry of images its `image_id` names, in `folder`;
+    InputError naming the field for an id that names no entry (true is not the id 1, "1" not 1), a file name that is
+    not text, or a missing file."""
+    if not (isinstance(image_id, str) or is_int(image_id)) or image_id not in by_id:
+        raise InputError(path, f"annotations[{i}].image_id", "the id of an entry of images",
+                         repr(image_id) if isinstance(image_id, str) else image_id)
+    j, im = by_id[image_id]
+    if not isinstance(im.get("file_name"), str):
+        raise InputError(path, f"images[{j}].file_name", "the image's file name (a string)", im.get("file_name"))
+    image_path = folder / im["file_name"]
+    if not image_path.is_file():
+        raise InputError(image_path, "images[].file_name", f"an image file in {folder}", "missing file")
+    return image_path
 
 
 def _read_people(path: Path, images: Path) -> PersonSet:
@@ -314,7 +369,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
     obj = read_annotations(path)
     sk, cat_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
-    by_id = {im.get("id"): im for im in obj["images"] if isinstance(im, dict)}
+    by_id = _images(obj["images"], path)
     all_ids = {c.get("id") for c in obj["categories"] if isinstance(c, dict)}
     samples, boxes, empty, left_out = [], [], 0, {"crowd": 0, "other-category": 0}
     for i, ann in enumerate(obj["annotations"]):
@@ -324,17 +379,12 @@ def _read_people(path: Path, images: Path) -> PersonSet:
             continue
         trip = _keypoints(ann.get("keypoints"), sk, path, i)
         box = _bbox(ann, path, i)
+        _checked(ann, sk.num_joints, path, i)
         labelled = trip[:, 2] > 0
         if not labelled.any():
             empty += 1
             continue
-        im = by_id.get(ann.get("image_id"))
-        if im is None or not isinstance(im.get("file_name"), str):
-            raise InputError(path, f"annotations[{i}].image_id", "the id of an entry of images (with file_name)",
-                             ann.get("image_id"))
-        image_path = folder / im["file_name"]
-        if not image_path.is_file():
-            raise InputError(image_path, "images[].file_name", f"an image file in {folder}", "missing file")
+        image_path = _image_path(ann.get("image_id"), by_id, folder, path, i)
         pts = np.where(labelled[:, None], trip[:, :2], np.nan).astype(np.float32)
         samples.append(KeypointSample(
             points=pts, visible=trip[:, 2] == 2, names=sk.names, bbox=box.astype(np.float32), category="person",
