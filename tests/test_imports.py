@@ -288,9 +288,10 @@ def test_command_modules_compile_nothing_when_imported():
 
 
 # the modules of data/ pose inference may import: the package itself and the skeleton definitions (names, flips and
-# links of the joints, and the left / right words of their names: definitions, not readers); never a dataset's
-# reader or adapter (flic, flic_people, pose_dataset, pose_sets, lsp, ...)
-INFERENCE_DATA_MODULES = {"convcorr_jax.data", "convcorr_jax.data.skeletons", "convcorr_jax.data.keypoint_sides"}
+# links of the joints, the left / right words of their names and the checks of these fields: definitions, not
+# readers); never a dataset's reader or adapter (flic, flic_people, pose_dataset, pose_sets, lsp, ...)
+INFERENCE_DATA_MODULES = {"convcorr_jax.data", "convcorr_jax.data.skeletons", "convcorr_jax.data.keypoint_sides",
+                          "convcorr_jax.data.skeleton_checks"}
 
 
 def test_pose_inference_imports_no_dataset_reader():

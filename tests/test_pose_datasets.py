@@ -398,11 +398,13 @@ def test_a_loader_in_a_script_keys_the_crops_by_its_source(tmp_path, monkeypatch
 
 # The project's modules that the crops' modules import but that change no crop (pixels, points, boxes): error
 # messages, name registries, file writing, thread pools, the cache itself, progress lines, and the synthetic people
-# (their own inputs: never cached), the loaders' stops (interrupt) and the sharing of the warnings filters between
-# threads (shared_swap, under `data.types.relay_pil_warnings`). Any other module a keyed module imports must be keyed.
+# (their own inputs: never cached), the loaders' stops (interrupt), the sharing of the warnings filters between
+# threads (shared_swap, under `data.types.relay_pil_warnings`) and the skeletons' field checks (skeleton_checks: they
+# refuse a skeleton or pass it as it is). Any other module a keyed module imports must be keyed.
 _NOT_CROP_CONTENT = {"convcorr_jax.core.errors", "convcorr_jax.core.registry", "convcorr_jax.core.io",
                      "convcorr_jax.core.parallel", "convcorr_jax.core.cache", "convcorr_jax.core.progress",
-                     "convcorr_jax.core.interrupt", "convcorr_jax.core.shared_swap", "convcorr_jax.data.synthetic"}
+                     "convcorr_jax.core.interrupt", "convcorr_jax.core.shared_swap", "convcorr_jax.data.synthetic",
+                     "convcorr_jax.data.skeleton_checks"}
 
 
 def _run_time_nodes(tree):

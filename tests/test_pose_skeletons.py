@@ -161,10 +161,10 @@ def test_bad_skeletons_are_refused_naming_file_and_field(field, value, match):
 
 
 @pytest.mark.parametrize("fields, field", [
-    ({"links": ((0, 1, 2),)}, "skeleton"),
-    ({"links": ((0,),)}, "skeleton"),
-    ({"links": ((1, 1),)}, "skeleton"),
-    ({"links": (1, 2)}, "skeleton"),
+    ({"links": ((0, 1, 2),)}, "links"),
+    ({"links": ((0,),)}, "links"),
+    ({"links": ((1, 1),)}, "links"),
+    ({"links": (1, 2)}, "links"),
     ({"flip_pairs": ((0, 1, 2),)}, "flip_pairs"),
     ({"flip_pairs": ((0,),)}, "flip_pairs"),
     ({"flip_pairs": ((2, 2),)}, "flip_pairs"),
@@ -177,7 +177,7 @@ def test_links_flip_pairs_and_ends_must_be_two_different_joints(fields, field):
 
 
 @pytest.mark.parametrize("fields, field", [
-    ({"links": 5}, "skeleton"),  # each of these four was a TypeError ("'int' object is not iterable")
+    ({"links": 5}, "links"),  # each of these four was a TypeError ("'int' object is not iterable")
     ({"flip_pairs": 5}, "flip_pairs"),
     ({"tree": 5}, "tree"),
     ({"groups": {"G": 5}}, "groups.G"),
@@ -198,7 +198,7 @@ def test_links_flip_pairs_tree_and_groups_must_be_sequences_of_ids(fields, field
 
 
 @pytest.mark.parametrize("fields, field", [
-    ({"links": ((True, 2),)}, "skeleton"),  # True == 1 in Python: each of these was taken as joint 1 (or 0)
+    ({"links": ((True, 2),)}, "links"),  # True == 1 in Python: each of these was taken as joint 1 (or 0)
     ({"flip_pairs": ((2, True),)}, "flip_pairs"),
     ({"tree": ((3, True),)}, "tree"),
     ({"normaliser": "torso", "torso": (0, True)}, "torso"),
@@ -215,6 +215,17 @@ def test_coco_category_joint_ids_are_not_bools():
     """JSON's true was read as the 1-based id 1."""
     with pytest.raises(InputError, match=r"f.json: field 'categories\[\].skeleton': .*1-based id 1..5, got True"):
         from_coco_category({**CAT, "skeleton": [[True, 2]]}, "f.json")
+
+
+def test_each_skeleton_error_names_the_field_the_user_wrote():
+    """A Skeleton(...) names its own argument `links` (it named COCO's word "skeleton"); a COCO category its key
+    `skeleton`, for the names of a registered skeleton too (that error named "skeleton coco17", not the file)."""
+    with pytest.raises(InputError) as e:
+        skeletons.Skeleton("t", ("a", "b", "c"), ((0, 0),))
+    assert str(e.value) == "skeleton t: field 'links': expected two different joints, got (0, 0)"
+    with pytest.raises(InputError) as e:
+        from_coco_category({"keypoints": list(skeletons.COCO17_NAMES), "skeleton": [[3, 3]]}, "f.json")
+    assert str(e.value) == "f.json: field 'categories[].skeleton': expected two different joints, got (2, 2)"
 
 
 @pytest.mark.parametrize("names, expected, got", [

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -39,6 +38,8 @@ from convcorr_jax.core.errors import InputError, is_int, is_real
 from convcorr_jax.core.registry import Registry
 # side_key: also importable from here, its home before `keypoint_sides`
 from convcorr_jax.data.keypoint_sides import name_flip_pairs, side_key  # noqa: F401
+from convcorr_jax.data.skeleton_checks import (check_ids, check_keypoint_names, check_two_ids,
+                                                checked_sequence)
 
 Pairs = tuple[tuple[int, int], ...]
 NORMALISERS = ("torso", "head", "bbox")
@@ -96,7 +97,7 @@ class Skeleton:
 
     def __post_init__(self):
         source = f"skeleton {self.name}"
-        _check_names(source, "names", self.names)  # before the default groups, one per name
+        check_keypoint_names(source, "names", self.names)  # before the default groups, one per name
         if not self.groups:
             object.__setattr__(self, "groups", {n: (i,) for i, n in enumerate(self.names)})
         self.validate(source)
@@ -149,7 +150,7 @@ class Skeleton:
         for field, value in (("name", self.name), ("title", self.title)):  # no str(): a number is no name
             if not isinstance(value, str) or (field == "name" and not value.strip()):
                 raise InputError(source, field, "a non-blank string" if field == "name" else "a string", repr(value))
-        _check_names(source, "names", self.names)
+        check_keypoint_names(source, "names", self.names)
         self._check_ids(source)
         self._check_normaliser(source)
         return self
@@ -160,22 +161,23 @@ class Skeleton:
         k = len(self.names)
         joint_ids = f"joint ids of the skeleton's {k} keypoints"
         ends = [(f, [getattr(self, f)]) for f in ("torso", "head") if getattr(self, f) is not None]
-        for field, pairs in (("skeleton", self.links), ("flip_pairs", self.flip_pairs), *ends):
-            for p in _sequence(source, field, pairs, "a sequence of (a, b) joint id pairs"):
-                _two_ids(source, field, p, k, joint_ids)
+        for field, pairs in (("links", self.links), ("flip_pairs", self.flip_pairs), *ends):
+            for p in checked_sequence(source, field, pairs, "a sequence of (a, b) joint id pairs"):
+                check_two_ids(source, field, p, k, joint_ids)
         flipped = [j for fp in self.flip_pairs for j in fp]
         if len(set(flipped)) != len(flipped):
             raise InputError(source, "flip_pairs", "each joint in at most one pair", list(self.flip_pairs))
-        tree = () if self.tree is None else _sequence(source, "tree", self.tree, "a sequence of (parent, child) pairs")
+        tree = () if self.tree is None else checked_sequence(source, "tree", self.tree,
+                                                             "a sequence of (parent, child) pairs")
         for pair in tree:
-            _two_ids(source, "tree", pair, k + 1, f"node ids 0..{k} (node {k}: the torso point)", "node")
+            check_two_ids(source, "tree", pair, k + 1, f"node ids 0..{k} (node {k}: the torso point)", "node")
         if not isinstance(self.groups, Mapping):
             raise InputError(source, "groups", "a mapping {column: joint ids}", self.groups)
         for g, members in self.groups.items():
             if not isinstance(g, str) or not g.strip():
                 raise InputError(source, "groups", "column names that are non-blank strings", repr(g))
-            _ids(source, f"groups.{g}", _sequence(source, f"groups.{g}", members, "a sequence of joint ids"), k,
-                 joint_ids)
+            members = checked_sequence(source, f"groups.{g}", members, "a sequence of joint ids")
+            check_ids(source, f"groups.{g}", members, k, joint_ids)
 
     def _check_normaliser(self, source: str) -> None:
         """InputError unless the normaliser is known (its two joints given) and the sigmas are K numbers > 0."""
@@ -185,7 +187,8 @@ class Skeleton:
         if getattr(self, self.normaliser, ()) is None:
             raise InputError(source, self.normaliser, f"two joints (the {self.normaliser} normaliser's ends)", None)
         if self.sigmas is not None:
-            sig = _sequence(source, "sigmas", self.sigmas, f"a sequence of {k} positive OKS sigmas (one per keypoint)")
+            sig = checked_sequence(source, "sigmas", self.sigmas,
+                                   f"a sequence of {k} positive OKS sigmas (one per keypoint)")
             if len(sig) != k or not all(is_real(s, finite=True) and s > 0 for s in sig):
                 raise InputError(source, "sigmas", f"{k} finite OKS sigmas > 0", list(sig))
 
@@ -269,41 +272,6 @@ class Skeleton:
                         edges.append((node, nxt))
                         queue.append(nxt)
         return tuple(edges)
-
-
-def _sequence(source: str, field: str, value: Any, expected: str) -> Any:
-    """`value` when it is a sequence (not text, not a 0-d array, which has no len()); else InputError."""
-    array = isinstance(value, np.ndarray) and value.ndim > 0
-    if isinstance(value, str) or not (isinstance(value, Sequence) or array):
-        raise InputError(source, field, expected, value)
-    return value
-
-
-def _ids(source: str, field: str, values: Any, n: int, expected: str) -> None:
-    """InputError unless every one of `values` is an int 0..n-1 (not a bool: True would be id 1)."""
-    for v in values:
-        if not (is_int(v) and 0 <= v < n):
-            raise InputError(source, field, expected, v)
-
-
-def _two_ids(source: str, field: str, value: Any, n: int, expected: str, what: str = "joint") -> None:
-    """InputError unless `value` is two different ids 0..n-1."""
-    if len(_sequence(source, field, value, f"two {what} ids (a, b)")) != 2:
-        raise InputError(source, field, f"two {what} ids (a, b)", value)
-    _ids(source, field, value, n, expected)
-    if value[0] == value[1]:
-        raise InputError(source, field, f"two different {what}s", tuple(value))
-
-
-def _check_names(source: str, field: str, names: Any) -> None:
-    """InputError naming `source` and `field` unless `names` are distinct non-blank strings (a Skeleton's, COCO's)."""
-    _sequence(source, field, names, "a list of keypoint names (strings)")
-    if len(names) == 0:
-        raise InputError(source, field, "at least one keypoint name", 0)
-    if bad := [n for n in names if not isinstance(n, str) or not n.strip()]:
-        raise InputError(source, field, "a list of keypoint names (non-blank strings)", repr(bad[0]))
-    if len(set(names)) != len(names):
-        raise InputError(source, field, "distinct keypoint names", list(names))
 
 
 def _pairs(values: Sequence[Sequence[int]]) -> Pairs:
@@ -400,7 +368,7 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
     Returns:
         the Skeleton; InputError naming the file and the field for a bad one.
     """
-    _check_names(source, "categories[].keypoints", cat.get("keypoints"))
+    check_keypoint_names(source, "categories[].keypoints", cat.get("keypoints"))
     names = tuple(cat["keypoints"])
     k = len(names)
 
@@ -435,15 +403,15 @@ def from_coco_category(cat: Mapping, source: str) -> Skeleton:
                              members)
     groups = {g: tuple(joint(v, f"groups.{g}") for v in members) for g, members in groups.items()}
     sigmas = cat.get("sigmas")
-    for reg in SKELETONS.values():
-        if reg.names == names and "flip_pairs" not in cat and not groups and sigmas is None:
-            return reg if (reg.links == links or not links) else dataclasses.replace(reg, links=links, tree=None)
-    normaliser = "torso" if ends["torso"] else "head" if ends["head"] else "bbox"
     if sigmas is not None and not (isinstance(sigmas, list) and all(is_real(s) for s in sigmas)):
         raise InputError(source, "categories[].sigmas", f"a list of {k} numbers (not text, not true / false)", sigmas)
-    sig = None if sigmas is None else tuple(float(s) for s in sigmas)
-    try:
+    normaliser = "torso" if ends["torso"] else "head" if ends["head"] else "bbox"
+    try:  # the Skeleton's checks name its own fields: the category's keys for the file's reader
+        for reg in SKELETONS.values():
+            if reg.names == names and "flip_pairs" not in cat and not groups and sigmas is None:
+                return reg if (reg.links == links or not links) else dataclasses.replace(reg, links=links, tree=None)
         return Skeleton(cat.get("name", "keypoints"), names, links, flip, groups, normaliser, ends["torso"],
-                        ends["head"], sig)
+                        ends["head"], None if sigmas is None else tuple(float(s) for s in sigmas))
     except InputError as e:
-        raise InputError(source, f"categories[].{e.field}", e.expected, e.got) from None
+        field = {"links": "skeleton", "names": "keypoints"}.get(e.field, e.field)
+        raise InputError(source, f"categories[].{field}", e.expected, e.got) from None

@@ -207,9 +207,8 @@ def _skeleton_from(record: dict, source: str | Path) -> Skeleton:
                         normaliser=record.get("normaliser", "bbox"), torso=pairs(record.get("torso")),
                         head=pairs(record.get("head")), sigmas=pairs(record.get("sigmas")),
                         tree=pairs(record.get("tree")), title=record.get("title", ""))
-    except InputError as e:  # the record's own field: `Skeleton` names the links "skeleton" (COCO's word)
-        field = {"skeleton": "links"}.get(e.field, e.field)
-        raise InputError(source, f"skeleton.{field}", e.expected, e.got) from None
+    except InputError as e:  # the record's own key: the record's keys are the Skeleton's fields ("links", ...)
+        raise InputError(source, f"skeleton.{e.field}", e.expected, e.got) from None
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(source, "skeleton", "a skeleton record (names, links, flip_pairs, groups, ...)",
                          str(e)) from None
