@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -477,6 +478,31 @@ def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
     (tmp_path / spatial_mrf.PRIORS_FILE).unlink()
     with pytest.raises(InputError, match="missing file"):
         spatial_mrf.load_spatial_model(tmp_path)
+
+
+def test_load_spatial_model_refuses_a_priors_file_holding_nan_or_inf(tmp_path):
+    """A priors file holding NaN or +inf (or a float64 value beyond float32's range, +inf once loaded) was loaded
+    and only refused where the priors were used (or, inside a jit, made every map NaN). Refused on loading, naming
+    the file and the field; `save_model` refuses to write them. -inf at some offsets (impossible ones) loads."""
+    cfg = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, kernel=5)
+    pri = np.random.default_rng(1).normal(size=(len(cfg.edges), 5, 5)).astype(np.float32)
+    spatial_mrf.save_model(tmp_path, cfg, pri)
+    path = tmp_path / spatial_mrf.PRIORS_FILE
+    ok = pri.copy()
+    ok[3, 0, :] = -np.inf
+    np.save(path, ok)
+    np.testing.assert_array_equal(spatial_mrf.load_spatial_model(tmp_path)[1], ok)
+    for v, dtype in ((np.nan, np.float32), (np.inf, np.float32), (1e300, np.float64)):
+        bad = pri.astype(dtype)
+        bad[3, 1, 2] = v
+        np.save(path, bad)
+        with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: field 'log_priors': expected "
+                                             r"log-probabilities, -inf allowed \(no NaN or \+inf\), got 1 NaN or "
+                                             r"\+inf entries$"):
+            spatial_mrf.load_spatial_model(tmp_path)
+        if dtype == np.float32:
+            with pytest.raises(InputError, match="log_priors"):
+                spatial_mrf.save_model(tmp_path, cfg, bad)
 
 
 def test_peak_at_reads_the_heatmap_at_the_selected_cell_clipped_to_0_1():

@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from convcorr_jax.core import io
-from convcorr_jax.core.errors import InputError, check_shape
+from convcorr_jax.core.errors import InputError, Source, check_shape
 from convcorr_jax.pose.spatial.config import SpatialConfig, kernel_shape
+from convcorr_jax.pose.spatial.inference import check_log_priors
 
 CONFIG_FILE = "spatial.json"
 PRIORS_FILE = "spatial_priors.npy"
@@ -38,7 +39,8 @@ def save_model(folder: str | os.PathLike, cfg: SpatialConfig, log_priors: npt.Ar
         "shape", **about}}, each written atomically.
 
     Raises:
-        InputError: a bad config, or log-priors of another shape or dtype.
+        InputError: a bad config, or log-priors of another shape or dtype, or holding NaN or +inf
+            (`inference.check_log_priors`; `load_spatial_model` would refuse the file).
     """
     cfg.validate()
     pri = np.asarray(log_priors, np.float32)
@@ -60,7 +62,9 @@ def load_spatial_model(folder: str | os.PathLike) -> tuple[SpatialConfig, np.nda
         (SpatialConfig, float32 [E, kh, kw] log-priors); None when it holds no spatial.json.
 
     Raises:
-        InputError: naming the file for a malformed spatial.json or missing / mismatched priors.
+        InputError: naming the file for a malformed spatial.json, or missing or mismatched priors, or priors
+            holding NaN or +inf (`inference.check_log_priors`: such a file was loaded, then refused where the priors
+            were used, or inside a jit made every map NaN).
     """
     folder = Path(folder)
     path = folder / CONFIG_FILE
@@ -81,11 +85,15 @@ def load_spatial_model(folder: str | os.PathLike) -> tuple[SpatialConfig, np.nda
         pri = np.load(pri_path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise InputError(pri_path, PRIORS_FILE, "a .npy array of log-priors [E, kh, kw]", str(e)) from None
+    if np.issubdtype(pri.dtype, np.floating):
+        with np.errstate(over="ignore"):  # float64 beyond float32's range: +-inf, refused as such
+            pri = pri.astype(np.float32)
     _check_priors(pri, cfg, pri_path)
-    return cfg, pri.astype(np.float32)
+    return cfg, pri
 
 
-def _check_priors(pri: np.ndarray, cfg: SpatialConfig, source) -> None:
+def _check_priors(pri: np.ndarray, cfg: SpatialConfig, source: Source) -> None:
     kernel = [cfg.kernel, cfg.kernel] if cfg.kernel else ["kh", "kw"]
     check_shape(pri, [len(cfg.edges), *kernel], source, "log_priors", dtype="float", note="(log-priors, one per edge)")
     kernel_shape(pri.shape[1:])
+    check_log_priors(pri, source, "log_priors")

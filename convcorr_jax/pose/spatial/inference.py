@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from convcorr_jax.core.errors import InputError, check, check_finite, check_finite_entries, check_shape
+from convcorr_jax.core.errors import InputError, Source, check, check_finite, check_finite_entries, check_shape
 from convcorr_jax.core.tracing import is_traced
 from convcorr_jax.pose import heatmaps as hmap
 from convcorr_jax.pose.spatial.config import METHODS, MODES, Edges, SpatialConfig, Tree, kernel_shape, tree_structure
@@ -245,7 +245,7 @@ def node_log_unaries(heatmaps: jax.Array, torso: jax.Array, cfg: SpatialConfig) 
     return jnp.concatenate([u, t[:, None]], axis=1)
 
 
-def check_log_priors(log_priors: npt.ArrayLike, source: str, field: str) -> None:
+def check_log_priors(log_priors: npt.ArrayLike, source: Source, field: str) -> None:
     """Refuse log-priors holding NaN or +inf (every marginal NaN); -inf, an impossible offset, is allowed.
 
     Args:
