@@ -358,6 +358,13 @@ def test_predict_refuses_bad_spatial_inputs():
     with pytest.raises(InputError, match=r"^predict_crops: field 'spatial.log_priors': .*got 1 NaN or \+inf"):
         pose_predict.predict_crops(params, images, cfg,
                              spatial=pose_predict.SpatialInputs(bad, np.zeros((5, 2)), spatial_mrf.SpatialConfig()))
+    bad = pri.copy()
+    bad[2] = -np.inf  # an edge that allows no offset: NaN maps in sum mode, an uninformative edge in max mode
+    edge = spatial_mrf.SpatialConfig().edges[2]
+    with pytest.raises(InputError, match=rf"^predict_crops: field 'spatial.log_priors\[2\]': .*got -inf at every "
+                                         rf"offset \(edge \({edge[0]}, {edge[1]}\)\)$"):
+        pose_predict.predict_crops(params, images, cfg,
+                             spatial=pose_predict.SpatialInputs(bad, np.zeros((5, 2)), spatial_mrf.SpatialConfig()))
 
 
 def test_priors_from_pixels_are_the_priors_of_the_cells():
@@ -480,10 +487,11 @@ def test_spatial_config_and_priors_round_trip_through_their_files(tmp_path):
         spatial_mrf.load_spatial_model(tmp_path)
 
 
-def test_load_spatial_model_refuses_a_priors_file_holding_nan_or_inf(tmp_path):
+def test_load_spatial_model_refuses_a_priors_file_holding_nan_inf_or_a_kernel_impossible_everywhere(tmp_path):
     """A priors file holding NaN or +inf (or a float64 value beyond float32's range, +inf once loaded) was loaded
-    and only refused where the priors were used (or, inside a jit, made every map NaN). Refused on loading, naming
-    the file and the field; `save_model` refuses to write them. -inf at some offsets (impossible ones) loads."""
+    and only refused where the priors were used (or, inside a jit, made every map NaN); a kernel -inf at every
+    offset the same in sum mode, and in max mode its edge was silently uninformative. Refused on loading, naming the
+    file and the field; `save_model` refuses to write them. -inf at some offsets (impossible ones) loads."""
     cfg = dataclasses.replace(spatial_mrf.FLIC_VALIDATED, kernel=5)
     pri = np.random.default_rng(1).normal(size=(len(cfg.edges), 5, 5)).astype(np.float32)
     spatial_mrf.save_model(tmp_path, cfg, pri)
@@ -503,6 +511,30 @@ def test_load_spatial_model_refuses_a_priors_file_holding_nan_or_inf(tmp_path):
         if dtype == np.float32:
             with pytest.raises(InputError, match="log_priors"):
                 spatial_mrf.save_model(tmp_path, cfg, bad)
+    bad = pri.copy()
+    bad[3] = -np.inf
+    np.save(path, bad)
+    edge = cfg.edges[3]
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: field 'log_priors\[3\]': .*got -inf at every "
+                                         rf"offset \(edge \({edge[0]}, {edge[1]}\)\)$"):
+        spatial_mrf.load_spatial_model(tmp_path)
+    with pytest.raises(InputError, match=r"log_priors\[3\]"):
+        spatial_mrf.save_model(tmp_path, cfg, bad)
+
+
+def test_offset_priors_with_floor_0_give_every_edge_a_possible_offset():
+    """With floor 0 an edge still has a possible offset: one without visible pairs, or whose offsets all fall
+    outside the kernel, gets the uniform kernel (smoothed when sigma > 0: finite everywhere); one with data its
+    (smoothed) frequencies. So learned priors never hold a kernel -inf everywhere, which `check_log_priors` refuses."""
+    rng = np.random.default_rng(2)
+    pts, vis = rng.uniform(0, 10, (6, 4, 2)), np.ones((6, 4), bool)
+    vis[:, 2] = False  # edge (0, 2): no visible pair
+    pts[:, 3] = pts[:, 0] + 20  # edge (0, 3): every offset outside the kernel
+    for sigma in (0.0, 1.0):
+        lp = spatial_mrf.offset_priors(pts, vis, ((0, 1), (0, 2), (0, 3)), 5, sigma=sigma, floor=0.0)
+        assert np.all(np.isfinite(lp[1:])) and (sigma > 0 or np.allclose(lp[1:], np.log(1 / 25)))
+        assert np.any(np.isfinite(lp[0]))
+        spatial_mrf.inference.check_log_priors(lp, "test", "log_priors")
 
 
 def test_peak_at_reads_the_heatmap_at_the_selected_cell_clipped_to_0_1():
@@ -575,6 +607,14 @@ def test_apply_spatial_model_refuses_non_finite_values(mode):
         p = pri.copy()
         p[1, 0, 2] = -np.inf
         assert np.all(np.isfinite(np.asarray(spatial_mrf.apply_spatial_model(maps, torso, p, cfg))))
+        p[1] = -np.inf  # edge (0, 1) allows no offset: every map NaN in sum mode, the edge ignored in max mode
+        with pytest.raises(InputError, match=r"^apply_spatial_model: field 'log_priors\[1\]': expected a kernel with "
+                                             r"at least one possible offset \(not -inf everywhere\), got -inf at "
+                                             r"every offset \(edge \(0, 1\)\)$"):
+            spatial_mrf.apply_spatial_model(maps, torso, p, cfg)
+        p[2] = -np.inf
+        with pytest.raises(InputError, match=r"'log_priors\[1\]'.*\(edge \(0, 1\)\); 2 such kernels$"):
+            spatial_mrf.apply_spatial_model(maps, torso, p, cfg)
 
 
 @pytest.mark.parametrize("mode", spatial_mrf.MODES)

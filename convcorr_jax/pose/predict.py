@@ -204,7 +204,7 @@ def predict_crops(params: dict, images: np.ndarray, cfg: pose_model.ModelConfig,
         check_finite(spatial.torso, np.ones(n, bool), "predict_crops", "spatial.torso", "finite (x, y) cells")
         pri = np.asarray(spatial.log_priors, np.float32)
         check_shape(pri, "E kh kw", "predict_crops", "spatial.log_priors", {"E": len(spatial.cfg.edges)})
-        check_log_priors(pri, "predict_crops", "spatial.log_priors")
+        check_log_priors(pri, "predict_crops", "spatial.log_priors", spatial.cfg.edges)
         spatial_mrf.tree_structure(spatial.cfg.edges, cfg.num_joints + 1)
         names = READOUTS + SPATIAL_READOUTS
     if peaks:

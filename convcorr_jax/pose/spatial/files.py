@@ -39,8 +39,8 @@ def save_model(folder: str | os.PathLike, cfg: SpatialConfig, log_priors: npt.Ar
         "shape", **about}}, each written atomically.
 
     Raises:
-        InputError: a bad config, or log-priors of another shape or dtype, or holding NaN or +inf
-            (`inference.check_log_priors`; `load_spatial_model` would refuse the file).
+        InputError: a bad config, or log-priors of another shape or dtype, holding NaN or +inf, or with a kernel -inf
+            at every offset (`inference.check_log_priors`; `load_spatial_model` would refuse the file).
     """
     cfg.validate()
     pri = np.asarray(log_priors, np.float32)
@@ -63,8 +63,8 @@ def load_spatial_model(folder: str | os.PathLike) -> tuple[SpatialConfig, np.nda
 
     Raises:
         InputError: naming the file for a malformed spatial.json, or missing or mismatched priors, or priors
-            holding NaN or +inf (`inference.check_log_priors`: such a file was loaded, then refused where the priors
-            were used, or inside a jit made every map NaN).
+            holding NaN or +inf or with a kernel -inf at every offset (`inference.check_log_priors`: such a file
+            was loaded, then refused where the priors were used, or inside a jit made every map NaN).
     """
     folder = Path(folder)
     path = folder / CONFIG_FILE
@@ -96,4 +96,4 @@ def _check_priors(pri: np.ndarray, cfg: SpatialConfig, source: Source) -> None:
     kernel = [cfg.kernel, cfg.kernel] if cfg.kernel else ["kh", "kw"]
     check_shape(pri, [len(cfg.edges), *kernel], source, "log_priors", dtype="float", note="(log-priors, one per edge)")
     kernel_shape(pri.shape[1:])
-    check_log_priors(pri, source, "log_priors")
+    check_log_priors(pri, source, "log_priors", cfg.edges)

@@ -245,22 +245,35 @@ def node_log_unaries(heatmaps: jax.Array, torso: jax.Array, cfg: SpatialConfig) 
     return jnp.concatenate([u, t[:, None]], axis=1)
 
 
-def check_log_priors(log_priors: npt.ArrayLike, source: Source, field: str) -> None:
-    """Refuse log-priors holding NaN or +inf (every marginal NaN); -inf, an impossible offset, is allowed.
+def check_log_priors(log_priors: npt.ArrayLike, source: Source, field: str, edges: Edges | None = None) -> None:
+    """Refuse log-priors holding NaN or +inf (every marginal NaN), or a kernel -inf at every offset (an edge that
+    allows no offset: every marginal NaN in sum mode, the edge silently uninformative in max mode); -inf at some
+    offsets, impossible offsets, is allowed.
 
     Args:
         log_priors: float [E, kh, kw] log-priors (concrete).
         source, field: where they came from, for the error.
+        edges: the (parent, child) pairs of the kernels, named in the error (None: the kernel's index only).
 
     Returns:
         None.
 
     Raises:
-        InputError: naming `field` and how many entries are NaN or +inf.
+        InputError: naming `field` and how many entries are NaN or +inf, or `field[e]` for the first kernel -inf
+            everywhere.
     """
     p = np.asarray(log_priors, np.float64)
     bad = int(np.count_nonzero(np.isnan(p) | (p == np.inf)))
     check(bad == 0, source, field, "log-probabilities, -inf allowed (no NaN or +inf)", f"{bad} NaN or +inf entries")
+    if p.ndim != 3 or p.shape[1] * p.shape[2] == 0:
+        return  # a shape the callers' check_shape refuses
+    dead = np.flatnonzero(np.all(np.isneginf(p), axis=(1, 2)))
+    if dead.size:
+        e = int(dead[0])
+        edge = "" if edges is None or e >= len(edges) else f" (edge {tuple(int(v) for v in edges[e])})"
+        more = f"; {dead.size} such kernels" if dead.size > 1 else ""
+        raise InputError(source, f"{field}[{e}]", "a kernel with at least one possible offset (not -inf everywhere)",
+                         f"-inf at every offset{edge}{more}")
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",))
@@ -287,12 +300,13 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
 
     Raises:
         InputError: a bad config, arrays of other shapes, edges that are not one tree over K + 1 nodes, or, on
-            concrete arrays, a NaN or +-inf heat-map entry or torso coordinate, or a NaN or +inf log-prior (-inf,
-            an impossible offset, is allowed). Unchecked, a NaN heat-map cell made every joint's map NaN, +-inf
-            cells were read as 1 and 0 (the clip), and a NaN torso with torso_sigma 0 conditioned nothing (finite,
-            wrong maps). Inside a caller's jit values are not checked (docs/library.md, "Inside your own jit"): a
-            NaN heat-map cell or torso coordinate gives NaN maps for every joint of its image, a NaN or +inf
-            log-prior for every image, and +-inf heat-map cells are read as 1 and 0.
+            concrete arrays, a NaN or +-inf heat-map entry or torso coordinate, or a NaN or +inf log-prior or a
+            kernel -inf at every offset (`check_log_priors`; -inf at some offsets, impossible ones, is allowed).
+            Unchecked, a NaN heat-map cell made every joint's map NaN, +-inf cells were read as 1 and 0 (the clip),
+            and a NaN torso with torso_sigma 0 conditioned nothing (finite, wrong maps). Inside a caller's jit values
+            are not checked (docs/library.md, "Inside your own jit"): a NaN heat-map cell or torso coordinate gives
+            NaN maps for every joint of its image, a NaN or +inf log-prior (or in sum mode a kernel -inf everywhere)
+            for every image, and +-inf heat-map cells are read as 1 and 0.
     """
     if not cfg.enabled:
         return heatmaps
@@ -307,7 +321,7 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
     if not is_traced(torso):
         check_finite(torso, np.ones(dims["N"], bool), "apply_spatial_model", "torso", "finite (x, y) cells")
     if not is_traced(log_priors):
-        check_log_priors(log_priors, "apply_spatial_model", "log_priors")
+        check_log_priors(log_priors, "apply_spatial_model", "log_priors", cfg.edges)
     return _apply(heatmaps, jnp.asarray(torso, jnp.float32), jnp.asarray(log_priors, jnp.float32), cfg.inference())
 
 
