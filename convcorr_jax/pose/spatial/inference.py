@@ -121,7 +121,11 @@ def tree_messages(log_unary: jax.Array, log_priors: jax.Array, edges: Edges, mod
         method: sum-product convolution, "direct" or "fft".
 
     Returns:
-        (up, down): float32 [E, H, W] each.
+        (up, down): float32 [E, H, W] each. Values are not checked (this runs under jit): a NaN or +inf log-unary,
+        a node -inf in every cell, or a NaN or +inf log-prior makes the messages it feeds NaN, and so every
+        marginal; so does, in sum mode, a kernel -inf at every offset (in max mode its messages are 0: the edge is
+        silently uninformative). -inf in some cells or at some offsets (impossible ones) is fine.
+        `apply_spatial_model` checks its concrete inputs (`check_log_priors`).
 
     Raises:
         InputError: arrays of other shapes, an unknown mode or method, edges that are not one tree.
@@ -165,7 +169,8 @@ def marginals(log_unary: jax.Array, log_priors: jax.Array, edges: Edges, mode: s
 
     Returns:
         float32 [V, H, W]: sum-product: log p(x_v), logsumexp over the map 0; max-product: the log max-marginal shifted
-        to maximum 0.
+        to maximum 0. NaN in (nearly) every cell of every node for a NaN or +inf log-unary or log-prior, a node -inf
+        in every cell, or, in sum mode, a kernel -inf at every offset: values are not checked (`tree_messages`).
 
     Raises:
         InputError: as `tree_messages`.
