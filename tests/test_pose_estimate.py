@@ -180,10 +180,15 @@ def pose_affine(tc, img: np.ndarray) -> np.ndarray:
 
 
 def test_bad_images_boxes_and_runs_raise_one_input_error(synthetic_run, tmp_path):
+    """Images are uint8 only: float images (NaN or not) never reach the model; the error names `estimate` (it named
+    the helper `as_images`)."""
     img = np.zeros((32, 32, 3), np.uint8)
-    for bad, field in ((np.zeros((32, 32)), "images[0]"), (img.astype(np.float32), "images[0]"),
+    nan = img.astype(np.float32)
+    nan[3, 4, 0] = np.nan
+    for bad, field in ((np.zeros((32, 32)), "images[0]"), (img.astype(np.float32), "images[0]"), (nan, "images[0]"),
+                       ([img, nan], "images[1]"), (nan[None], "images[0]"),
                        ([img, np.zeros((8, 8, 4), np.uint8)], "images[1]"), ([], "images")):
-        with pytest.raises(InputError, match=field.replace("[", r"\[")):
+        with pytest.raises(InputError, match="^estimate: field '" + field.replace("[", r"\[") + "'"):
             estimate(bad, synthetic_run)
     with pytest.raises(InputError, match="boxes"):
         estimate([img, img], synthetic_run, person_boxes=[(0, 0, 4, 4)])
@@ -416,6 +421,11 @@ def test_estimate_frames_refuses_other_runs_and_bad_settings(synthetic_run, flic
     img = np.zeros((40, 60, 3), np.uint8)
     with pytest.raises(InputError, match="person crops"):
         estimate_frames(img, synthetic_run)
+    nan = img.astype(np.float32)
+    nan[3, 4, 0] = np.nan
+    for bad in (nan, [img, nan], nan[None]):  # uint8 only: the error named the helper `as_images`
+        with pytest.raises(InputError, match=r"^estimate_frames: field 'images\[\d\]': expected a uint8 array"):
+            estimate_frames(bad, flic_run)
     for kw, field in (({"torso": [[1.0, 2.0], [3.0, 4.0]]}, "torso"), ({"torso": [np.nan, 1.0]}, "torso"),
                       ({"input_size": 30}, "input_size"), ({"scales": ()}, "scales"),
                       ({"second_pass": 0.0}, "second_pass"), ({"refine": -1}, "refine"), ({"refine": True}, "refine"),

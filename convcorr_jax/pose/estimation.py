@@ -350,7 +350,7 @@ def estimate(images: ImageInput, model: str | os.PathLike | PoseModel | None = N
     model = default_model(torso_boxes=name in ("torso_boxes", "boxes")) if model is None else model
     merge = "mean" if merge is None else merge
     scales = _check_settings(readout, spatial, scales, merge, flip)
-    box_list, imgs = _as_boxes(given, as_images(images), name or "boxes")
+    box_list, imgs = _as_boxes(given, as_images(images, "estimate"), name or "boxes")
     r = load(model)
     tc = r.config
     flip, scales = r.test_time[0] if flip is None else flip, r.test_time[1] if scales is None else scales

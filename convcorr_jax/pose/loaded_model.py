@@ -315,12 +315,13 @@ def spatial_model(run: PoseModel, required: bool = False) -> tuple[spatial_mrf.S
                      "missing file")
 
 
-def as_images(images: ImageInput) -> list[np.ndarray]:
+def as_images(images: ImageInput, source: str = "as_images") -> list[np.ndarray]:
     """images as a list of uint8 RGB [H, W, 3] arrays.
 
     Args:
         images: one uint8 RGB [H, W, 3], a list or tuple of them (any sizes), or an array [N, H, W, 3] (numpy or
             JAX).
+        source: the function that received `images`, for the error.
 
     Returns:
         N uint8 arrays [H, W, 3] (not copied where already numpy).
@@ -331,11 +332,11 @@ def as_images(images: ImageInput) -> list[np.ndarray]:
     if not isinstance(images, (list, tuple)):  # one array (numpy, JAX, ...): [N, H, W, 3] or one image
         images = list(np.asarray(images)) if getattr(images, "ndim", None) == 4 else [images]
     if not images:
-        raise InputError("as_images", "images", "at least one uint8 RGB image [H, W, 3]", "none")
+        raise InputError(source, "images", "at least one uint8 RGB image [H, W, 3]", "none")
     out = []
     for i, im in enumerate(images):
         a = np.asarray(im)
-        check_shape(a, "H>=1 W>=1 3", "as_images", f"images[{i}]", dtype="uint8", note="(a uint8 RGB image)")
+        check_shape(a, "H>=1 W>=1 3", source, f"images[{i}]", dtype="uint8", note="(a uint8 RGB image)")
         out.append(a)
     return out
 

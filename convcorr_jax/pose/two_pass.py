@@ -124,7 +124,7 @@ def _frame_inputs(images, model, torso, input_size: int | None, unary_power: flo
             or input_size % tc.model.pool):
         raise InputError("estimate_frames", "input_size", f"a positive multiple of the model's pool {tc.model.pool}",
                          input_size)
-    imgs = as_images(images)
+    imgs = as_images(images, "estimate_frames")
     points = _torso_points(torso, [im.shape[:2] for im in imgs])
     spatial = spatial_model(r, required=True)
     assert spatial is not None  # required: `spatial_model` raises instead of returning None
