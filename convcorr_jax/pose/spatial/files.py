@@ -63,8 +63,7 @@ def load_spatial_model(folder: str | os.PathLike) -> tuple[SpatialConfig, np.nda
 
     Raises:
         InputError: naming the file for a malformed spatial.json, or missing or mismatched priors, or priors
-            holding NaN or +inf or with a kernel -inf at every offset (`inference.check_log_priors`: such a file
-            was loaded, then refused where the priors were used, or inside a jit made every map NaN).
+            holding NaN or +inf or with a kernel -inf at every offset (`inference.check_log_priors`).
     """
     folder = Path(folder)
     path = folder / CONFIG_FILE

@@ -218,8 +218,7 @@ def torso_log_unary(torso: jax.Array, shape: tuple[int, int], sigma: float = 0.5
 
     Returns:
         float32 [..., H, W]: -(squared distance) / (2 sigma^2), or for sigma = 0 0 at the nearest cell inside the map
-        and -1e4 (`IMPOSSIBLE_LOG`) elsewhere; NaN in every cell for a NaN coordinate (sigma = 0 gave -1e4 in every
-        cell, a torso that conditions nothing).
+        and -1e4 (`IMPOSSIBLE_LOG`) elsewhere; NaN in every cell for a NaN coordinate (whatever sigma).
     """
     h, w = shape
     ys = jnp.arange(h, dtype=jnp.float32)[:, None]
@@ -307,11 +306,9 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
         InputError: a bad config, arrays of other shapes, edges that are not one tree over K + 1 nodes, or, on
             concrete arrays, a NaN or +-inf heat-map entry or torso coordinate, or a NaN or +inf log-prior or a
             kernel -inf at every offset (`check_log_priors`; -inf at some offsets, impossible ones, is allowed).
-            Unchecked, a NaN heat-map cell made every joint's map NaN, +-inf cells were read as 1 and 0 (the clip),
-            and a NaN torso with torso_sigma 0 conditioned nothing (finite, wrong maps). Inside a caller's jit values
-            are not checked (docs/library.md, "Inside your own jit"): a NaN heat-map cell or torso coordinate gives
-            NaN maps for every joint of its image, a NaN or +inf log-prior (or in sum mode a kernel -inf everywhere)
-            for every image, and +-inf heat-map cells are read as 1 and 0.
+            Inside a caller's jit values are not checked (docs/library.md, "Inside your own jit"): a NaN heat-map
+            cell or torso coordinate gives NaN maps for every joint of its image, a NaN or +inf log-prior (or in sum
+            mode a kernel -inf everywhere) for every image, and +-inf heat-map cells are read as 1 and 0.
     """
     if not cfg.enabled:
         return heatmaps
