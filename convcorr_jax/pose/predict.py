@@ -82,7 +82,7 @@ def _readouts(out: dict, pool: float, prefix: str = "") -> dict:
 
 def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:
     """hm [B, H, W, K] at the arg-max cell of select [B, H, W, K], clipped to [0, 1]: [B, K]; NaN cells of select
-    never win, as in `heatmaps.argmax_2d` (the cell the point read-outs take; jnp.argmax took a NaN cell)."""
+    never win, as in `heatmaps.argmax_2d` (the cell the point read-outs take)."""
     b, h, w, k = hm.shape
     select = jnp.where(jnp.isnan(select), -jnp.inf, select)
     idx = jnp.argmax(select.reshape(b, h * w, k), axis=1)
