@@ -36,6 +36,7 @@ from convcorr_jax.core.errors import check, check_shape, is_int
 from convcorr_jax.linear.svm_checks import check_Cs, check_classes, check_fit, check_kw, check_mining, check_solved
 from convcorr_jax.linear.svm_solvers import _HI, _dcd_batched, _newton_batched
 
+
 @dataclasses.dataclass(frozen=True)
 class LinearSVM:
     """Weights W [M, D], biases b [M] (already multiplied by bias_scale); scores = X @ W.T + b."""
