@@ -641,18 +641,63 @@ def test_coco_annotation_numbers_are_not_text_or_bools(edit, field, got, tmp_pat
     assert str(e.value).endswith("" if got is None else f", got {got}"), str(e.value)
 
 
+def _category(key, value, j=0):
+    return lambda o: o["categories"][j].__setitem__(key, value)
+
+
+def _crowd(**fields):
+    """Append a crowd annotation (annotations[3]) of image 1 with `fields` changed."""
+    return lambda o: o["annotations"].append({"id": 9, "image_id": 1, "category_id": 1, "keypoints": [0] * 15,
+                                              "num_keypoints": 0, "bbox": [0, 0, 9, 9], "area": 81, "iscrowd": 1,
+                                              **fields})
+
+
+@pytest.mark.parametrize("edit, field, got, also", [
+    # a category id was never checked: true and 1.0 matched the annotations' category_id 1
+    (_category("id", True), "categories[0].id", "True", None),
+    (_category("id", 1.0), "categories[0].id", "1.0", None),
+    (lambda o: o["categories"][0].pop("id"), "categories[0].id", None, None),  # matched a missing category_id
+    (_ann("category_id", 1.0), "annotations[0].category_id", "1.0", None),  # matched category 1
+    (lambda o: o["categories"].append("car"), "categories[1]", "str", None),  # skipped
+    # a repeated id: the last image entry won, the categories and annotations shared it
+    (_image("id", 1, 1), "images[1].id", "1", "images[0] has it"),
+    (lambda o: o["categories"].append({"id": 1, "name": "car"}), "categories[1].id", "1", "categories[0] has it"),
+    (_ann("id", 1, 2), "annotations[2].id", "1", "annotations[0] has it"),  # pycocotools scored [2] as [0]
+    (lambda o: [a.update(id="x") for a in o["annotations"][1:]], "annotations[2].id", "'x'", "annotations[1] has"),
+    (_crowd(id=True), "annotations[3].id", "True", None),  # a crowd annotation's id was not checked
+    (_crowd(id=2), "annotations[3].id", "2", "annotations[1] has it"),
+])
+def test_coco_ids_are_integers_or_strings_and_unique(edit, field, got, also, tmp_path):
+    """Image, category and annotation ids: an integer or a string (one rule for all three), 1.0 and true are not the
+    id 1, and no two images, categories or annotations share one; refused naming the file, the field and the other
+    entry of the id."""
+    write_coco(tmp_path, "val", n=1)
+    write_coco(tmp_path, "train", n=3, edit=edit)
+    with pytest.raises(InputError) as e:
+        pose_sets.load_people("coco", tmp_path, "train")
+    ann = str(tmp_path / "annotations" / "train.json")
+    assert e.value.source == ann and e.value.field == field and "\n" not in str(e.value), str(e.value)
+    assert str(e.value).endswith("" if got is None else f", got {got}"), str(e.value)
+    assert also is None or also in str(e.value), str(e.value)
+
+
 def test_coco_ids_that_are_strings_and_whole_float_counts_are_read(tmp_path):
     """The forms COCO files do write stay accepted: string ids (matched as written), 1.0 for a count or a flag."""
     def edit(o):
         o["images"][0]["id"] = o["annotations"][0]["image_id"] = "a"
         o["annotations"][0].update(id="x", num_keypoints=5.0, iscrowd=0.0, area=10)
         o["annotations"][1].pop("num_keypoints")
+        o["categories"][0]["id"] = "lamp"
+        for a in o["annotations"]:
+            a["category_id"] = "lamp"
+        o["categories"].append({"id": 1, "name": "car"})  # the text "lamp" and the number 1: two ids
+        o["annotations"].append({**o["annotations"][2], "id": "3", "category_id": 1})  # "3" is not 3
 
     write_coco(tmp_path, "val", n=1)
     write_coco(tmp_path, "train", n=3, edit=edit)
     people = pose_sets.load_people("coco", tmp_path, "train")
     assert [s.id for s in people.samples] == ["x", "2", "3"] and people.samples[0].extras["image_id"] == "a"
-    assert people.samples[0].extras["area"] == 10.0
+    assert people.samples[0].extras["area"] == 10.0 and dict(people.left_out)["other-category"] == 1
 
 
 def test_shared_number_parsers_refuse_bools_and_json_text():

@@ -17,7 +17,9 @@ Every bad input is one InputError naming the file and the field: a file that is 
 `category_id` naming no category of the file, a keypoint count that is not 3 x the skeleton's, a missing or empty
 `bbox`, an image id without an image entry, an image that is not there (its decoding is checked when the crops are
 built, before training), a link or flip pair naming a joint the skeleton lacks, a number written as text or as true /
-false (`bbox`, `area`, `keypoints`, `num_keypoints`, `iscrowd`: 0 or 1; ids are integers or strings). Crowd
+false (`bbox`, `area`, `keypoints`, `num_keypoints`, `iscrowd`: 0 or 1), an id that is no integer or string (the `id`
+of an image, a category or an annotation, an annotation's `image_id` and `category_id`: 1.0 and true are not the id
+1) or that two images, two categories or two annotations share (naming both positions). Crowd
 annotations (iscrowd 1), annotations of a category without keypoints and persons without a labelled keypoint are left
 out and counted (`PersonSet.no_keypoints`, `PersonSet.left_out`; the split's summary line says how many).
 """
@@ -45,6 +47,7 @@ LAYOUTS = {"coco": "DIR/annotations/person_keypoints_{train,val}2017.json + DIR/
 SPLITS = ("train", "val", "test")
 VAL_FRACTION = 0.1  # the part of the train file's images carved out as val where the folder has no val file
 VAL_SEED = 0
+_IMAGE_FIELDS = "id, file_name, width, height"
 # inside `parsed_once`: (resolved path, size, inode, mtime_ns) -> the parsed file; None outside it (nothing kept)
 _PARSED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("coco_parsed", default=None)
 log = logging.getLogger(__name__)
@@ -70,16 +73,8 @@ def layout(root: str | os.PathLike) -> str:
 
 
 def _split_files(root: str | os.PathLike, split: str) -> tuple[Path, Path]:
-    """(annotation file, images folder) of a split of a COCO-format folder in its layout (`layout`); either may be
-    missing.
-
-    Args:
-        root: the dataset folder.
-        split: "train", "val" or "test".
-
-    Returns:
-        the two paths.
-    """
+    """(annotation file, images folder) of split "train", "val" or "test" of the COCO-format folder `root` in its
+    layout (`layout`); either may be missing."""
     root = Path(root)
     if layout(root) == "coco":
         return root / "annotations" / f"person_keypoints_{split}2017.json", root / f"{split}2017"
@@ -87,15 +82,7 @@ def _split_files(root: str | os.PathLike, split: str) -> tuple[Path, Path]:
 
 
 def _annotation_file(root: str | os.PathLike, split: str) -> Path:
-    """The annotation file of a split (`_split_files`); InputError naming it when it is missing.
-
-    Args:
-        root: the dataset folder.
-        split: "train", "val" or "test".
-
-    Returns:
-        the path.
-    """
+    """The annotation file of a split (`_split_files`); InputError naming it when it is missing."""
     path = _split_files(root, split)[0]
     if not path.is_file():
         raise InputError(path, "file", f"the COCO-format annotations of split {split!r}", "missing file")
@@ -159,18 +146,19 @@ def _parse_json(path: Path) -> dict:
     return obj
 
 
-def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[object]]:
-    """(the skeleton, the ids of the categories that carry it) of a parsed file: every category with keypoints
-    must declare the same skeleton.
+def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[object], set[object]]:
+    """(the skeleton, the ids of the categories that carry it, the ids of all categories) of a parsed file: every
+    category with keypoints must declare the same skeleton; the categories are checked (`_entries`).
 
     Args:
         obj: the parsed file.
         path: the file, for messages.
 
     Returns:
-        (Skeleton, the categories' `id` values as read: ints in COCO files, None for a category without one).
+        (Skeleton, the keypoint categories' `id` values as read, every category's: integers or strings).
     """
-    cats = [c for c in obj["categories"] if isinstance(c, dict) and "keypoints" in c]
+    all_ids = set(_entries(obj["categories"], path, "categories", "id, name, keypoints, skeleton"))
+    cats = [c for c in obj["categories"] if "keypoints" in c]
     if not cats:
         raise InputError(path, "categories[].keypoints", "a category with keypoint names", None)
     sk = from_coco_category(cats[0], os.fspath(path))
@@ -178,7 +166,7 @@ def _file_skeleton(obj: dict, path: Path) -> tuple[Skeleton, set[object]]:
         if not isinstance(c["keypoints"], list) or tuple(c["keypoints"]) != sk.names:
             raise InputError(path, "categories[].keypoints", f"the same keypoints in every category {sk.names}",
                              c["keypoints"])
-    return sk, {c.get("id") for c in cats}
+    return sk, {c["id"] for c in cats}, all_ids
 
 
 def _bbox(ann: dict, path: Path, i: int) -> np.ndarray:
@@ -298,45 +286,59 @@ def _id(value: object, path: Path, field: str) -> object:
 
 
 def _checked(ann: dict, k: int, path: Path, i: int) -> None:
-    """InputError naming the field unless annotation i's optional `id` is an id (`_id`) and its optional
-    `num_keypoints` a count 0..k: a number, not text or true / false (pycocotools' OKS ignores a person whose
-    num_keypoints == 0, which false is)."""
-    if "id" in ann:
-        _id(ann["id"], path, f"annotations[{i}].id")
+    """InputError naming the field unless annotation i's optional `num_keypoints` is a count 0..k: a number, not
+    text or true / false (pycocotools' OKS ignores a person whose num_keypoints == 0, which false is)."""
     if "num_keypoints" in ann:
         n = as_int(ann["num_keypoints"], path, f"annotations[{i}].num_keypoints", text=False)
         if not 0 <= n <= k:
             raise InputError(path, f"annotations[{i}].num_keypoints", f"a count of labelled keypoints 0..{k}", n)
 
 
+def _annotation_ids(anns: list, path: Path) -> None:
+    """InputError naming the field unless each annotation's optional `id` is an id (`_id`) that no other annotation
+    has (pycocotools keeps the last annotation of an id: the others were scored as it)."""
+    seen: dict[object, int] = {}
+    for i, ann in enumerate(anns):
+        if isinstance(ann, dict) and "id" in ann:
+            key = _id(ann["id"], path, f"annotations[{i}].id")
+            if key in seen:
+                raise InputError(path, f"annotations[{i}].id", f"an id no other annotation has (annotations"
+                                 f"[{seen[key]}] has it)", repr(key) if isinstance(key, str) else key)
+            seen[key] = i
+
+
 def _left_out(ann: object, path: Path, i: int, cat_ids: set, all_ids: set) -> str | None:
     """Why annotation i is left out by convention ("other-category": its category has no keypoints; "crowd":
-    iscrowd set), None to read it; InputError naming the file and the annotation when it is no object or its
-    `category_id` names no category of the file."""
+    iscrowd set), None to read it; InputError naming the file and the annotation when it is no object, its
+    `category_id` names no category of the file (an integer or a string: 1.0 and true are not the id 1) or its
+    `iscrowd` is not 0 or 1."""
     if not isinstance(ann, dict):
         raise InputError(path, f"annotations[{i}]", "an object (id, image_id, category_id, keypoints, bbox, ...)",
                          type(ann).__name__)
     cat = ann.get("category_id")
-    if isinstance(cat, bool) or cat not in all_ids:  # true: not the id 1
+    if not (isinstance(cat, str) or is_int(cat)) or cat not in all_ids:  # true, 1.0: not the id 1
         raise InputError(path, f"annotations[{i}].category_id", f"the id of one of the file's categories "
                          f"{tuple(sorted(all_ids, key=str))} (annotation id {ann.get('id')})",
                          repr(cat) if isinstance(cat, str) else cat)
-    if cat not in cat_ids:
-        return "other-category"
     crowd = as_int(ann.get("iscrowd", 0), path, f"annotations[{i}].iscrowd", text=False)  # "0" was a crowd
     if crowd not in (0, 1):
         raise InputError(path, f"annotations[{i}].iscrowd", "0 or 1", crowd)
-    return "crowd" if crowd else None
+    return "other-category" if cat not in cat_ids else "crowd" if crowd else None
 
 
-def _images(images: list, path: Path) -> dict[object, tuple[int, dict]]:
-    """The file's `images` by id: id -> (position, entry); InputError naming the field for an entry that is not an
-    object, or whose `id` is no integer or string (`_id`)."""
-    by_id = {}
-    for j, im in enumerate(images):
-        if not isinstance(im, dict):
-            raise InputError(path, f"images[{j}]", "an object (id, file_name, width, height)", type(im).__name__)
-        by_id[_id(im.get("id"), path, f"images[{j}].id")] = (j, im)
+def _entries(entries: list, path: Path, name: str, about: str) -> dict[object, tuple[int, dict]]:
+    """The file's `images` or `categories` (`name`) by id: id -> (position, entry); InputError naming the field for
+    an entry that is not an object (`about`: its fields), whose `id` is no integer or string (`_id`, one rule for
+    both lists) or is an earlier entry's (the last entry of an id won)."""
+    by_id: dict[object, tuple[int, dict]] = {}
+    for j, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise InputError(path, f"{name}[{j}]", f"an object ({about})", type(e).__name__)
+        key = _id(e.get("id"), path, f"{name}[{j}].id")
+        if key in by_id:
+            raise InputError(path, f"{name}[{j}].id", f"an id no other entry of {name} has ({name}[{by_id[key][0]}] "
+                             "has it)", repr(key) if isinstance(key, str) else key)
+        by_id[key] = (j, e)
     return by_id
 
 
@@ -367,10 +369,10 @@ def _read_people(path: Path, images: Path) -> PersonSet:
         the PersonSet.
     """
     obj = read_annotations(path)
-    sk, cat_ids = _file_skeleton(obj, path)
+    sk, cat_ids, all_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
-    by_id = _images(obj["images"], path)
-    all_ids = {c.get("id") for c in obj["categories"] if isinstance(c, dict)}
+    by_id = _entries(obj["images"], path, "images", _IMAGE_FIELDS)
+    _annotation_ids(obj["annotations"], path)
     samples, boxes, empty, left_out = [], [], 0, {"crowd": 0, "other-category": 0}
     for i, ann in enumerate(obj["annotations"]):
         why = _left_out(ann, path, i, cat_ids, all_ids)
