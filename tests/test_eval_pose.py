@@ -13,6 +13,7 @@ from test_pose_skeletons import CAT, write_coco
 
 from convcorr_eval.tompson2015 import pose_scores
 from convcorr_jax.core import runinfo
+from convcorr_jax.core.errors import InputError
 from convcorr_jax.data.skeletons import from_coco_category
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools (the test extra) is not installed")
@@ -59,6 +60,60 @@ def test_oks_ap_against_a_hand_oks():
     assert res["AP75"] == pytest.approx(0.0)
     exact = {**det, "keypoints": [10.0, 10.0, 1, 20.0, 10.0, 1, 30.0, 10.0, 1]}
     assert pose_scores.oks_ap(_one_person_gt(area), [exact], np.full(3, sigma))["AP"] == pytest.approx(1.0)
+
+
+def _extra(**fields):
+    """Append annotations[3] to a file of three people: image 1's, by default a crowd of the lamp category."""
+    ann = {"id": 9, "image_id": 1, "category_id": 1, "keypoints": [0] * 15, "num_keypoints": 0, "bbox": [0, 0, 9, 9],
+           "area": 81, "iscrowd": 1}
+    return lambda o: (o["categories"].append({"id": 7, "name": "car"}),
+                      o["annotations"].append({k: v for k, v in {**ann, **fields}.items() if v is not None}))
+
+
+@pytest.mark.parametrize("edit, field, got", [
+    # a crowd's or another category's bbox and area went to pycocotools unchecked: TypeErrors inside its OKS
+    (_extra(bbox=["2", 0, 9, 9]), "annotations[3].bbox[0]", "'2'"),
+    (_extra(bbox="1234"), "annotations[3].bbox", "'1234'"),
+    (_extra(bbox=[0, 0, 9, -9], area=None), "annotations[3].bbox", "[0, 0, 9, -9]"),  # the area was -81
+    (_extra(bbox=[0, 0, 0, 9]), "annotations[3].bbox", "[0, 0, 0, 9]"),
+    (_extra(area="81"), "annotations[3].area", "'81'"),
+    (_extra(area=-1), "annotations[3].area", "-1"),
+    (_extra(keypoints=[0] * 12), "annotations[3].keypoints", "12"),  # a broadcast error in pycocotools' OKS
+    (_extra(num_keypoints=False), "annotations[3].num_keypoints", "False"),
+    (_extra(category_id=7, bbox=[0, 0, True, 9]), "annotations[3].bbox[2]", "True"),
+    (_extra(category_id=7, iscrowd="0"), "annotations[3].iscrowd", "'0'"),  # pycocotools: a crowd
+    (_extra(category_id=7, area=None, bbox=None), "annotations[3].bbox", None),  # no area: a KeyError in it
+])
+def test_oks_ground_truth_checks_crowd_and_other_category_annotations(edit, field, got, tmp_path):
+    """`coco_ground_truth` checks every annotation as the people's reader checks a person (one check): a bad field
+    of a crowd or other-category annotation, which the reader leaves out, is one InputError naming it."""
+    val = write_coco(tmp_path, "val", n=3, edit=edit)
+    with pytest.raises(InputError) as e:
+        pose_scores.coco_ground_truth(val)
+    assert e.value.source == str(val) and e.value.field == field and "\n" not in str(e.value), str(e.value)
+    assert got is None or str(e.value).endswith(f", got {got}"), str(e.value)
+
+
+def test_oks_ground_truth_fills_ids_and_counts_pycocotools_needs(tmp_path):
+    """Filled in where the file leaves them out: an annotation id is one no other annotation has (i + 1 was taken:
+    pycocotools scored two people as one), num_keypoints 0 for an other-category annotation (was a KeyError in
+    pycocotools), area the box's width x height; a valid file's ground truth is as before."""
+    def edit(o):
+        o["categories"].append({"id": 7, "name": "car"})
+        o["annotations"][0]["id"] = 2
+        o["annotations"][1].pop("id")  # was given i + 1 = 2, annotations[0]'s
+        o["annotations"][2].pop("area")
+        o["annotations"].append({"id": 5, "image_id": 1, "category_id": 7, "bbox": [1, 1, 4, 4], "iscrowd": 0})
+
+    val = write_coco(tmp_path, "val", n=3, edit=edit)
+    gt = pose_scores.coco_ground_truth(val)
+    anns = gt["annotations"]
+    assert [a["id"] for a in anns] == [2, 6, 3, 5] and anns[3]["num_keypoints"] == 0 and anns[3]["area"] == 16.0
+    assert anns[2]["area"] == 30.0 * 22.0 and anns[1]["num_keypoints"] == 5
+    dets = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0} for a in anns[:3]]
+    assert pose_scores.oks_ap(gt, dets, np.full(5, 0.05))["AP"] == pytest.approx(1.0)  # 0.44 and a KeyError before
+    plain = write_coco(tmp_path / "plain", "val", n=3)
+    assert pose_scores.coco_ground_truth(plain)["annotations"] == json.loads(plain.read_text())["annotations"]
 
 
 @pytest.mark.parametrize("where", ["dataset file", "no folder"])

@@ -267,10 +267,10 @@ def _keypoints(kp, sk, path: Path, i: int) -> np.ndarray:
     return trip
 
 
-def _area(ann: dict, box: np.ndarray, path: Path, i: int) -> float:
-    """Annotation i's `area` (pixels, >= 0), else its box's; InputError naming it for anything else."""
+def _area(ann: dict, box_area: float, path: Path, i: int) -> float:
+    """Annotation i's `area` (pixels, >= 0), else `box_area` (its checked box's); InputError naming it otherwise."""
     if "area" not in ann:
-        return float((box[2] - box[0]) * (box[3] - box[1]))
+        return box_area
     area = as_float(ann["area"], path, f"annotations[{i}].area", text=False)
     if not np.isfinite(area) or area < 0:
         raise InputError(path, f"annotations[{i}].area", "a number of pixels >= 0", ann["area"])
@@ -392,7 +392,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
             points=pts, visible=trip[:, 2] == 2, names=sk.names, bbox=box.astype(np.float32), category="person",
             id=str(ann.get("id", i)), image_path=os.fspath(image_path),
             extras={"labelled": labelled, "index": i, "image_id": ann.get("image_id"), "annotation_id": ann.get("id"),
-                    "area": _area(ann, box, path, i)}))
+                    "area": _area(ann, float((box[2] - box[0]) * (box[3] - box[1])), path, i)}))
         boxes.append(box)
     if not samples:
         raise InputError(path, "annotations", f"at least one person annotation with labelled keypoints "
@@ -400,6 +400,43 @@ def _read_people(path: Path, images: Path) -> PersonSet:
                          "another category)", 0)
     b = np.stack(boxes)
     return PersonSet(samples, sk, b, b, os.fspath(path), empty, left_out=left_out)
+
+
+def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
+    """Copies of a file's annotations as pycocotools' OKS evaluation reads them, each checked as `people` checks a
+    person (crowd and other-category ones too: their bbox, area and iscrowd are read) and filled in where the file
+    leaves a field out: id (one no annotation has), iscrowd 0, area (the bbox's width x height), num_keypoints (the
+    labelled keypoints; 0 for an other-category annotation, which pycocotools then ignores); InputError naming the
+    file and the field otherwise (an other-category annotation needs a bbox only for a missing area).
+
+    Args:
+        path: the COCO-format .json (read with `read_annotations`).
+
+    Returns:
+        the annotations [dict] in the file's order (the positions the people's extras["index"] name).
+    """
+    path = Path(path)
+    obj = read_annotations(path)
+    sk, cat_ids, all_ids = _file_skeleton(obj, path)
+    _entries(obj["images"], path, "images", _IMAGE_FIELDS)
+    _annotation_ids(obj["annotations"], path)
+    taken = {a["id"] for a in obj["annotations"] if isinstance(a, dict) and "id" in a}
+    fresh = max([v for v in taken if is_int(v)] + [len(obj["annotations"])]) + 1  # for an i + 1 that is taken
+    out = []
+    for i, ann in enumerate(obj["annotations"]):
+        why, ann = _left_out(ann, path, i, cat_ids, all_ids), dict(ann)
+        _checked(ann, sk.num_joints, path, i)
+        kp = None if why == "other-category" else _keypoints(ann.get("keypoints"), sk, path, i)
+        box_area = float("nan")  # an other-category annotation with an area and no bbox
+        if why != "other-category" or "bbox" in ann or "area" not in ann:
+            _bbox(ann, path, i)
+            box_area = float(ann["bbox"][2]) * float(ann["bbox"][3])
+        if "id" not in ann:
+            ann["id"], fresh = (i + 1, fresh) if i + 1 not in taken else (fresh, fresh + 1)
+        ann.update(iscrowd=ann.get("iscrowd", 0), area=_area(ann, box_area, path, i),
+                   num_keypoints=ann.get("num_keypoints", 0 if kp is None else int((kp[:, 2] > 0).sum())))
+        out.append(ann)
+    return out
 
 
 # the pose dataset kind "coco" (`data.pose_sets`): COCO-17 until a folder's file declares its own skeleton; OKS AP

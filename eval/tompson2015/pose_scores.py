@@ -171,10 +171,11 @@ def coco_sigmas(skeleton: Skeleton) -> tuple[np.ndarray, str]:
 
 
 def coco_ground_truth(path: str | Path, image_ids=None) -> dict:
-    """The annotation file as pycocotools reads it: every annotation with id, area, iscrowd and num_keypoints
-    (filled in from bbox and keypoints where the file leaves them out). The file is read with
-    `data.coco_keypoints.read_annotations` (inside `parsed_once`, the parse the people's readers share); the
-    returned dict and its annotations are copies.
+    """The annotation file as pycocotools reads it: every annotation checked as the people's reader checks it and
+    with id, area, iscrowd and num_keypoints (`data.coco_keypoints.ground_truth_annotations`: filled in where the
+    file leaves them out; InputError naming the file and the field for a bad one, crowd and other-category
+    annotations too). The file is read with `data.coco_keypoints.read_annotations` (inside `parsed_once`, the
+    parse the people's readers share); the returned dict and its annotations are copies.
 
     Args:
         path: the COCO-format .json.
@@ -185,17 +186,10 @@ def coco_ground_truth(path: str | Path, image_ids=None) -> dict:
         the dataset dict.
     """
     obj = dict(coco_keypoints.read_annotations(path))  # shared with the data readers: copies of what changes
-    obj["annotations"] = [dict(ann) for ann in obj["annotations"]]  # pycocotools marks them too ("ignore")
+    obj["annotations"] = coco_keypoints.ground_truth_annotations(path)  # copies: pycocotools marks them ("ignore")
     if image_ids is not None:
         keep = set(image_ids)
         obj["images"] = [im for im in obj["images"] if im.get("id") in keep]
-    for i, ann in enumerate(obj["annotations"]):
-        ann.setdefault("id", i + 1)
-        ann.setdefault("iscrowd", 0)
-        if "area" not in ann and "bbox" in ann:
-            ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
-        if "num_keypoints" not in ann and "keypoints" in ann:
-            ann["num_keypoints"] = int(np.sum(np.asarray(ann["keypoints"]).reshape(-1, 3)[:, 2] > 0))
     obj.setdefault("info", {})
     return obj
 
