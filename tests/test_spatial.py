@@ -128,8 +128,9 @@ def test_offset_priors_equal_the_hand_counted_histogram():
     np.testing.assert_allclose(np.exp(sm).sum(axis=(1, 2)), 1.0, rtol=1e-5)
     assert np.unravel_index(np.argmax(sm[0]), (7, 7)) == (3 + 1, 3 + 1)
     # an edge without data is uniform
-    none = spatial_mrf.offset_priors(pts, np.zeros_like(vis), edges, kernel_size=3, sigma=0.0, floor=0.0)
-    np.testing.assert_allclose(none, np.log(1 / 9), rtol=1e-6)
+    for sigma, floor in ((0.0, 0.0), (1.0, 0.0), (2.5, 0.01)):  # whatever the smoothing and the floor
+        none = spatial_mrf.offset_priors(pts, np.zeros_like(vis), edges, kernel_size=3, sigma=sigma, floor=floor)
+        np.testing.assert_allclose(none, np.log(1 / 9), rtol=1e-6)
 
 
 # FLIC layout relative to the torso (cells): lsho lelb lwri rsho relb rwri lhip rhip leye reye nose
@@ -524,15 +525,16 @@ def test_load_spatial_model_refuses_a_priors_file_holding_nan_inf_or_a_kernel_im
 
 def test_offset_priors_with_floor_0_give_every_edge_a_possible_offset():
     """With floor 0 an edge still has a possible offset: one without visible pairs, or whose offsets all fall
-    outside the kernel, gets the uniform kernel (smoothed when sigma > 0: finite everywhere); one with data its
-    (smoothed) frequencies. So learned priors never hold a kernel -inf everywhere, which `check_log_priors` refuses."""
+    outside the kernel, gets the uniform kernel whatever sigma (not smoothed: smoothing the uniform kernel with zeros
+    outside it would peak it at the centre); one with data its (smoothed) frequencies. So learned priors never hold a
+    kernel -inf everywhere, which `check_log_priors` refuses."""
     rng = np.random.default_rng(2)
     pts, vis = rng.uniform(0, 10, (6, 4, 2)), np.ones((6, 4), bool)
     vis[:, 2] = False  # edge (0, 2): no visible pair
     pts[:, 3] = pts[:, 0] + 20  # edge (0, 3): every offset outside the kernel
     for sigma in (0.0, 1.0):
         lp = spatial_mrf.offset_priors(pts, vis, ((0, 1), (0, 2), (0, 3)), 5, sigma=sigma, floor=0.0)
-        assert np.all(np.isfinite(lp[1:])) and (sigma > 0 or np.allclose(lp[1:], np.log(1 / 25)))
+        np.testing.assert_allclose(lp[1:], np.log(1 / 25), rtol=1e-6, err_msg=f"sigma {sigma}")
         assert np.any(np.isfinite(lp[0]))
         spatial_mrf.inference.check_log_priors(lp, "test", "log_priors")
 

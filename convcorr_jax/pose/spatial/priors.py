@@ -70,7 +70,8 @@ def offset_priors(points: npt.ArrayLike, visible: npt.ArrayLike, edges: Edges, k
     """Log-priors over child - parent offsets from the offsets of training data (module docstring).
 
     Normalised histogram (`offset_histograms`), Gaussian smoothing of std `sigma` cells, `floor` added at every offset,
-    renormalised, log.
+    renormalised, log. An edge without data (no visible pair, or every offset outside the kernel) is not smoothed:
+    it gets the uniform kernel whatever `sigma` and `floor`.
 
     Args:
         points: [N, V, 2] (x, y) heat-map cells.
@@ -93,13 +94,14 @@ def offset_priors(points: npt.ArrayLike, visible: npt.ArrayLike, edges: Edges, k
     hist = offset_histograms(points, visible, edges, kernel_size)
     e, kh, kw = hist.shape
     tot = hist.sum(axis=(1, 2), keepdims=True)
-    q = np.where(tot > 0, hist / np.maximum(tot, 1), 1.0 / (kh * kw))
+    q = hist / np.maximum(tot, 1)
     if sigma > 0:
         g = _gaussian_1d(sigma)
         r = len(g) // 2
         q = np.apply_along_axis(lambda v: np.convolve(v, g)[r:r + kh], 1, q)  # zero outside the kernel
         q = np.apply_along_axis(lambda v: np.convolve(v, g)[r:r + kw], 2, q)
-        q = q / q.sum(axis=(1, 2), keepdims=True)
+        q = q / np.maximum(q.sum(axis=(1, 2), keepdims=True), np.finfo(np.float64).tiny)
+    q = np.where(tot > 0, q, 1.0 / (kh * kw))  # an edge without data: uniform, whatever sigma
     p = (q + floor) / (1.0 + floor * kh * kw)
     with np.errstate(divide="ignore"):
         return np.log(p).astype(np.float32)
