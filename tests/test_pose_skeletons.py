@@ -604,6 +604,19 @@ def _image(key, value, i=0):
     return lambda o: o["images"][i].__setitem__(key, value)
 
 
+def _assert_coco_refusal(tmp_path, edit, field, got) -> InputError:
+    """Reading a COCO train split written with `edit` is one one-line InputError naming its file and `field`, ending
+    in "got <got>" (nothing when got is None); returns it."""
+    write_coco(tmp_path, "val", n=1)
+    write_coco(tmp_path, "train", n=3, edit=edit)
+    with pytest.raises(InputError) as e:
+        pose_sets.load_people("coco", tmp_path, "train")
+    ann = str(tmp_path / "annotations" / "train.json")
+    assert e.value.source == ann and e.value.field == field and "\n" not in str(e.value), str(e.value)
+    assert str(e.value).endswith("" if got is None else f", got {got}"), str(e.value)
+    return e.value
+
+
 @pytest.mark.parametrize("edit, field, got", [
     # float() read each of these three as coordinates: "2" as 2.0, true as 1.0, "1234" as [1, 2, 3, 4]
     (_ann("bbox", ["2", 3, 30, 20]), "annotations[0].bbox[0]", "'2'"),
@@ -632,13 +645,7 @@ def _image(key, value, i=0):
 def test_coco_annotation_numbers_are_not_text_or_bools(edit, field, got, tmp_path):
     """A COCO annotation's numbers and ids as the file writes them: text and true / false are refused, naming the
     file and the field, never converted."""
-    write_coco(tmp_path, "val", n=1)
-    write_coco(tmp_path, "train", n=3, edit=edit)
-    with pytest.raises(InputError) as e:
-        pose_sets.load_people("coco", tmp_path, "train")
-    ann = str(tmp_path / "annotations" / "train.json")
-    assert e.value.source == ann and e.value.field == field and "\n" not in str(e.value), str(e.value)
-    assert str(e.value).endswith("" if got is None else f", got {got}"), str(e.value)
+    _assert_coco_refusal(tmp_path, edit, field, got)
 
 
 def _category(key, value, j=0):
@@ -671,14 +678,8 @@ def test_coco_ids_are_integers_or_strings_and_unique(edit, field, got, also, tmp
     """Image, category and annotation ids: an integer or a string (one rule for all three), 1.0 and true are not the
     id 1, and no two images, categories or annotations share one; refused naming the file, the field and the other
     entry of the id."""
-    write_coco(tmp_path, "val", n=1)
-    write_coco(tmp_path, "train", n=3, edit=edit)
-    with pytest.raises(InputError) as e:
-        pose_sets.load_people("coco", tmp_path, "train")
-    ann = str(tmp_path / "annotations" / "train.json")
-    assert e.value.source == ann and e.value.field == field and "\n" not in str(e.value), str(e.value)
-    assert str(e.value).endswith("" if got is None else f", got {got}"), str(e.value)
-    assert also is None or also in str(e.value), str(e.value)
+    error = _assert_coco_refusal(tmp_path, edit, field, got)
+    assert also is None or also in str(error), str(error)
 
 
 def test_coco_ids_that_are_strings_and_whole_float_counts_are_read(tmp_path):
