@@ -116,6 +116,17 @@ def test_oks_ground_truth_fills_ids_and_counts_pycocotools_needs(tmp_path):
     assert pose_scores.coco_ground_truth(plain)["annotations"] == json.loads(plain.read_text())["annotations"]
 
 
+
+def test_oks_ground_truth_ids_of_a_file_without_ids_are_as_before(tmp_path):
+    """The ground truth fills ids by the people's reader's rule counted from 1 (pycocotools takes an id of 0 for no
+    match): a file without ids gets positions + 1, as before, and AP 1.0 on exact detections."""
+    val = write_coco(tmp_path, "val", n=3, edit=lambda o: [a.pop("id") for a in o["annotations"]])
+    gt = pose_scores.coco_ground_truth(val)
+    assert [a["id"] for a in gt["annotations"]] == [1, 2, 3]
+    dets = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+            for a in gt["annotations"]]
+    assert pose_scores.oks_ap(gt, dets, np.full(5, 0.05))["AP"] == pytest.approx(1.0)
+
 @pytest.mark.parametrize("where", ["dataset file", "no folder"])
 def test_eval_pose_checks_its_json_path_before_any_work(where, tmp_path, capsys):
     """--json naming a file of the dataset folder (it was replaced by the scores after the run) or a path that cannot

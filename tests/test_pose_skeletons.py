@@ -701,6 +701,26 @@ def test_coco_ids_that_are_strings_and_whole_float_counts_are_read(tmp_path):
     assert people.samples[0].extras["area"] == 10.0 and dict(people.left_out)["other-category"] == 1
 
 
+
+@pytest.mark.parametrize("ids, names", [
+    ([1, None, 7], ["1", "8", "7"]),  # annotations[1] was named by its position, "1": annotations[0]'s id
+    ([None, "0", None], ["3", "0", "2"]),  # annotations[0] was "0", annotations[1]'s id "0" (text names the sample)
+    ([None, None, None], ["0", "1", "2"]),  # a file without ids: named by position, as before
+    ([4, 5, 6], ["4", "5", "6"]),
+])
+def test_coco_annotation_without_an_id_gets_a_sample_id_no_annotation_has(ids, names, tmp_path):
+    """An annotation without an id is named by its position where no annotation has that id (as text), else by the
+    next integer above the file's ids and positions: never the id of another annotation."""
+    def edit(o):
+        for a, v in zip(o["annotations"], ids):
+            a.pop("id") if v is None else a.update(id=v)
+
+    write_coco(tmp_path, "val", n=1)
+    write_coco(tmp_path, "train", n=3, edit=edit)
+    people = pose_sets.load_people("coco", tmp_path, "train")
+    assert [s.id for s in people.samples] == names
+    assert [s.extras["annotation_id"] for s in people.samples] == ids  # the file's own, None where it has none
+
 def test_shared_number_parsers_refuse_bools_and_json_text():
     """`as_float` / `as_int`: XML's text is parsed, a bool never (float(True) is 1.0), JSON's text not at all."""
     from convcorr_jax.data._common import as_float, as_int

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import json
 import logging
 import os
@@ -294,9 +295,11 @@ def _checked(ann: dict, k: int, path: Path, i: int) -> None:
             raise InputError(path, f"annotations[{i}].num_keypoints", f"a count of labelled keypoints 0..{k}", n)
 
 
-def _annotation_ids(anns: list, path: Path) -> None:
-    """InputError naming the field unless each annotation's optional `id` is an id (`_id`) that no other annotation
-    has (pycocotools keeps the last annotation of an id: the others were scored as it)."""
+def _annotation_ids(anns: list, path: Path, first: int) -> list[object]:
+    """Each annotation's id, one rule for the people's sample ids (`first` 0, as they were) and the OKS ground truth
+    (`first` 1: pycocotools takes an id of 0 for no match): its own `id` (`_id`; InputError naming the field for one
+    another annotation has: pycocotools kept the last), else its position + `first` where no annotation has that id
+    (as text: 3 and "3" are one sample id), else the next integer above them all: never an id the file has."""
     seen: dict[object, int] = {}
     for i, ann in enumerate(anns):
         if isinstance(ann, dict) and "id" in ann:
@@ -305,6 +308,11 @@ def _annotation_ids(anns: list, path: Path) -> None:
                 raise InputError(path, f"annotations[{i}].id", f"an id no other annotation has (annotations"
                                  f"[{seen[key]}] has it)", repr(key) if isinstance(key, str) else key)
             seen[key] = i
+    text = {str(k) for k in seen}
+    free = (n for n in itertools.count(max([k for k in seen if isinstance(k, int)] + [len(anns) - 1 + first]) + 1)
+            if str(n) not in text)
+    return [ann["id"] if isinstance(ann, dict) and "id" in ann else i + first if str(i + first) not in text
+            else next(free) for i, ann in enumerate(anns)]
 
 
 def _left_out(ann: object, path: Path, i: int, cat_ids: set, all_ids: set) -> str | None:
@@ -372,7 +380,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
     sk, cat_ids, all_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
     by_id = _entries(obj["images"], path, "images", _IMAGE_FIELDS)
-    _annotation_ids(obj["annotations"], path)
+    ids = _annotation_ids(obj["annotations"], path, 0)
     samples, boxes, empty, left_out = [], [], 0, {"crowd": 0, "other-category": 0}
     for i, ann in enumerate(obj["annotations"]):
         why = _left_out(ann, path, i, cat_ids, all_ids)
@@ -390,7 +398,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
         pts = np.where(labelled[:, None], trip[:, :2], np.nan).astype(np.float32)
         samples.append(KeypointSample(
             points=pts, visible=trip[:, 2] == 2, names=sk.names, bbox=box.astype(np.float32), category="person",
-            id=str(ann.get("id", i)), image_path=os.fspath(image_path),
+            id=str(ids[i]), image_path=os.fspath(image_path),
             extras={"labelled": labelled, "index": i, "image_id": ann.get("image_id"), "annotation_id": ann.get("id"),
                     "area": _area(ann, float((box[2] - box[0]) * (box[3] - box[1])), path, i)}))
         boxes.append(box)
@@ -419,9 +427,7 @@ def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
     obj = read_annotations(path)
     sk, cat_ids, all_ids = _file_skeleton(obj, path)
     _entries(obj["images"], path, "images", _IMAGE_FIELDS)
-    _annotation_ids(obj["annotations"], path)
-    taken = {a["id"] for a in obj["annotations"] if isinstance(a, dict) and "id" in a}
-    fresh = max([v for v in taken if is_int(v)] + [len(obj["annotations"])]) + 1  # for an i + 1 that is taken
+    ids = _annotation_ids(obj["annotations"], path, 1)
     out = []
     for i, ann in enumerate(obj["annotations"]):
         why, ann = _left_out(ann, path, i, cat_ids, all_ids), dict(ann)
@@ -431,9 +437,7 @@ def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
         if why != "other-category" or "bbox" in ann or "area" not in ann:
             _bbox(ann, path, i)
             box_area = float(ann["bbox"][2]) * float(ann["bbox"][3])
-        if "id" not in ann:
-            ann["id"], fresh = (i + 1, fresh) if i + 1 not in taken else (fresh, fresh + 1)
-        ann.update(iscrowd=ann.get("iscrowd", 0), area=_area(ann, box_area, path, i),
+        ann.update(id=ids[i], iscrowd=ann.get("iscrowd", 0), area=_area(ann, box_area, path, i),
                    num_keypoints=ann.get("num_keypoints", 0 if kp is None else int((kp[:, 2] > 0).sum())))
         out.append(ann)
     return out
