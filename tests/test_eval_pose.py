@@ -127,6 +127,18 @@ def test_oks_ground_truth_ids_of_a_file_without_ids_are_as_before(tmp_path):
             for a in gt["annotations"]]
     assert pose_scores.oks_ap(gt, dets, np.full(5, 0.05))["AP"] == pytest.approx(1.0)
 
+
+def test_missing_area_is_the_bbox_width_times_height_for_the_people_and_the_ground_truth(tmp_path):
+    """Without an area the people's extras["area"] was (x + w - x) * (y + h - y), the OKS ground truth's w * h: two
+    values in the last bits for this box; now both are w * h."""
+    from convcorr_jax.data import pose_sets
+
+    box = [318.48, 134.89, 20.49, 8.26]  # (x + w - x) * (y + h - y) = 169.24739999999989, w * h = 169.24739999999997
+    val = write_coco(tmp_path, "val", n=3, edit=lambda o: (o["annotations"][0].pop("area"),
+                                                          o["annotations"][0].update(bbox=box)))
+    area = pose_sets.load_people("coco", tmp_path, "val").samples[0].extras["area"]
+    assert area == box[2] * box[3] == pose_scores.coco_ground_truth(val)["annotations"][0]["area"]
+
 @pytest.mark.parametrize("where", ["dataset file", "no folder"])
 def test_eval_pose_checks_its_json_path_before_any_work(where, tmp_path, capsys):
     """--json naming a file of the dataset folder (it was replaced by the scores after the run) or a path that cannot

@@ -268,10 +268,12 @@ def _keypoints(kp, sk, path: Path, i: int) -> np.ndarray:
     return trip
 
 
-def _area(ann: dict, box_area: float, path: Path, i: int) -> float:
-    """Annotation i's `area` (pixels, >= 0), else `box_area` (its checked box's); InputError naming it otherwise."""
+def _area(ann: dict, path: Path, i: int) -> float:
+    """Annotation i's `area` (pixels, >= 0), else its checked bbox's width x height (pycocotools' box area; one
+    formula for the people's extras and the OKS ground truth); InputError naming the field otherwise."""
     if "area" not in ann:
-        return box_area
+        _bbox(ann, path, i)
+        return float(ann["bbox"][2]) * float(ann["bbox"][3])
     area = as_float(ann["area"], path, f"annotations[{i}].area", text=False)
     if not np.isfinite(area) or area < 0:
         raise InputError(path, f"annotations[{i}].area", "a number of pixels >= 0", ann["area"])
@@ -400,7 +402,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
             points=pts, visible=trip[:, 2] == 2, names=sk.names, bbox=box.astype(np.float32), category="person",
             id=str(ids[i]), image_path=os.fspath(image_path),
             extras={"labelled": labelled, "index": i, "image_id": ann.get("image_id"), "annotation_id": ann.get("id"),
-                    "area": _area(ann, float((box[2] - box[0]) * (box[3] - box[1])), path, i)}))
+                    "area": _area(ann, path, i)}))
         boxes.append(box)
     if not samples:
         raise InputError(path, "annotations", f"at least one person annotation with labelled keypoints "
@@ -433,11 +435,9 @@ def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
         why, ann = _left_out(ann, path, i, cat_ids, all_ids), dict(ann)
         _checked(ann, sk.num_joints, path, i)
         kp = None if why == "other-category" else _keypoints(ann.get("keypoints"), sk, path, i)
-        box_area = float("nan")  # an other-category annotation with an area and no bbox
-        if why != "other-category" or "bbox" in ann or "area" not in ann:
+        if why != "other-category" or "bbox" in ann:  # an other-category one needs a bbox only for a missing area
             _bbox(ann, path, i)
-            box_area = float(ann["bbox"][2]) * float(ann["bbox"][3])
-        ann.update(id=ids[i], iscrowd=ann.get("iscrowd", 0), area=_area(ann, box_area, path, i),
+        ann.update(id=ids[i], iscrowd=ann.get("iscrowd", 0), area=_area(ann, path, i),
                    num_keypoints=ann.get("num_keypoints", 0 if kp is None else int((kp[:, 2] > 0).sum())))
         out.append(ann)
     return out
