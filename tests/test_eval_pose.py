@@ -83,6 +83,11 @@ def _extra(**fields):
     (_extra(category_id=7, bbox=[0, 0, True, 9]), "annotations[3].bbox[2]", "True"),
     (_extra(category_id=7, iscrowd="0"), "annotations[3].iscrowd", "'0'"),  # pycocotools: a crowd
     (_extra(category_id=7, area=None, bbox=None), "annotations[3].bbox", None),  # no area: a KeyError in it
+    # an image_id naming no image: pycocotools left the annotation out silently
+    (_extra(image_id=99), "annotations[3].image_id", "99"),
+    (_extra(category_id=7, image_id="1"), "annotations[3].image_id", "'1'"),  # "1" is not the image id 1
+    (_extra(category_id=7, image_id=True), "annotations[3].image_id", "True"),
+    (_extra(category_id=7, image_id=None), "annotations[3].image_id", None),  # no image_id
 ])
 def test_oks_ground_truth_checks_crowd_and_other_category_annotations(edit, field, got, tmp_path):
     """`coco_ground_truth` checks every annotation as the people's reader checks a person (one check): a bad field

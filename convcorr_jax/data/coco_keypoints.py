@@ -352,14 +352,19 @@ def _entries(entries: list, path: Path, name: str, about: str) -> dict[object, t
     return by_id
 
 
-def _image_path(image_id: object, by_id: dict, folder: Path, path: Path, i: int) -> Path:
-    """The image file of annotation i: the `file_name` of the entry of images its `image_id` names, in `folder`;
-    InputError naming the field for an id that names no entry (true is not the id 1, "1" not 1), a file name that is
-    not text, or a missing file."""
+def _image(image_id: object, by_id: dict, path: Path, i: int) -> tuple[int, dict]:
+    """(position, entry) of the entry of images that annotation i's `image_id` names (`by_id`: `_entries`); InputError
+    naming the field for an id that names none (true is not the id 1, "1" not 1). One rule for every annotation."""
     if not (isinstance(image_id, str) or is_int(image_id)) or image_id not in by_id:
         raise InputError(path, f"annotations[{i}].image_id", "the id of an entry of images",
                          repr(image_id) if isinstance(image_id, str) else image_id)
-    j, im = by_id[image_id]
+    return by_id[image_id]
+
+
+def _image_path(image_id: object, by_id: dict, folder: Path, path: Path, i: int) -> Path:
+    """The image file of annotation i: the `file_name` of its entry of images (`_image`), in `folder`; InputError
+    naming the field for a file name that is not text or a missing file."""
+    j, im = _image(image_id, by_id, path, i)
     if not isinstance(im.get("file_name"), str):
         raise InputError(path, f"images[{j}].file_name", "the image's file name (a string)", im.get("file_name"))
     image_path = folder / im["file_name"]
@@ -369,15 +374,8 @@ def _image_path(image_id: object, by_id: dict, folder: Path, path: Path, i: int)
 
 
 def _read_people(path: Path, images: Path) -> PersonSet:
-    """The people of one COCO-format annotation file (module docstring), one sample per annotation.
-
-    Args:
-        path: the annotation file.
-        images: the folder its `file_name`s are in.
-
-    Returns:
-        the PersonSet.
-    """
+    """The PersonSet of the COCO-format annotation file `path` (module docstring) whose `file_name`s are in the folder
+    `images`, one sample per annotation."""
     obj = read_annotations(path)
     sk, cat_ids, all_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
@@ -414,7 +412,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
 
 def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
     """Copies of a file's annotations as pycocotools' OKS evaluation reads them, each checked as `people` checks a
-    person (crowd and other-category ones too: their bbox, area and iscrowd are read) and filled in where the file
+    person (crowd and other-category ones too: their bbox, area, iscrowd and image_id) and filled in where the file
     leaves a field out: id (one no annotation has), iscrowd 0, area (the bbox's width x height), num_keypoints (the
     labelled keypoints; 0 for an other-category annotation, which pycocotools then ignores); InputError naming the
     file and the field otherwise (an other-category annotation needs a bbox only for a missing area).
@@ -428,12 +426,13 @@ def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
     path = Path(path)
     obj = read_annotations(path)
     sk, cat_ids, all_ids = _file_skeleton(obj, path)
-    _entries(obj["images"], path, "images", _IMAGE_FIELDS)
+    by_id = _entries(obj["images"], path, "images", _IMAGE_FIELDS)
     ids = _annotation_ids(obj["annotations"], path, 1)
     out = []
     for i, ann in enumerate(obj["annotations"]):
         why, ann = _left_out(ann, path, i, cat_ids, all_ids), dict(ann)
         _checked(ann, sk.num_joints, path, i)
+        _image(ann.get("image_id"), by_id, path, i)  # pycocotools leaves an annotation of no image out silently
         kp = None if why == "other-category" else _keypoints(ann.get("keypoints"), sk, path, i)
         if why != "other-category" or "bbox" in ann:  # an other-category one needs a bbox only for a missing area
             _bbox(ann, path, i)
