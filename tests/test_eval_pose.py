@@ -100,9 +100,9 @@ def test_oks_ground_truth_checks_crowd_and_other_category_annotations(edit, fiel
 
 
 def test_oks_ground_truth_fills_ids_and_counts_pycocotools_needs(tmp_path):
-    """Filled in where the file leaves them out: an annotation id is one no other annotation has (i + 1 was taken:
-    pycocotools scored two people as one), num_keypoints 0 for an other-category annotation (was a KeyError in
-    pycocotools), area the box's width x height; a valid file's ground truth is as before."""
+    """pycocotools' ids are the positions + 1, whatever the file's (a missing one was given i + 1, annotations[0]'s
+    id here: pycocotools scored two people as one); num_keypoints 0 for an other-category annotation (was a KeyError
+    in pycocotools), area the box's width x height; a valid file's ground truth is as before but for its ids."""
     def edit(o):
         o["categories"].append({"id": 7, "name": "car"})
         o["annotations"][0]["id"] = 2
@@ -113,18 +113,31 @@ def test_oks_ground_truth_fills_ids_and_counts_pycocotools_needs(tmp_path):
     val = write_coco(tmp_path, "val", n=3, edit=edit)
     gt = pose_scores.coco_ground_truth(val)
     anns = gt["annotations"]
-    assert [a["id"] for a in anns] == [2, 6, 3, 5] and anns[3]["num_keypoints"] == 0 and anns[3]["area"] == 16.0
+    assert [a["id"] for a in anns] == [1, 2, 3, 4] and anns[3]["num_keypoints"] == 0 and anns[3]["area"] == 16.0
     assert anns[2]["area"] == 30.0 * 22.0 and anns[1]["num_keypoints"] == 5
     dets = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0} for a in anns[:3]]
     assert pose_scores.oks_ap(gt, dets, np.full(5, 0.05))["AP"] == pytest.approx(1.0)  # 0.44 and a KeyError before
     plain = write_coco(tmp_path / "plain", "val", n=3)
-    assert pose_scores.coco_ground_truth(plain)["annotations"] == json.loads(plain.read_text())["annotations"]
+    file = json.loads(plain.read_text())["annotations"]
+    assert pose_scores.coco_ground_truth(plain)["annotations"] == [{**a, "id": i + 1} for i, a in enumerate(file)]
+
+
+@pytest.mark.parametrize("ids", [[0, 2, 3], ["a", "b", "c"], [10, "x", 7]])
+def test_oks_ground_truth_scores_any_ids_the_reader_takes(ids, tmp_path):
+    """A file's annotation ids 0 or text (the reader takes integers and strings) reach pycocotools as positions + 1:
+    an id 0 made the exact detection of its person a false positive (AP 0.44, no error: pycocotools takes 0 for no
+    match), text ids failed inside its evaluation (could not convert string to float)."""
+    val = write_coco(tmp_path, "val", n=3, edit=lambda o: [a.update(id=v) for a, v in zip(o["annotations"], ids)])
+    gt = pose_scores.coco_ground_truth(val)
+    assert [a["id"] for a in gt["annotations"]] == [1, 2, 3]
+    dets = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+            for a in gt["annotations"]]
+    assert pose_scores.oks_ap(gt, dets, np.full(5, 0.05))["AP"] == pytest.approx(1.0)
 
 
 
 def test_oks_ground_truth_ids_of_a_file_without_ids_are_as_before(tmp_path):
-    """The ground truth fills ids by the people's reader's rule counted from 1 (pycocotools takes an id of 0 for no
-    match): a file without ids gets positions + 1, as before, and AP 1.0 on exact detections."""
+    """A file without ids gets positions + 1, as before, and AP 1.0 on exact detections."""
     val = write_coco(tmp_path, "val", n=3, edit=lambda o: [a.pop("id") for a in o["annotations"]])
     gt = pose_scores.coco_ground_truth(val)
     assert [a["id"] for a in gt["annotations"]] == [1, 2, 3]

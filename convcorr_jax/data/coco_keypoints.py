@@ -297,11 +297,10 @@ def _checked(ann: dict, k: int, path: Path, i: int) -> None:
             raise InputError(path, f"annotations[{i}].num_keypoints", f"a count of labelled keypoints 0..{k}", n)
 
 
-def _annotation_ids(anns: list, path: Path, first: int) -> list[object]:
-    """Each annotation's id, one rule for the people's sample ids (`first` 0, as they were) and the OKS ground truth
-    (`first` 1: pycocotools takes an id of 0 for no match): its own `id` (`_id`; InputError naming the field for one
-    another annotation has: pycocotools kept the last), else its position + `first` where no annotation has that id
-    (as text: 3 and "3" are one sample id), else the next integer above them all: never an id the file has."""
+def _annotation_ids(anns: list, path: Path) -> list[object]:
+    """Each annotation's id, its sample id: its own `id` (`_id`; InputError naming the field for one another
+    annotation has: pycocotools kept the last), else its position where no annotation has that id (as text: 3 and
+    "3" are one sample id), else the next integer above them all: never an id the file has."""
     seen: dict[object, int] = {}
     for i, ann in enumerate(anns):
         if isinstance(ann, dict) and "id" in ann:
@@ -311,10 +310,10 @@ def _annotation_ids(anns: list, path: Path, first: int) -> list[object]:
                                  f"[{seen[key]}] has it)", repr(key) if isinstance(key, str) else key)
             seen[key] = i
     text = {str(k) for k in seen}
-    free = (n for n in itertools.count(max([k for k in seen if isinstance(k, int)] + [len(anns) - 1 + first]) + 1)
+    free = (n for n in itertools.count(max([k for k in seen if isinstance(k, int)] + [len(anns) - 1]) + 1)
             if str(n) not in text)
-    return [ann["id"] if isinstance(ann, dict) and "id" in ann else i + first if str(i + first) not in text
-            else next(free) for i, ann in enumerate(anns)]
+    return [ann["id"] if isinstance(ann, dict) and "id" in ann else i if str(i) not in text else next(free)
+            for i, ann in enumerate(anns)]
 
 
 def _left_out(ann: object, path: Path, i: int, cat_ids: set, all_ids: set) -> str | None:
@@ -380,7 +379,7 @@ def _read_people(path: Path, images: Path) -> PersonSet:
     sk, cat_ids, all_ids = _file_skeleton(obj, path)
     folder = image_folder(images, f"{path.name}'s")
     by_id = _entries(obj["images"], path, "images", _IMAGE_FIELDS)
-    ids = _annotation_ids(obj["annotations"], path, 0)
+    ids = _annotation_ids(obj["annotations"], path)
     samples, boxes, empty, left_out = [], [], 0, {"crowd": 0, "other-category": 0}
     for i, ann in enumerate(obj["annotations"]):
         why = _left_out(ann, path, i, cat_ids, all_ids)
@@ -412,8 +411,10 @@ def _read_people(path: Path, images: Path) -> PersonSet:
 
 def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
     """Copies of a file's annotations as pycocotools' OKS evaluation reads them, each checked as `people` checks a
-    person (crowd and other-category ones too: their bbox, area, iscrowd and image_id) and filled in where the file
-    leaves a field out: id (one no annotation has), iscrowd 0, area (the bbox's width x height), num_keypoints (the
+    person (crowd and other-category ones too: their id, bbox, area, iscrowd and image_id), its id its position + 1
+    (pycocotools compares ids as numbers and takes 0 for no match: a file's id 0 or text id scored a person wrongly
+    or failed inside it; detections name annotations by position), and filled in where the file leaves a field
+    out: iscrowd 0, area (the bbox's width x height), num_keypoints (the
     labelled keypoints; 0 for an other-category annotation, which pycocotools then ignores); InputError naming the
     file and the field otherwise (an other-category annotation needs a bbox only for a missing area).
 
@@ -427,7 +428,7 @@ def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
     obj = read_annotations(path)
     sk, cat_ids, all_ids = _file_skeleton(obj, path)
     by_id = _entries(obj["images"], path, "images", _IMAGE_FIELDS)
-    ids = _annotation_ids(obj["annotations"], path, 1)
+    _annotation_ids(obj["annotations"], path)  # checked as the people's reader checks them
     out = []
     for i, ann in enumerate(obj["annotations"]):
         why, ann = _left_out(ann, path, i, cat_ids, all_ids), dict(ann)
@@ -436,7 +437,7 @@ def ground_truth_annotations(path: str | os.PathLike) -> list[dict]:
         kp = None if why == "other-category" else _keypoints(ann.get("keypoints"), sk, path, i)
         if why != "other-category" or "bbox" in ann:  # an other-category one needs a bbox only for a missing area
             _bbox(ann, path, i)
-        ann.update(id=ids[i], iscrowd=ann.get("iscrowd", 0), area=_area(ann, path, i),
+        ann.update(id=i + 1, iscrowd=ann.get("iscrowd", 0), area=_area(ann, path, i),
                    num_keypoints=ann.get("num_keypoints", 0 if kp is None else int((kp[:, 2] > 0).sum())))
         out.append(ann)
     return out

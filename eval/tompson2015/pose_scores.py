@@ -172,10 +172,11 @@ def coco_sigmas(skeleton: Skeleton) -> tuple[np.ndarray, str]:
 
 def coco_ground_truth(path: str | Path, image_ids=None) -> dict:
     """The annotation file as pycocotools reads it: every annotation checked as the people's reader checks it and
-    with id, area, iscrowd and num_keypoints (`data.coco_keypoints.ground_truth_annotations`: filled in where the
-    file leaves them out; InputError naming the file and the field for a bad one, crowd and other-category
-    annotations too). The file is read with `data.coco_keypoints.read_annotations` (inside `parsed_once`, the
-    parse the people's readers share); the returned dict and its annotations are copies.
+    with area, iscrowd and num_keypoints (`data.coco_keypoints.ground_truth_annotations`: filled in where the file
+    leaves them out; its ids the positions + 1, as pycocotools needs them; InputError naming the file and the field
+    for a bad one, crowd and other-category annotations too). The file is read with
+    `data.coco_keypoints.read_annotations` (inside `parsed_once`, the parse the people's readers share); the
+    returned dict and its annotations are copies.
 
     Args:
         path: the COCO-format .json.
