@@ -670,6 +670,7 @@ def _crowd(**fields):
     (_image("id", 1, 1), "images[1].id", "1", "images[0] has it"),
     (lambda o: o["categories"].append({"id": 1, "name": "car"}), "categories[1].id", "1", "categories[0] has it"),
     (_ann("id", 1, 2), "annotations[2].id", "1", "annotations[0] has it"),  # pycocotools scored [2] as [0]
+    (_ann("id", "2", 0), "annotations[1].id", "2", "annotations[0] has it"),  # two samples named "2"
     (lambda o: [a.update(id="x") for a in o["annotations"][1:]], "annotations[2].id", "'x'", "annotations[1] has"),
     (_crowd(id=True), "annotations[3].id", "True", None),  # a crowd annotation's id was not checked
     (_crowd(id=2), "annotations[3].id", "2", "annotations[1] has it"),
@@ -692,7 +693,7 @@ def test_coco_ids_that_are_strings_and_whole_float_counts_are_read(tmp_path):
         for a in o["annotations"]:
             a["category_id"] = "lamp"
         o["categories"].append({"id": 1, "name": "car"})  # the text "lamp" and the number 1: two ids
-        o["annotations"].append({**o["annotations"][2], "id": "3", "category_id": 1})  # "3" is not 3
+        o["annotations"].append({**o["annotations"][2], "id": "z", "category_id": 1})
 
     write_coco(tmp_path, "val", n=1)
     write_coco(tmp_path, "train", n=3, edit=edit)

@@ -299,19 +299,20 @@ def _checked(ann: dict, k: int, path: Path, i: int) -> None:
 
 def _annotation_ids(anns: list, path: Path) -> list[object]:
     """Each annotation's id, its sample id: its own `id` (`_id`; InputError naming the field for one another
-    annotation has: pycocotools kept the last), else its position where no annotation has that id (as text: 3 and
-    "3" are one sample id), else the next integer above them all: never an id the file has."""
-    seen: dict[object, int] = {}
+    annotation has, as text: 3 and "3" would name two samples alike), else its position where no annotation has
+    that id, else the next integer above them all: never an id the file has."""
+    seen: dict[str, int] = {}
+    top = len(anns) - 1
     for i, ann in enumerate(anns):
         if isinstance(ann, dict) and "id" in ann:
             key = _id(ann["id"], path, f"annotations[{i}].id")
-            if key in seen:
+            if str(key) in seen:
                 raise InputError(path, f"annotations[{i}].id", f"an id no other annotation has (annotations"
-                                 f"[{seen[key]}] has it)", repr(key) if isinstance(key, str) else key)
-            seen[key] = i
-    text = {str(k) for k in seen}
-    free = (n for n in itertools.count(max([k for k in seen if isinstance(k, int)] + [len(anns) - 1]) + 1)
-            if str(n) not in text)
+                                 f"[{seen[str(key)]}] has it)", repr(key) if isinstance(key, str) else key)
+            seen[str(key)] = i
+            top = max(top, key) if isinstance(key, int) else top
+    text = set(seen)
+    free = (n for n in itertools.count(top + 1) if str(n) not in text)
     return [ann["id"] if isinstance(ann, dict) and "id" in ann else i if str(i) not in text else next(free)
             for i, ann in enumerate(anns)]
 
