@@ -361,11 +361,11 @@ def method_label(method: str) -> str:
     return TRANSFER_METHODS[method].label
 
 
-def _check_transfer_fields(cfg, source: str = "config") -> None:
+def _check_transfer_fields(cfg: PointTransferConfig, source: str = "config") -> None:
     """Check the point-transfer settings of `cfg` for range.
 
     Args:
-      cfg: a `PointTransferConfig` or any config with the same field names (fields it lacks are skipped).
+      cfg: a `PointTransferConfig` (its `__post_init__`).
       source: the source named in the error.
 
     Returns:
@@ -394,7 +394,7 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
     if isinstance(cfg.grid, bool) or (isinstance(cfg.grid, int) and cfg.grid < 1):
         raise InputError(source, "grid", "a stride >= 1 (pixels) or a tap", cfg.grid)
     if has("scales") and (not isinstance(cfg.scales, tuple) or not cfg.scales or not all(
-            isinstance(v, numbers.Real) and 0 < v < float("inf")  # type: ignore[operator]  # stub: no int < Real
+            isinstance(v, numbers.Real) and 0 < v < float("inf")
             for v in cfg.scales)):
         raise InputError(source, "scales", "finite input-size factors > 0 (a tuple)", cfg.scales)
     if has("extra_backbone") and cfg.extra_backbone is not None and cfg.extra_backbone not in BACKBONES:
@@ -410,12 +410,12 @@ def _check_transfer_fields(cfg, source: str = "config") -> None:
         if value is not None and not (is_real(value) and value > 0):
             raise InputError(source, name, f"none or {expected}", value)
     if has("cycle") and cfg.cycle is not None and not (
-            isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):  # type: ignore[operator]  # stub: no Real >= int
+            isinstance(cfg.cycle, numbers.Real) and cfg.cycle >= 0):
         raise InputError(source, "cycle", "none or a tolerance >= 0 (grid strides)", cfg.cycle)
     check_fields(cfg, positive=tuple(f for f in ("ot_eps", "prior_floor") if has(f)),
                  nonnegative=tuple(f for f in ("flip_margin",) if has(f)),
                  at_least_one=tuple(f for f in ("ot_iters", "hough_side", "prior_top_k") if has(f)), source=source)
-    method = cfg.method if cfg.method is not None else PointTransferConfig.DEFAULT_METHOD[cfg.features]
+    method = cfg.resolved_method
     if has("ot_eps") and method in MATCHERS and MATCHERS[method].transport:  # as `MatchConfig`'s eps
         check_eps(cfg.ot_eps, source, "ot_eps")
     if has("projection") and cfg.projection is not None and (not isinstance(cfg.projection, str)

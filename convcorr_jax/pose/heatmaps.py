@@ -102,12 +102,11 @@ def argmax_2d(heatmaps: jax.Array) -> jax.Array:
       heatmaps: [..., H, W, K] one map per joint (channels last), H, W >= 1, an array or a nested list.
 
     Returns:
-      int [..., K, 2] (x, y) = (column, row) cell of each map's maximum; NaN cells never win (a NaN was taken as the
-      maximum), an all-NaN map gives (0, 0) (`subpixel_argmax` gives NaN for it).
+      int [..., K, 2] (x, y) = (column, row) cell of each map's maximum; NaN cells never win, an all-NaN map gives
+      (0, 0) (`subpixel_argmax` gives NaN for it).
 
     Raises:
-      InputError: heatmaps not [..., H, W, K] with H, W >= 1 (a map of 0 cells was JAX's "argmax of an empty
-        sequence").
+      InputError: heatmaps not [..., H, W, K] with H, W >= 1.
     """
     heatmaps = jnp.asarray(heatmaps)
     check_shape(heatmaps, MAP_SPEC, "argmax_2d", "heatmaps", note="(maps of >= 1 cell, channels last)")

@@ -81,11 +81,11 @@ def _readouts(out: dict, pool: float, prefix: str = "") -> dict:
 
 
 def _peak_at(hm: jax.Array, select: jax.Array) -> jax.Array:
-    """hm [B, H, W, K] at the arg-max cell of select [B, H, W, K], clipped to [0, 1]: [B, K]; NaN cells of select
-    never win, as in `heatmaps.argmax_2d` (the cell the point read-outs take)."""
+    """hm [B, H, W, K] at the arg-max cell of select [B, H, W, K] (`heatmaps.argmax_2d`'s, the cell the point
+    read-outs take: NaN cells never win), clipped to [0, 1]: [B, K]."""
     b, h, w, k = hm.shape
-    select = jnp.where(jnp.isnan(select), -jnp.inf, select)
-    idx = jnp.argmax(select.reshape(b, h * w, k), axis=1)
+    xy = hmap.argmax_2d(select)  # [B, K, 2]
+    idx = xy[..., 1] * w + xy[..., 0]
     return jnp.clip(jnp.take_along_axis(hm.reshape(b, h * w, k), idx[:, None], axis=1)[:, 0], 0.0, 1.0)
 
 
