@@ -105,7 +105,7 @@ class SpatialConfig:
             bad("unary_power", "> 0", self.unary_power)
         if not self.torso_sigma >= 0:
             bad("torso_sigma", ">= 0 (cells)", self.torso_sigma)
-        if 0 < self.torso_sigma and not 2.0 * self.torso_sigma ** 2 >= F32_TINY:  # NaN torso unary (docstring)
+        if 0 < self.torso_sigma < TORSO_SIGMA_MIN:  # a NaN torso log-unary (docstring)
             bad("torso_sigma", f"0 (a delta) or >= {TORSO_SIGMA_MIN:.3g} cells (2 torso_sigma^2 must be a normal "
                 "float32, >= 2^-126, or the torso's log-unary is NaN or -inf in every cell)", self.torso_sigma)
         if not (self.kernel == 0 or (self.kernel >= 1 and self.kernel % 2 == 1)):

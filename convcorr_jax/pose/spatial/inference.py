@@ -318,7 +318,7 @@ def apply_spatial_model(heatmaps: jax.Array, torso: jax.Array, log_priors: jax.A
     check_shape(torso, "N 2", "apply_spatial_model", "torso", dims, note="(x, y cells)")
     k = dims["K"]
     tree_structure(cfg.edges, k + 1)
-    if not is_traced(heatmaps):
+    if not is_traced(heatmaps) and not bool(jnp.isfinite(heatmaps).all()):  # one bool leaves the device
         check_finite_entries(heatmaps, "apply_spatial_model", "heatmaps")
     if not is_traced(torso):
         check_finite(torso, np.ones(dims["N"], bool), "apply_spatial_model", "torso", "finite (x, y) cells")
