@@ -57,8 +57,8 @@ def test_loaded_image_returns_the_image_or_names_the_sample_without_one():
         with pytest.raises(InputError) as e:
             sample.loaded_image()
         assert (e.value.source, e.value.field) == (source, "image")
-        assert str(e.value) == f"{source}: field 'image': expected a loaded image (load with images, or " \
-                               "sample.with_image())"
+        assert str(e.value) == f"{source}: field 'image': expected a loaded image (a loader's " \
+                               "with_images=True, or sample.with_image())"
 
 
 def test_load_image_errors(tmp_path):

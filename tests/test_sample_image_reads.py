@@ -17,7 +17,7 @@ from convcorr_jax.data.types import KeypointSample, SegSample
 from convcorr_jax.long2014 import classification
 from convcorr_jax.regression import keypoints, landmarks
 
-WANT = "field 'image': expected a loaded image (load with images, or sample.with_image())"
+WANT = "field 'image': expected a loaded image (a loader's with_images=True, or sample.with_image())"
 
 
 def _samples() -> list[KeypointSample]:

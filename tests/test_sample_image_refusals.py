@@ -14,7 +14,7 @@ from convcorr_jax.data import warped_pairs
 from convcorr_jax.data.types import KeypointSample
 from convcorr_jax.long2014 import classification, prediction
 
-WANT = "field 'image': expected a loaded image (load with images, or sample.with_image())"
+WANT = "field 'image': expected a loaded image (a loader's with_images=True, or sample.with_image())"
 
 
 def _samples() -> list[KeypointSample]:

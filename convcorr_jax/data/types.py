@@ -41,8 +41,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".
 def _held_image(image: np.ndarray | None, image_path: str | None, sample_id: str) -> np.ndarray:
     """`loaded_image` of either sample type: `image`, or InputError naming `image_path` (else the id) and "image"."""
     if image is None:
-        raise InputError(image_path or sample_id, "image", "a loaded image (load with images, or sample.with_image())",
-                         None)
+        raise InputError(image_path or sample_id, "image", "a loaded image (a loader's with_images=True, or "
+                         "sample.with_image())", None)
     return image
 
 
