@@ -74,3 +74,14 @@ def test_coco_ground_truth_copies_what_pycocotools_changes(tmp_path):
         gt["annotations"][0]["ignore"] = 1
         shared = coco_keypoints.read_annotations(val)
     assert len(gt["images"]) == 1 and len(shared["images"]) == 2 and "ignore" not in shared["annotations"][0]
+
+
+def test_coco_ground_truth_parses_its_file_once_outside_a_block(tmp_path, parses):
+    """`coco_ground_truth` reads the file twice (the dataset dict, then its annotations): one parse, not two."""
+    pytest.importorskip("pycocotools", reason="pycocotools (the test extra) is not installed")
+    from convcorr_eval.tompson2015 import pose_scores
+
+    val = write_coco(tmp_path, "val", n=2)
+    gt = pose_scores.coco_ground_truth(val)
+    assert parses == ["val.json"] and len(gt["annotations"]) == 2
+    assert coco_keypoints._PARSED.get() is None

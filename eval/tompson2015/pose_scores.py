@@ -174,9 +174,9 @@ def coco_ground_truth(path: str | Path, image_ids=None) -> dict:
     """The annotation file as pycocotools reads it: every annotation checked as the people's reader checks it and
     with area, iscrowd and num_keypoints (`data.coco_keypoints.ground_truth_annotations`: filled in where the file
     leaves them out; its ids the positions + 1, as pycocotools needs them; InputError naming the file and the field
-    for a bad one, crowd and other-category annotations too). The file is read with
-    `data.coco_keypoints.read_annotations` (inside `parsed_once`, the parse the people's readers share); the
-    returned dict and its annotations are copies.
+    for a bad one, crowd and other-category annotations too). The file is parsed once (`coco_keypoints.parsed_once`;
+    inside an enclosing block, the parse the people's readers share); the returned dict and its annotations are
+    copies.
 
     Args:
         path: the COCO-format .json.
@@ -186,8 +186,9 @@ def coco_ground_truth(path: str | Path, image_ids=None) -> dict:
     Returns:
         the dataset dict.
     """
-    obj = dict(coco_keypoints.read_annotations(path))  # shared with the data readers: copies of what changes
-    obj["annotations"] = coco_keypoints.ground_truth_annotations(path)  # copies: pycocotools marks them ("ignore")
+    with coco_keypoints.parsed_once():  # one parse for the two reads (or the enclosing block's)
+        obj = dict(coco_keypoints.read_annotations(path))  # shared with the data readers: copies of what changes
+        obj["annotations"] = coco_keypoints.ground_truth_annotations(path)  # copies: pycocotools marks them
     if image_ids is not None:
         keep = set(image_ids)
         obj["images"] = [im for im in obj["images"] if im.get("id") in keep]
