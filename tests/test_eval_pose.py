@@ -14,6 +14,7 @@ from test_pose_skeletons import CAT, write_coco
 from convcorr_eval.tompson2015 import pose_scores
 from convcorr_jax.core import runinfo
 from convcorr_jax.core.errors import InputError
+from convcorr_jax.data import pose_sets
 from convcorr_jax.data.skeletons import from_coco_category
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools (the test extra) is not installed")
@@ -88,15 +89,52 @@ def _extra(**fields):
     (_extra(category_id=7, image_id="1"), "annotations[3].image_id", "'1'"),  # "1" is not the image id 1
     (_extra(category_id=7, image_id=True), "annotations[3].image_id", "True"),
     (_extra(category_id=7, image_id=None), "annotations[3].image_id", None),  # no image_id
+    (_extra(bbox=[1, 1, 0, 0]), "annotations[3].bbox", "[1, 1, 0, 0]"),
+    (_extra(iscrowd=0, image_id=99), "annotations[3].image_id", "99"),  # a person without labelled keypoints
 ])
 def test_oks_ground_truth_checks_crowd_and_other_category_annotations(edit, field, got, tmp_path):
-    """`coco_ground_truth` checks every annotation as the people's reader checks a person (one check): a bad field
-    of a crowd or other-category annotation, which the reader leaves out, is one InputError naming it."""
+    """`coco_ground_truth` and the people's reader check every annotation alike (`check_annotation`): a bad field
+    of a crowd or other-category annotation, which the reader leaves out, is one InputError naming it when the file
+    is read, not only when a training run is scored."""
+    val = write_coco(tmp_path, "val", n=3, edit=edit)
+    for read in (lambda: pose_scores.coco_ground_truth(val), lambda: pose_sets.load_people("coco", tmp_path, "val")):
+        with pytest.raises(InputError) as e:
+            read()
+        assert e.value.source == str(val) and e.value.field == field and "\n" not in str(e.value), str(e.value)
+        assert got is None or str(e.value).endswith(f", got {got}"), str(e.value)
+
+
+@pytest.mark.parametrize("image_ids", [[1, "2", 3], [1, "1", 3]])
+def test_oks_ground_truth_refuses_image_ids_pycocotools_cannot_sort(image_ids, tmp_path):
+    """Images 1 and "2" (or 1 and "1") reached pycocotools, whose evaluation sorts the image ids and failed inside it
+    (TypeError: '<' not supported between 'str' and 'int'): the file is refused naming the entry."""
+    def edit(o):
+        for im, a, key in zip(o["images"], o["annotations"], image_ids):
+            im["id"] = a["image_id"] = key
+
     val = write_coco(tmp_path, "val", n=3, edit=edit)
     with pytest.raises(InputError) as e:
         pose_scores.coco_ground_truth(val)
-    assert e.value.source == str(val) and e.value.field == field and "\n" not in str(e.value), str(e.value)
-    assert got is None or str(e.value).endswith(f", got {got}"), str(e.value)
+    assert e.value.source == str(val) and e.value.field == "images[1].id" and "images[0]" in str(e.value)
+
+
+def test_oks_ap_of_whole_number_float_ids_and_true_false_iscrowd(tmp_path):
+    """Ids written 1.0 and iscrowd true / false (a converter built on pandas) score as the same file with integers:
+    the ground truth holds the integer ids, exact detections get AP 1.0."""
+    def edit(o):
+        o["categories"][0]["id"] = 1.0
+        for im, a in zip(o["images"], o["annotations"]):
+            im["id"] = a["image_id"] = float(im["id"])
+            a.update(id=float(a["id"]), category_id=1.0, iscrowd=False)
+        o["annotations"].append({**o["annotations"][0], "id": 9.0, "iscrowd": True})
+
+    val = write_coco(tmp_path, "val", n=3, edit=edit)
+    gt = pose_scores.coco_ground_truth(val)
+    anns = gt["annotations"]
+    assert [(a["image_id"], a["category_id"], a["iscrowd"]) for a in anns] == [(1, 1, 0), (2, 1, 0), (3, 1, 0),
+                                                                               (1, 1, 1)]
+    dets = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0} for a in anns[:3]]
+    assert pose_scores.oks_ap(gt, dets, np.full(5, 0.05))["AP"] == pytest.approx(1.0)
 
 
 def test_oks_ground_truth_fills_ids_and_counts_pycocotools_needs(tmp_path):
@@ -122,7 +160,7 @@ def test_oks_ground_truth_fills_ids_and_counts_pycocotools_needs(tmp_path):
     assert pose_scores.coco_ground_truth(plain)["annotations"] == [{**a, "id": i + 1} for i, a in enumerate(file)]
 
 
-@pytest.mark.parametrize("ids", [[0, 2, 3], ["a", "b", "c"], [10, "x", 7]])
+@pytest.mark.parametrize("ids", [[0, 2, 3], ["a", "b", "c"], [10, 1.0, 7]])
 def test_oks_ground_truth_scores_any_ids_the_reader_takes(ids, tmp_path):
     """A file's annotation ids 0 or text (the reader takes integers and strings) reach pycocotools as positions + 1:
     an id 0 made the exact detection of its person a false positive (AP 0.44, no error: pycocotools takes 0 for no
@@ -149,8 +187,6 @@ def test_oks_ground_truth_ids_of_a_file_without_ids_are_as_before(tmp_path):
 def test_missing_area_is_the_bbox_width_times_height_for_the_people_and_the_ground_truth(tmp_path):
     """Without an area the people's extras["area"] was (x + w - x) * (y + h - y), the OKS ground truth's w * h: two
     values in the last bits for this box; now both are w * h."""
-    from convcorr_jax.data import pose_sets
-
     box = [318.48, 134.89, 20.49, 8.26]  # (x + w - x) * (y + h - y) = 169.24739999999989, w * h = 169.24739999999997
     val = write_coco(tmp_path, "val", n=3, edit=lambda o: (o["annotations"][0].pop("area"),
                                                           o["annotations"][0].update(bbox=box)))

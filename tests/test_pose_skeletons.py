@@ -377,7 +377,7 @@ def test_every_bad_coco_input_is_one_line_naming_file_and_field(tmp_path):
     msg = _bad(lambda o: o["annotations"][1].pop("bbox"), tmp_path)
     assert msg.startswith(ann) and "annotations[1].bbox" in msg
     msg = _bad(lambda o: o["images"][0].update(file_name="gone.png"), tmp_path)
-    assert "gone.png" in msg and "images[].file_name" in msg
+    assert "gone.png" in msg and "images[0].file_name" in msg
     msg = _bad(lambda o: o["categories"][0].update(skeleton=[[1, 7]]), tmp_path)
     assert msg.startswith(ann) and "categories[].skeleton" in msg
     msg = _bad(lambda o: o["categories"][0].update(flip_pairs=[["base", "nose"]]), tmp_path)
@@ -626,15 +626,14 @@ def _assert_coco_refusal(tmp_path, edit, field, got) -> InputError:
     (_ann("num_keypoints", "5"), "annotations[0].num_keypoints", "'5'"),
     (_ann("num_keypoints", 9), "annotations[0].num_keypoints", "9"),
     (_ann("iscrowd", "0"), "annotations[0].iscrowd", "'0'"),  # a non-empty string: a crowd, the person left out
-    (_ann("iscrowd", True), "annotations[0].iscrowd", "True"),
     (_ann("iscrowd", 2), "annotations[0].iscrowd", "2"),
     (_ann("iscrowd", None), "annotations[0].iscrowd", "None"),
     (_ann("image_id", True), "annotations[0].image_id", "True"),  # true == 1: image 1's
-    (_ann("image_id", 1.0), "annotations[0].image_id", "1.0"),
+    (_ann("image_id", 1.5), "annotations[0].image_id", "1.5"),
     (_ann("image_id", "1"), "annotations[0].image_id", "'1'"),  # refused before, as "got 1"
     (_ann("category_id", True), "annotations[0].category_id", "True"),  # true == 1: category 1's
     (_ann("id", True), "annotations[0].id", "True"),  # the sample's id "True"
-    (_ann("id", None), "annotations[0].id", None),  # "None"
+    (_ann("id", None), "annotations[0].id", "None"),  # not the sample id "None"
     (_ann("id", [1]), "annotations[0].id", "[1]"),  # "[1]"
     (_ann("id", 1.5), "annotations[0].id", "1.5"),
     (_image("id", True), "images[0].id", "True"),  # matched annotations' image_id 1
@@ -660,18 +659,29 @@ def _crowd(**fields):
 
 
 @pytest.mark.parametrize("edit, field, got, also", [
-    # a category id was never checked: true and 1.0 matched the annotations' category_id 1
+    # true is not the id 1 (Python's True == 1), nor is 1.5
     (_category("id", True), "categories[0].id", "True", None),
-    (_category("id", 1.0), "categories[0].id", "1.0", None),
-    (lambda o: o["categories"][0].pop("id"), "categories[0].id", None, None),  # matched a missing category_id
-    (_ann("category_id", 1.0), "annotations[0].category_id", "1.0", None),  # matched category 1
+    (_category("id", 1.5), "categories[0].id", "1.5", None),
+    (lambda o: o["categories"][0].pop("id"), "categories[0].id", "missing", None),  # matched a missing category_id
+    (_ann("category_id", 1.5), "annotations[0].category_id", "1.5", None),
     (lambda o: o["categories"].append("car"), "categories[1]", "str", None),  # skipped
     # a repeated id: the last image entry won, the categories and annotations shared it
     (_image("id", 1, 1), "images[1].id", "1", "images[0] has it"),
     (lambda o: o["categories"].append({"id": 1, "name": "car"}), "categories[1].id", "1", "categories[0] has it"),
     (_ann("id", 1, 2), "annotations[2].id", "1", "annotations[0] has it"),  # pycocotools scored [2] as [0]
     (_ann("id", "2", 0), "annotations[1].id", "2", "annotations[0] has it"),  # two samples named "2"
-    (lambda o: [a.update(id="x") for a in o["annotations"][1:]], "annotations[2].id", "'x'", "annotations[1] has"),
+    (lambda o: [a.update(id=v) for a, v in zip(o["annotations"], "axx")], "annotations[2].id", "'x'",
+     "annotations[1] has"),
+    (_image("id", 1.0, 1), "images[1].id", "1", "images[0] has it"),  # 1.0 is the id 1
+    (_ann("id", 2.0, 0), "annotations[1].id", "2", "annotations[0] has it"),
+    # a list's ids of one kind: pycocotools sorts them (TypeError: '<' not supported between 'str' and 'int')
+    (_image("id", "1", 1), "images[1].id", "'1'", "images[0] has it"),  # 1 and "1": unique as text
+    (_image("id", "b", 1), "images[1].id", "'b'", "an integer, as images[0]'s id"),
+    (lambda o: o["categories"].append({"id": "car", "name": "car"}), "categories[1].id", "'car'",
+     "an integer, as categories[0]'s id"),
+    (_ann("id", "b", 1), "annotations[1].id", "'b'", "an integer, as annotations[0]'s id"),
+    (lambda o: [a.update(id=v) for a, v in zip(o["annotations"], ["a", 5, "c"])], "annotations[1].id", "5",
+     "a string, as annotations[0]'s id"),
     (_crowd(id=True), "annotations[3].id", "True", None),  # a crowd annotation's id was not checked
     (_crowd(id=2), "annotations[3].id", "2", "annotations[1] has it"),
 ])
@@ -686,21 +696,46 @@ def test_coco_ids_are_integers_or_strings_and_unique(edit, field, got, also, tmp
 def test_coco_ids_that_are_strings_and_whole_float_counts_are_read(tmp_path):
     """The forms COCO files do write stay accepted: string ids (matched as written), 1.0 for a count or a flag."""
     def edit(o):
-        o["images"][0]["id"] = o["annotations"][0]["image_id"] = "a"
-        o["annotations"][0].update(id="x", num_keypoints=5.0, iscrowd=0.0, area=10)
+        for im, a, key in zip(o["images"], o["annotations"], "abc"):
+            im["id"] = a["image_id"] = key
+        for a, key in zip(o["annotations"], "xyz"):
+            a["id"] = key
+        o["annotations"][0].update(num_keypoints=5.0, iscrowd=0.0, area=10)
         o["annotations"][1].pop("num_keypoints")
         o["categories"][0]["id"] = "lamp"
         for a in o["annotations"]:
             a["category_id"] = "lamp"
-        o["categories"].append({"id": 1, "name": "car"})  # the text "lamp" and the number 1: two ids
-        o["annotations"].append({**o["annotations"][2], "id": "z", "category_id": 1})
+        o["categories"].append({"id": "1", "name": "car"})
+        o["annotations"].append({**o["annotations"][2], "id": "w", "category_id": "1"})
 
     write_coco(tmp_path, "val", n=1)
     write_coco(tmp_path, "train", n=3, edit=edit)
     people = pose_sets.load_people("coco", tmp_path, "train")
-    assert [s.id for s in people.samples] == ["x", "2", "3"] and people.samples[0].extras["image_id"] == "a"
+    assert [s.id for s in people.samples] == ["x", "y", "z"] and people.samples[0].extras["image_id"] == "a"
     assert people.samples[0].extras["area"] == 10.0 and dict(people.left_out)["other-category"] == 1
 
+
+def test_coco_whole_number_float_ids_and_true_false_iscrowd_are_read(tmp_path):
+    """Converters built on pandas write ids as 1.0 (the id 1) and pycocotools reads iscrowd true / false as 1 / 0:
+    a file with both reads as the same file with integers does."""
+    def edit(o):
+        o["categories"][0]["id"] = 1.0
+        o["images"][1]["id"] = 2.0
+        o["annotations"][0].update(image_id=1.0, category_id=1.0, iscrowd=False)
+        o["annotations"][1].update(id=2.0, image_id=2.0)
+        o["annotations"][2]["iscrowd"] = True
+
+    write_coco(tmp_path, "val", n=1)
+    write_coco(tmp_path, "train", n=3, edit=edit)
+    people = pose_sets.load_people("coco", tmp_path, "train")
+    assert [s.id for s in people.samples] == ["1", "2"] and dict(people.left_out) == {"crowd": 1, "other-category": 0}
+    ids = [(s.extras["image_id"], s.extras["annotation_id"]) for s in people.samples]
+    assert ids == [(1, 1), (2, 2)] and all(type(v) is int for pair in ids for v in pair)
+    write_coco(tmp_path / "plain", "val", n=1)
+    write_coco(tmp_path / "plain", "train", n=3, edit=lambda o: o["annotations"][2].update(iscrowd=1))
+    plain = pose_sets.load_people("coco", tmp_path / "plain", "train")
+    assert [s.id for s in plain.samples] == ["1", "2"] and dict(plain.left_out) == dict(people.left_out)
+    np.testing.assert_array_equal(plain.boxes, people.boxes)
 
 
 @pytest.mark.parametrize("ids, names", [

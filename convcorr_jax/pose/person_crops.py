@@ -49,6 +49,7 @@ _CODE = ("convcorr_jax.data.pose_dataset", "convcorr_jax.data.pose_sets", "convc
          "convcorr_jax.data.keypoint_sides",
          "convcorr_jax.data.flic", "convcorr_jax.data.flic_split", "convcorr_jax.data.flic_people",
          "convcorr_jax.data.mpii", "convcorr_jax.data.mpii_people", "convcorr_jax.data.coco_keypoints",
+         "convcorr_jax.data.coco_checks",
          "convcorr_jax.data.lsp", "convcorr_jax.data.types", "convcorr_jax.data._common",
          "convcorr_jax.core.geometry", "convcorr_jax.core.crop_geometry", "convcorr_jax.core.tracing")
 
