@@ -160,23 +160,18 @@ def test_oks_ground_truth_fills_ids_and_counts_pycocotools_needs(tmp_path):
     assert pose_scores.coco_ground_truth(plain)["annotations"] == [{**a, "id": i + 1} for i, a in enumerate(file)]
 
 
-@pytest.mark.parametrize("ids", [[0, 2, 3], ["a", "b", "c"], [10, 1.0, 7]])
+def _set_ids(o: dict, ids: list) -> None:
+    """The annotations' ids set to `ids` (None: no id)."""
+    for a, v in zip(o["annotations"], ids):
+        a.pop("id") if v is None else a.update(id=v)
+
+
+@pytest.mark.parametrize("ids", [[0, 2, 3], ["a", "b", "c"], [10, 1.0, 7], [None, None, None]])
 def test_oks_ground_truth_scores_any_ids_the_reader_takes(ids, tmp_path):
-    """A file's annotation ids 0 or text (the reader takes integers and strings) reach pycocotools as positions + 1:
-    an id 0 made the exact detection of its person a false positive (AP 0.44, no error: pycocotools takes 0 for no
-    match), text ids failed inside its evaluation (could not convert string to float)."""
-    val = write_coco(tmp_path, "val", n=3, edit=lambda o: [a.update(id=v) for a, v in zip(o["annotations"], ids)])
-    gt = pose_scores.coco_ground_truth(val)
-    assert [a["id"] for a in gt["annotations"]] == [1, 2, 3]
-    dets = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
-            for a in gt["annotations"]]
-    assert pose_scores.oks_ap(gt, dets, np.full(5, 0.05))["AP"] == pytest.approx(1.0)
-
-
-
-def test_oks_ground_truth_ids_of_a_file_without_ids_are_as_before(tmp_path):
-    """A file without ids gets positions + 1, as before, and AP 1.0 on exact detections."""
-    val = write_coco(tmp_path, "val", n=3, edit=lambda o: [a.pop("id") for a in o["annotations"]])
+    """A file's annotation ids 0 or text (the reader takes integers and strings), or none, reach pycocotools as
+    positions + 1: an id 0 made the exact detection of its person a false positive (AP 0.44, no error: pycocotools
+    takes 0 for no match), text ids failed inside its evaluation (could not convert string to float)."""
+    val = write_coco(tmp_path, "val", n=3, edit=lambda o: _set_ids(o, ids))
     gt = pose_scores.coco_ground_truth(val)
     assert [a["id"] for a in gt["annotations"]] == [1, 2, 3]
     dets = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
