@@ -376,6 +376,10 @@ def test_every_bad_coco_input_is_one_line_naming_file_and_field(tmp_path):
     assert msg.startswith(ann) and "annotations[0].keypoints" in msg and "15 numbers" in msg
     msg = _bad(lambda o: o["annotations"][1].pop("bbox"), tmp_path)
     assert msg.startswith(ann) and "annotations[1].bbox" in msg
+    msg = _bad(lambda o: o["annotations"][1].pop("keypoints"), tmp_path)
+    assert msg.startswith(ann) and "annotations[1].keypoints" in msg and msg.endswith("got missing")
+    msg = _bad(lambda o: o["annotations"][1].update(keypoints=None), tmp_path)
+    assert msg.startswith(ann) and "annotations[1].keypoints" in msg and msg.endswith("got None")
     msg = _bad(lambda o: o["images"][0].update(file_name="gone.png"), tmp_path)
     assert "gone.png" in msg and "images[0].file_name" in msg
     msg = _bad(lambda o: o["categories"][0].update(skeleton=[[1, 7]]), tmp_path)

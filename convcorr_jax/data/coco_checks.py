@@ -22,6 +22,7 @@ from convcorr_jax.data._common import _shown, as_float, as_int, check_coco_tripl
 from convcorr_jax.data.skeletons import Skeleton
 
 _AN_ID = "an id (an integer or a string)"
+_MISSING = object()  # a field the annotation does not have (its error says "missing", a null says None)
 
 
 def coco_id(entry: dict, key: str, path: Path, field: str) -> int | str:
@@ -150,7 +151,7 @@ def check_annotation(ann: object, i: int, path: Path, skeleton: Skeleton, catego
                          f"{tuple(sorted(categories[1], key=str))} (annotation id {ann.get('id')})", _shown(cat))
     crowd = _crowd(ann.get("iscrowd", 0), path, i)
     other = cat not in categories[0]
-    trip = None if other else _keypoints(ann.get("keypoints"), skeleton, path, i)
+    trip = None if other else _keypoints(ann.get("keypoints", _MISSING), skeleton, path, i)
     xywh = _bbox(ann, path, i) if not other or "bbox" in ann or "area" not in ann else None
     _check_num_keypoints(ann, skeleton.num_joints, path, i)
     image_id = coco_id(ann, "image_id", path, f"annotations[{i}].image_id")
@@ -189,7 +190,7 @@ def _keypoints(kp: object, sk: Skeleton, path: Path, i: int) -> np.ndarray:
     field, k = f"annotations[{i}].keypoints", sk.num_joints
     if not isinstance(kp, list) or len(kp) != 3 * k:
         raise InputError(path, field, f"{3 * k} numbers (x, y, v for the {k} keypoints of {sk.name})",
-                         len(kp) if isinstance(kp, list) else kp)
+                         len(kp) if isinstance(kp, list) else "missing" if kp is _MISSING else _shown(kp))
     other = [v for v in kp if not isinstance(v, (int, float)) or isinstance(v, bool)]  # null, true, "2"
     if other:
         raise InputError(path, field, "numbers", _shown(other[0]))
